@@ -1,0 +1,56 @@
+"""Architectures: registry, declared receptive radius, size rules."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tunecli.archs import build_arch, get_arch, list_archs
+
+
+def test_registry_lists_builtins_with_defaults() -> None:
+    names = [spec.name for spec in list_archs()]
+    assert "tiny" in names and "unet" in names
+    assert get_arch("unet").defaults["p"] == 2
+    assert get_arch("nope") is None
+    with pytest.raises(KeyError):
+        build_arch("nope", {})
+
+
+def test_hparams_are_recorded_for_rebuild() -> None:
+    net = build_arch("unet", {"widths": (8, 16), "blocks": [1, 2], "p": 3})
+    assert net.hparams == {"channels": 3, "widths": [8, 16], "blocks": [1, 2], "p": 3, "affine": False}
+    clone = build_arch("unet", net.hparams)
+    assert clone.state_dict().keys() == net.state_dict().keys()
+
+
+@pytest.mark.parametrize(
+    "arch,hparams",
+    [
+        ("tiny", {}),
+        ("unet", {"widths": [4, 8, 8], "blocks": [1, 1, 1]}),
+        ("unet", {"widths": [4, 8], "blocks": [2, 1]}),
+    ],
+)
+def test_receptive_radius_bounds_the_influence(arch: str, hparams: dict) -> None:
+    """An input pixel further than the declared radius never changes the output pixel."""
+    net = build_arch(arch, hparams).eval()
+    contract = net.tiling
+    r = contract.receptive_radius
+    size = 2 * r + 2 * contract.size_multiple + 8
+    size += -size % contract.size_multiple
+    x = torch.rand(1, 3, size, size, requires_grad=True)
+    omega = torch.tensor([0.5, 0.5])
+    c = size // 2
+    net(x, omega)[0, :, c, c].sum().backward()
+    influence = x.grad.abs().sum(dim=(0, 1))
+    rows, cols = torch.nonzero(influence, as_tuple=True)
+    assert int((rows - c).abs().max()) <= r
+    assert int((cols - c).abs().max()) <= r
+
+
+def test_unet_rejects_bad_hparams() -> None:
+    with pytest.raises(ValueError, match="same, non-zero length"):
+        build_arch("unet", {"widths": [8, 16], "blocks": [1]})
+    with pytest.raises(TypeError):
+        build_arch("unet", {"depth": 3})

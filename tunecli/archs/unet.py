@@ -1,0 +1,99 @@
+"""Tunable U-Net for image restoration: dense 3x3 convolutions, no normalization, no pooling.
+
+Dense convolutions run near the fp32 peak on CPUs (unlike depthwise convs or LayerNorm), so
+this network trades the NAFNet block for plain residual blocks of tunable 3x3 convs; with only
+local operations it is tile-exact. Down-sampling is a 2x2 stride-2 conv, up-sampling a 1x1 conv
+followed by pixel shuffle (the same map as a 2x2 stride-2 transposed conv).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from tunecli.archs.registry import TilingContract, register_arch
+from tunecli.layers import TunableConv2d, set_omega
+
+
+class ResBlock(nn.Module):
+    """``x + conv(relu(conv(x)))`` with tunable 3x3 convs; shape preserving."""
+
+    def __init__(self, width: int, p: int, affine: bool) -> None:
+        super().__init__()
+        self.conv1 = TunableConv2d(width, width, 3, p, padding=1, affine=affine)
+        self.act = nn.ReLU(inplace=True)
+        self.conv2 = TunableConv2d(width, width, 3, p, padding=1, affine=affine)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv2(self.act(self.conv1(x)))
+
+
+@register_arch("unet", "tunable residual U-Net of dense 3x3 convs (denoise, deblur)")
+class TunableUNet(nn.Module):
+    """Residual restoration U-Net: output = input + predicted correction.
+
+    ``x``: ``(B, channels, H, W)`` float in [0, 1] with H, W multiples of ``2**(levels-1)``
+    (the tiling engine pads); output has the same shape. ``widths[i]`` is the width of level
+    ``i``; ``blocks[i]`` the residual blocks per side at level ``i`` (the last entry is the
+    bottom of the U).
+    """
+
+    def __init__(
+        self,
+        channels: int = 3,
+        widths: tuple[int, ...] | list[int] = (32, 64, 128),
+        blocks: tuple[int, ...] | list[int] = (1, 1, 2),
+        p: int = 2,
+        affine: bool = False,
+    ) -> None:
+        super().__init__()
+        widths, blocks = tuple(widths), tuple(blocks)
+        if len(widths) != len(blocks) or not widths:
+            raise ValueError("widths and blocks need the same, non-zero length")
+        if any(w < 1 for w in widths) or any(b < 0 for b in blocks):
+            raise ValueError("widths must be >= 1 and blocks >= 0")
+        self.p = p
+        self.channels = channels
+        self.widths, self.blocks = widths, blocks
+        levels = len(widths)
+        self.head = TunableConv2d(channels, widths[0], 3, p, padding=1, affine=affine)
+        self.encoders = nn.ModuleList(
+            nn.Sequential(*(ResBlock(widths[i], p, affine) for _ in range(blocks[i]))) for i in range(levels - 1)
+        )
+        self.downs = nn.ModuleList(
+            TunableConv2d(widths[i], widths[i + 1], 2, p, stride=2, affine=affine) for i in range(levels - 1)
+        )
+        self.bottom = nn.Sequential(*(ResBlock(widths[-1], p, affine) for _ in range(blocks[-1])))
+        self.ups = nn.ModuleList(
+            nn.Sequential(TunableConv2d(widths[i + 1], widths[i] * 4, 1, p, affine=affine), nn.PixelShuffle(2))
+            for i in range(levels - 1)
+        )
+        self.decoders = nn.ModuleList(
+            nn.Sequential(*(ResBlock(widths[i], p, affine) for _ in range(blocks[i]))) for i in range(levels - 1)
+        )
+        self.tail = TunableConv2d(widths[0], channels, 3, p, padding=1, affine=affine)
+
+    @property
+    def tiling(self) -> TilingContract:
+        levels = len(self.widths)
+        radius = 2  # head and tail 3x3 convs
+        for i in range(levels - 1):
+            step = 2**i
+            radius += 2 * 2 * self.blocks[i] * step  # encoder and decoder blocks (2 convs each)
+            radius += step  # 2x2 stride-2 down-sampling reaches one more pixel
+            radius += step  # pixel-shuffle up-sampling mixes a 2x2 neighbourhood
+        radius += 2 * self.blocks[-1] * 2 ** (levels - 1)
+        return TilingContract(scale=1, size_multiple=2 ** (levels - 1), receptive_radius=radius, tile_exact=True)
+
+    def forward(self, x: Tensor, omega: Tensor | None = None) -> Tensor:
+        if omega is not None:
+            set_omega(self, omega)
+        h = self.head(x)
+        skips = []
+        for encoder, down in zip(self.encoders, self.downs, strict=True):
+            h = encoder(h)
+            skips.append(h)
+            h = down(h)
+        h = self.bottom(h)
+        for i in reversed(range(len(self.ups))):
+            h = self.decoders[i](self.ups[i](h) + skips[i])
+        return x + self.tail(h)

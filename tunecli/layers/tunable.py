@@ -1,0 +1,326 @@
+"""Tunable layers: banks of p kernels mixed by a tuning vector ω.
+
+Every layer uses the affine parametrization ``K(ω) = K0 + Σ ωi ΔKi``; with ``affine=False``
+there is no ``K0`` and ``K(ω) = Σ ωi Ki`` is the paper's plain convex mix.
+
+ω reaches the layers through :func:`set_omega` (or the :func:`tuned` context) instead of being
+threaded through every ``forward``. It has shape ``(p,)`` (one ω for the whole batch: kernels
+are mixed once and one ordinary convolution runs) or ``(B, p)`` (one ω per sample: per-sample
+kernels run as a grouped convolution / batched matmul).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def _fan_in_uniform_(bank: Tensor, fan_in: int) -> None:
+    """Kaiming-uniform (a=√5) bounds of ``nn.Conv2d``/``nn.Linear``, computed per kernel."""
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    with torch.no_grad():
+        bank.uniform_(-bound, bound)
+
+
+class TunableModule(nn.Module):
+    """Base of tunable layers: holds the current ω and mixes parameter banks with it.
+
+    A bank has shape ``(p, *shape)``; with ``affine`` the layer also holds a base of ``shape``.
+    """
+
+    def __init__(self, p: int, affine: bool) -> None:
+        super().__init__()
+        if p < 1:
+            raise ValueError("a tunable layer needs p >= 1 kernels")
+        self.p = p
+        self.affine = affine
+        self._omega: Tensor | None = None
+
+    def set_omega(self, omega: Tensor | None) -> None:
+        """Store ω: shape ``(p,)`` shared by the batch or ``(B, p)`` per sample."""
+        if omega is not None:
+            if omega.dim() == 2 and omega.shape[0] == 1:
+                omega = omega[0]
+            if omega.shape[-1] != self.p or omega.dim() not in (1, 2):
+                raise ValueError(f"omega must have shape (p,) or (B, p) with p={self.p}, got {tuple(omega.shape)}")
+        self._omega = omega
+
+    @property
+    def omega(self) -> Tensor:
+        if self._omega is None:
+            raise RuntimeError(f"{type(self).__name__}: no tuning vector set; call set_omega(model, omega)")
+        return self._omega
+
+    def mix(self, bank: Tensor, base: Tensor | None, omega: Tensor) -> Tensor:
+        """Mix ``bank`` (p, *S) with ω (p,) → (*S) or ω (B, p) → (B, *S)."""
+        w = omega.to(bank.dtype)
+        flat = bank.reshape(self.p, -1)
+        if w.dim() == 1:
+            mixed = (w @ flat).reshape(bank.shape[1:])
+        else:
+            mixed = (w @ flat).reshape((w.shape[0], *bank.shape[1:]))
+        if base is not None:
+            mixed = mixed + base
+        return mixed
+
+    def _check_batch(self, omega: Tensor, batch: int) -> None:
+        if omega.dim() == 2 and omega.shape[0] != batch:
+            raise ValueError(f"per-sample omega has {omega.shape[0]} rows for a batch of {batch}")
+
+    def baked(self) -> nn.Module:
+        """A plain module computing this layer at the current (shared) ω."""
+        raise NotImplementedError
+
+
+class TunableConv2d(TunableModule):
+    """``nn.Conv2d`` with a bank of p kernels and p biases.
+
+    Input ``(B, C_in, H, W)`` float; output ``(B, C_out, H', W')`` as ``nn.Conv2d`` would give.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        p: int,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        affine: bool = False,
+    ) -> None:
+        super().__init__(p, affine)
+        # A plain conv is the single source of truth for argument handling and geometry.
+        self.template = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode
+        )
+        shape = tuple(self.template.weight.shape)
+        fan_in = shape[1] * shape[2] * shape[3]
+        self.weight = nn.Parameter(torch.empty(p, *shape))
+        _fan_in_uniform_(self.weight, fan_in)
+        self.bias = nn.Parameter(torch.empty(p, out_channels)) if bias else None
+        if self.bias is not None:
+            _fan_in_uniform_(self.bias, fan_in)
+        if affine:
+            self.weight0 = nn.Parameter(self.template.weight.detach().clone())
+            self.bias0 = nn.Parameter(self.template.bias.detach().clone()) if bias else None
+            # Deltas start small so every ω starts near the well-initialized base network.
+            with torch.no_grad():
+                self.weight.mul_(0.1)
+                if self.bias is not None:
+                    self.bias.mul_(0.1)
+        else:
+            self.weight0 = None
+            self.bias0 = None
+        # The template holds no trainable state of its own.
+        del self.template.weight
+        if bias:
+            del self.template.bias
+        self.template.weight = None  # type: ignore[assignment]
+        self.template.bias = None
+
+    def _pad(self, x: Tensor) -> tuple[Tensor, tuple[int, int] | str]:
+        t = self.template
+        if t.padding_mode == "zeros":
+            return x, t.padding  # type: ignore[return-value]
+        return F.pad(x, t._reversed_padding_repeated_twice, mode=t.padding_mode), 0  # type: ignore[arg-type]
+
+    def forward(self, x: Tensor) -> Tensor:
+        omega = self.omega.to(x.device)
+        t = self.template
+        weight = self.mix(self.weight, self.weight0, omega)
+        bias = self.mix(self.bias, self.bias0, omega) if self.bias is not None else None
+        x, padding = self._pad(x)
+        if omega.dim() == 1:
+            return F.conv2d(x, weight, bias, t.stride, padding, t.dilation, t.groups)
+        batch = x.shape[0]
+        self._check_batch(omega, batch)
+        out_ch = weight.shape[1]
+        y = F.conv2d(
+            x.reshape(1, batch * x.shape[1], *x.shape[2:]),
+            weight.reshape(batch * out_ch, *weight.shape[2:]),
+            None if bias is None else bias.reshape(-1),
+            t.stride,
+            padding,
+            t.dilation,
+            t.groups * batch,
+        )
+        return y.reshape(batch, out_ch, *y.shape[2:])
+
+    def baked(self) -> nn.Conv2d:
+        omega = self.omega
+        if omega.dim() != 1:
+            raise ValueError("bake needs one shared omega, not a per-sample batch")
+        t = self.template
+        conv = nn.Conv2d(
+            t.in_channels,
+            t.out_channels,
+            t.kernel_size,
+            t.stride,
+            t.padding,
+            t.dilation,
+            t.groups,
+            self.bias is not None,
+            t.padding_mode,
+        ).to(self.weight.device, self.weight.dtype)
+        with torch.no_grad():
+            conv.weight.copy_(self.mix(self.weight, self.weight0, omega))
+            if self.bias is not None and conv.bias is not None:
+                conv.bias.copy_(self.mix(self.bias, self.bias0, omega))
+        return conv
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, affine={self.affine}, {self.template.extra_repr()}"
+
+
+class TunableLinear(TunableModule):
+    """``nn.Linear`` with a bank of p weights; input ``(B, ..., in)`` → ``(B, ..., out)``."""
+
+    def __init__(self, in_features: int, out_features: int, p: int, bias: bool = True, affine: bool = False) -> None:
+        super().__init__(p, affine)
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = nn.Parameter(torch.empty(p, out_features, in_features))
+        _fan_in_uniform_(self.weight, in_features)
+        self.bias = nn.Parameter(torch.empty(p, out_features)) if bias else None
+        if self.bias is not None:
+            _fan_in_uniform_(self.bias, in_features)
+        if affine:
+            self.weight0 = nn.Parameter(torch.empty(out_features, in_features))
+            _fan_in_uniform_(self.weight0, in_features)
+            self.bias0 = nn.Parameter(torch.empty(out_features)) if bias else None
+            if self.bias0 is not None:
+                _fan_in_uniform_(self.bias0, in_features)
+            with torch.no_grad():
+                self.weight.mul_(0.1)
+                if self.bias is not None:
+                    self.bias.mul_(0.1)
+        else:
+            self.weight0 = None
+            self.bias0 = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        omega = self.omega.to(x.device)
+        weight = self.mix(self.weight, self.weight0, omega)
+        bias = self.mix(self.bias, self.bias0, omega) if self.bias is not None else None
+        if omega.dim() == 1:
+            return F.linear(x, weight, bias)
+        batch = x.shape[0]
+        self._check_batch(omega, batch)
+        flat = x.reshape(batch, -1, self.in_features)
+        y = torch.bmm(flat, weight.transpose(1, 2))
+        if bias is not None:
+            y = y + bias[:, None, :]
+        return y.reshape(*x.shape[:-1], self.out_features)
+
+    def baked(self) -> nn.Linear:
+        omega = self.omega
+        if omega.dim() != 1:
+            raise ValueError("bake needs one shared omega, not a per-sample batch")
+        lin = nn.Linear(self.in_features, self.out_features, self.bias is not None).to(
+            self.weight.device, self.weight.dtype
+        )
+        with torch.no_grad():
+            lin.weight.copy_(self.mix(self.weight, self.weight0, omega))
+            if self.bias is not None:
+                lin.bias.copy_(self.mix(self.bias, self.bias0, omega))
+        return lin
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}, p={self.p}, affine={self.affine}"
+
+
+class TunableParameter(TunableModule):
+    """A tunable tensor (e.g. a layer scale). ``forward()`` returns ``(1, *shape)`` for a
+    shared ω and ``(B, *shape)`` for per-sample ω, ready to broadcast against a batch."""
+
+    def __init__(self, shape: tuple[int, ...], p: int, init: float = 1.0, affine: bool = False) -> None:
+        super().__init__(p, affine)
+        self.shape = tuple(shape)
+        if affine:
+            self.value0 = nn.Parameter(torch.full(self.shape, float(init)))
+            self.value = nn.Parameter(torch.zeros(p, *self.shape))
+        else:
+            self.value0 = None
+            self.value = nn.Parameter(torch.full((p, *self.shape), float(init)))
+
+    def forward(self) -> Tensor:
+        mixed = self.mix(self.value, self.value0, self.omega.to(self.value.device))
+        return mixed.unsqueeze(0) if self.omega.dim() == 1 else mixed
+
+    def baked(self) -> nn.Module:
+        if self.omega.dim() != 1:
+            raise ValueError("bake needs one shared omega, not a per-sample batch")
+        with torch.no_grad():
+            return FixedParameter(self.forward().detach().clone())
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}, p={self.p}, affine={self.affine}"
+
+
+class FixedParameter(nn.Module):
+    """A baked :class:`TunableParameter`: ``forward()`` returns the stored ``(1, *shape)`` tensor."""
+
+    def __init__(self, value: Tensor) -> None:
+        super().__init__()
+        self.value = nn.Parameter(value)
+
+    def forward(self) -> Tensor:
+        return self.value
+
+
+def tunable_modules(model: nn.Module) -> Iterator[TunableModule]:
+    """Every tunable layer of ``model``."""
+    for module in model.modules():
+        if isinstance(module, TunableModule):
+            yield module
+
+
+def set_omega(model: nn.Module, omega: Tensor | None) -> None:
+    """Make ω reach every tunable layer of ``model``: shape ``(p,)`` or ``(B, p)``, float."""
+    for module in tunable_modules(model):
+        module.set_omega(omega)
+
+
+@contextmanager
+def tuned(model: nn.Module, omega: Tensor) -> Iterator[nn.Module]:
+    """Context in which ``model`` runs at ``omega``; the previous ω is restored afterwards."""
+    previous = [(m, m._omega) for m in tunable_modules(model)]
+    set_omega(model, omega)
+    try:
+        yield model
+    finally:
+        for module, old in previous:
+            module._omega = old
+
+
+def bake(model: nn.Module, omega: Tensor) -> nn.Module:
+    """A copy of ``model`` whose tunable layers are plain layers with kernels mixed at ``omega``.
+
+    ``omega`` has shape ``(p,)``. The copy has no tunable layers, so running it costs exactly
+    a plain network; ``model`` itself is unchanged.
+    """
+    if omega.dim() != 1:
+        raise ValueError("bake needs one omega of shape (p,)")
+    with tuned(model, omega):
+        replacements = {
+            name: module.baked() for name, module in model.named_modules() if isinstance(module, TunableModule)
+        }
+        memo = {id(m): None for m in tunable_modules(model)}
+        baked_model = copy.deepcopy(model, memo)  # tunable layers are replaced, not copied
+    for name, module in replacements.items():
+        if name == "":
+            return module
+        parent_name, _, child = name.rpartition(".")
+        parent = baked_model.get_submodule(parent_name) if parent_name else baked_model
+        setattr(parent, child, module)
+    return baked_model
