@@ -1,0 +1,1 @@
+"""Measuring models: image-quality metrics and evaluation runs."""
