@@ -98,7 +98,7 @@ def shipped_models() -> list[ModelInfo]:
     for folder in weights_dirs():
         for path in sorted(folder.glob(f"*{SUFFIX}")):
             name = path.name[: -len(SUFFIX)]
-            if name in found:
+            if name in found or name.endswith(".resume"):  # training states are not models
                 continue
             try:
                 found[name] = ModelInfo(name, path, read_header(path))

@@ -1,16 +1,32 @@
-"""The ``tunecli`` Typer application: parses, resolves and renders; no image logic here."""
+"""The ``tunecli`` Typer application: parses, resolves and renders; no image logic here.
+
+Commands register themselves from their modules; the root group (:class:`TunecliGroup`) turns
+tunecli errors into one line on stderr and the exit codes of SPEC §5.
+"""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
 from tunecli import __version__
+from tunecli.cli import console, restore
+from tunecli.cli.models import models_command
+from tunecli.cli.train import TRAIN_EPILOG, train_command
 
 app = typer.Typer(
     name="tunecli",
+    cls=console.TunecliGroup,
     help="Tunable image restoration: denoise, deblur, upscale and stylize with a strength knob.",
+    epilog=(
+        "Start with [bold]tunecli models[/bold] to see what alpha means for each model, then e.g. "
+        "[bold]tunecli denoise --alpha 0.3 photo.png[/bold]. Each command has --help with examples."
+    ),
     no_args_is_help=True,
     rich_markup_mode="rich",
+    add_completion=False,
+    pretty_exceptions_enable=False,
 )
 
 
@@ -22,11 +38,19 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks with errors.")] = False,
 ) -> None:
     """Tunable image restoration from the command line."""
+    console.set_debug(debug)
+
+
+for _spec in restore.TASK_COMMANDS:
+    restore.register(app, _spec)
+app.command("models", rich_help_panel="Models")(models_command)
+app.command("train", rich_help_panel="Training and evaluation", epilog=TRAIN_EPILOG)(train_command)
 
 
 def main() -> None:

@@ -1,0 +1,125 @@
+"""Training: loss goes down, checkpoints load with their metadata, resume continues, ω sampling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tunecli.alpha import AlphaAxis, AlphaSpace
+from tunecli.checkpoint import read_header
+from tunecli.models import load_model
+from tunecli.tasks import denoise
+from tunecli.training.data import list_images, manifest_sha256, sample_batch
+from tunecli.training.loop import TrainConfig, learning_rate, sample_omega, train
+
+
+def make_images(folder: Path, count: int = 4, size: int = 48) -> Path:
+    """Smooth random colour images (gradients + blobs) that a denoiser can learn quickly."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    for i in range(count):
+        channels = [np.sin(2 * np.pi * (rng.random() * xx + rng.random() * yy) + rng.random() * 6) for _ in range(3)]
+        img = (np.stack(channels, axis=2) * 0.4 + 0.5) * 255
+        Image.fromarray(img.astype(np.uint8)).save(folder / f"img{i}.png")
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def config(tmp_path: Path, **kw: object) -> TrainConfig:
+    data = make_images(tmp_path / "data")
+    defaults = dict(
+        task="denoise",
+        data=[str(data)],
+        out=str(tmp_path / "model.safetensors"),
+        steps=60,
+        batch=4,
+        patch=32,
+        lr=3e-3,
+        warmup=5,
+        hparams={"widths": [8, 16], "blocks": [1, 1]},
+        val_data=[str(data)],
+        val_images=2,
+        val_every=30,
+        checkpoint_every=20,
+        log_every=10,
+        command="tunecli train denoise --data data --out model.safetensors --steps 60",
+    )
+    defaults.update(kw)
+    return TrainConfig(**defaults)  # type: ignore[arg-type]
+
+
+def test_short_training_lowers_loss_and_writes_loadable_checkpoint(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    lines: list[str] = []
+    result = train(cfg, log=lines.append)
+    assert result.steps == 60
+    assert result.last_loss < result.first_loss
+    loaded = load_model(cfg.out)
+    meta = read_header(cfg.out).meta
+    training = meta["training"]
+    assert training["command"] == cfg.command
+    assert training["steps"] == 60
+    assert training["data_manifest_sha256"] == manifest_sha256(list_images([Path(cfg.data[0])]))
+    assert set(training["validation"]) == {"psnr_sigma15", "psnr_sigma25", "psnr_sigma50"}
+    assert loaded.alpha_space == denoise.alpha_space()
+    assert any("validation" in line for line in lines)
+
+    # resuming continues the step count from the saved state
+    cfg2 = config(tmp_path, steps=70, resume=str(tmp_path / "model.resume.safetensors"))
+    lines2: list[str] = []
+    result2 = train(cfg2, log=lines2.append)
+    assert result2.steps == 70
+    assert lines2[1].startswith("resumed from") and "at step 60" in lines2[1]
+    assert read_header(cfg.out).meta["training"]["steps"] == 70
+
+
+def test_batches_are_a_function_of_seed_and_step(tmp_path: Path) -> None:
+    images = [np.random.default_rng(i).integers(0, 255, (40, 50, 3), dtype=np.uint8) for i in range(3)]
+    a = sample_batch(images, 4, 16, seed=1, step=7)
+    assert a.shape == (4, 3, 16, 16) and a.dtype == np.float32
+    assert np.array_equal(a, sample_batch(images, 4, 16, seed=1, step=7))
+    assert not np.array_equal(a, sample_batch(images, 4, 16, seed=1, step=8))
+
+
+@pytest.mark.parametrize("domain", ["simplex", "box"])
+def test_omega_sampling_covers_corners_and_interior(domain: str) -> None:
+    space = AlphaSpace(3, domain, (AlphaAxis("a"), AlphaAxis("b"), AlphaAxis("c")), (1.0, 0.0, 0.0))
+    omega = sample_omega(space, 4000, 0.2, torch.Generator().manual_seed(0))
+    assert omega.shape == (4000, 3)
+    assert omega.min() >= 0 and omega.max() <= 1
+    corners = ((omega == 0) | (omega == 1)).all(dim=1)
+    assert 0.15 < corners.float().mean() < 0.25
+    interior = omega[~corners]
+    if domain == "simplex":
+        torch.testing.assert_close(omega.sum(dim=1), torch.ones(4000))
+        # Dirichlet(1,1,1): each coordinate has mean 1/3 and the marginal is Beta(1, 2)
+        torch.testing.assert_close(interior.mean(dim=0), torch.full((3,), 1 / 3), atol=0.02, rtol=0)
+        assert (interior[:, 0] < 0.5).float().mean() == pytest.approx(0.75, abs=0.03)
+    else:
+        torch.testing.assert_close(interior.mean(dim=0), torch.full((3,), 0.5), atol=0.02, rtol=0)
+    for axis in range(3):  # every one-hot corner / every axis extreme appears
+        assert bool((omega[:, axis] == 1).any())
+
+
+def test_learning_rate_schedule() -> None:
+    cfg = TrainConfig(task="denoise", data=[], out="x.safetensors", steps=1000, lr=1e-3, warmup=100, min_lr=0.0)
+    assert learning_rate(cfg, 0) == pytest.approx(1e-5)
+    assert learning_rate(cfg, 99) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 550) == pytest.approx(5e-4)
+    assert learning_rate(cfg, 1000) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_noise_and_sigma_mapping() -> None:
+    assert denoise.sigma_of_alpha(0) == 5 and denoise.sigma_of_alpha(1) == 50
+    assert denoise.alpha_of_sigma(25) == pytest.approx(20 / 45)
+    assert denoise.alpha_of_sigma(80) == 1.0
+    clean = torch.full((2, 3, 64, 64), 0.5)
+    gen = torch.Generator().manual_seed(0)
+    noisy = denoise.add_noise(clean, torch.tensor([25.0, 25.0]), gen, torch.tensor([False, True]))
+    assert float((noisy[0] - clean[0]).std()) == pytest.approx(25 / 255, rel=0.05)
+    assert torch.equal(noisy[1], torch.round(noisy[1] * 255) / 255)

@@ -1,0 +1,77 @@
+"""``tunecli train``: parse options into a TrainConfig and run it (logic in tunecli.training)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tunecli.cli.console import err_console
+
+TRAIN_EPILOG = (
+    "Example: tunecli train denoise --data ../shared/data/train --val-data ../shared/data/test/Sun_Hays80 "
+    "--out weights/denoise-unet.safetensors --steps 20000\n\n"
+    "Resume: add --resume OUT.resume.safetensors (written every --checkpoint-every steps)."
+)
+
+
+def train_command(
+    task: Annotated[str, typer.Argument(help="Task to train: denoise.")],
+    data: Annotated[list[Path], typer.Option("--data", help="Folder(s) of clean training images (repeatable).")],
+    out: Annotated[Path, typer.Option("--out", help="Checkpoint to write (.safetensors).")],
+    steps: Annotated[int, typer.Option(min=1, help="Total optimizer steps.")] = 20000,
+    batch: Annotated[int, typer.Option(min=1, help="Patches per step.")] = 16,
+    patch: Annotated[int, typer.Option(min=8, help="Patch side in pixels.")] = 64,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (warm-up, then cosine decay).")] = 2e-3,
+    seed: Annotated[int, typer.Option(help="Seed: weights and every batch are a function of it.")] = 0,
+    resume: Annotated[Path | None, typer.Option(help="Continue from a .resume.safetensors state.")] = None,
+    val_data: Annotated[
+        list[Path] | None, typer.Option("--val-data", help="Held-aside folder(s) for validation PSNR.")
+    ] = None,
+    val_every: Annotated[int, typer.Option(min=1, help="Validate every K steps.")] = 1000,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="Write the resumable state every K steps.")] = 500,
+    arch: Annotated[str, typer.Option(help="Registered architecture name.")] = "unet",
+    hparams: Annotated[
+        str, typer.Option(help="Architecture hyper-parameters as JSON, e.g. '{\"widths\": [32, 64, 128]}'.")
+    ] = "{}",
+    threads: Annotated[int, typer.Option(help="CPU threads (0 = torch default).")] = 0,
+) -> None:
+    """Train a tunable checkpoint by parametric multi-loss optimization."""
+    from tunecli.errors import UsageError
+    from tunecli.training.loop import TrainConfig, train
+
+    try:
+        arch_hparams = json.loads(hparams)
+    except json.JSONDecodeError:
+        raise UsageError(f"--hparams is not valid JSON: {hparams!r}") from None
+    if not isinstance(arch_hparams, dict):
+        raise UsageError("--hparams must be a JSON object")
+    if out.suffix != ".safetensors":
+        raise UsageError(f"--out {out}: the checkpoint name must end in .safetensors")
+    config = TrainConfig(
+        task=task,
+        data=[str(d) for d in data],
+        out=str(out),
+        steps=steps,
+        batch=batch,
+        patch=patch,
+        lr=lr,
+        seed=seed,
+        arch=arch,
+        hparams=arch_hparams,
+        val_data=[str(d) for d in val_data or []],
+        val_every=val_every,
+        checkpoint_every=checkpoint_every,
+        threads=threads,
+        resume=str(resume) if resume else None,
+        command="tunecli " + shlex.join(sys.argv[1:]),
+    )
+    result = train(config, log=lambda line: err_console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {line}"))
+    err_console.print(
+        f"[green]trained[/] {result.out}: {result.steps} steps, loss {result.first_loss:.4f} → {result.last_loss:.4f}"
+    )

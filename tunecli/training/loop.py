@@ -1,0 +1,267 @@
+"""Parametric multi-loss training (Maggioni et al. 2023, §3.2).
+
+Each sample of a batch gets its own ω (uniform on the simplex or in the box, with a share of
+one-hot corners so the extremes are trained as well as the middle); the network runs at that ω
+and the loss is that sample's objective mix. Adam(W) with warm-up + cosine decay, gradient
+clipping, periodic resumable checkpoints and a validation pass on held-aside images.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from tunecli.alpha import AlphaSpace
+from tunecli.archs.registry import build_arch
+from tunecli.checkpoint import load_tensors, read_header, save_checkpoint
+from tunecli.errors import UsageError
+from tunecli.evaluation.metrics import psnr, quantize_8bit
+from tunecli.models import model_metadata
+from tunecli.tasks import denoise
+from tunecli.training.data import list_images, load_rgb_images, manifest_sha256, prefetch_batches
+
+TRAINABLE_TASKS = ("denoise",)
+RESUME_SUFFIX = ".resume.safetensors"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (recorded in the checkpoint)."""
+
+    task: str
+    data: list[str]
+    out: str
+    steps: int = 20000
+    batch: int = 16
+    patch: int = 64
+    lr: float = 2e-3
+    min_lr: float = 1e-6
+    warmup: int = 500
+    weight_decay: float = 0.0
+    grad_clip: float = 0.5
+    seed: int = 0
+    arch: str = "unet"
+    hparams: dict[str, Any] = field(default_factory=dict)
+    corner_share: float = 0.2
+    quantize_share: float = 0.5
+    val_data: list[str] = field(default_factory=list)
+    val_images: int = 8
+    val_every: int = 1000
+    checkpoint_every: int = 500
+    log_every: int = 100
+    threads: int = 0
+    resume: str | None = None
+    command: str = ""
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    steps: int
+    wall_seconds: float
+    first_loss: float
+    last_loss: float
+    validation: dict[str, float]
+
+
+def sample_omega(space: AlphaSpace, batch: int, corner_share: float, generator: torch.Generator) -> Tensor:
+    """``(batch, p)`` tuning vectors: uniform on the simplex (Dirichlet(1, …, 1)) or in the box,
+    with about ``corner_share`` of the rows replaced by random one-hot corners."""
+    if space.domain == "simplex":
+        exp = -torch.log(torch.rand(batch, space.p, generator=generator).clamp_min(1e-12))
+        omega = exp / exp.sum(dim=1, keepdim=True)  # normalized exponentials = Dirichlet(1)
+    else:
+        omega = torch.rand(batch, space.p, generator=generator)
+    corner = torch.rand(batch, generator=generator) < corner_share
+    if bool(corner.any()):
+        index = torch.randint(space.p, (batch,), generator=generator)
+        one_hot = torch.nn.functional.one_hot(index, space.p).to(omega.dtype)
+        if space.domain == "box":  # box corners are all 0/1 vertices
+            one_hot = (torch.rand(batch, space.p, generator=generator) < 0.5).to(omega.dtype)
+        omega = torch.where(corner[:, None], one_hot, omega)
+    return omega
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Linear warm-up then cosine decay from ``lr`` to ``min_lr`` over ``steps``."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _task_space(task: str) -> AlphaSpace:
+    if task not in TRAINABLE_TASKS:
+        raise UsageError(f"cannot train task {task!r} yet; trainable: {', '.join(TRAINABLE_TASKS)}")
+    return denoise.alpha_space()
+
+
+def _validation_set(config: TrainConfig) -> list[tuple[Tensor, Tensor, float]]:
+    """(noisy, clean, sigma) triples on center crops of held-aside images, seeded noise."""
+    if not config.val_data:
+        return []
+    files = list_images([Path(d) for d in config.val_data])[: config.val_images]
+    images = load_rgb_images(files)
+    pairs = []
+    generator = torch.Generator().manual_seed(12345)
+    for image in images:
+        h, w = image.shape[:2]
+        size = min(256, h, w) // 4 * 4
+        top, left = (h - size) // 2, (w - size) // 2
+        clean = torch.from_numpy(image[top : top + size, left : left + size].transpose(2, 0, 1) / 255.0).float()[None]
+        for sigma in (15.0, 25.0, 50.0):
+            noisy = denoise.add_noise(clean, torch.tensor([sigma]), generator, torch.tensor([True]))
+            pairs.append((noisy, clean, sigma))
+    return pairs
+
+
+def validate(net: nn.Module, pairs: list[tuple[Tensor, Tensor, float]]) -> dict[str, float]:
+    """Mean PSNR (8-bit quantized output) per σ at the alpha matching σ."""
+    scores: dict[str, list[float]] = {}
+    net.eval()
+    with torch.no_grad():
+        for noisy, clean, sigma in pairs:
+            alpha = denoise.alpha_of_sigma(sigma)
+            out = net(noisy, torch.tensor([1 - alpha, alpha]))
+            value = psnr(quantize_8bit(out[0].permute(1, 2, 0).numpy()), clean[0].permute(1, 2, 0).numpy())
+            scores.setdefault(f"psnr_sigma{sigma:g}", []).append(value)
+    net.train()
+    return {k: round(float(np.mean(v)), 3) for k, v in scores.items()}
+
+
+def _resume_path(out: Path) -> Path:
+    return out.with_name(out.name.removesuffix(".safetensors") + RESUME_SUFFIX)
+
+
+def _save_state(path: Path, net: nn.Module, optimizer: torch.optim.Optimizer, meta: dict[str, Any]) -> None:
+    """Model + AdamW moments as safetensors (no pickle), step and config in the metadata."""
+    tensors = {f"model.{k}": v for k, v in net.state_dict().items()}
+    for index, param in enumerate(p for group in optimizer.param_groups for p in group["params"]):
+        state = optimizer.state.get(param, {})
+        for key in ("exp_avg", "exp_avg_sq"):
+            if key in state:
+                tensors[f"optim.{index}.{key}"] = state[key]
+        if "step" in state:
+            tensors[f"optim.{index}.step"] = torch.as_tensor(state["step"], dtype=torch.float32).reshape(1)
+    save_checkpoint(path, tensors, meta)
+
+
+def _load_state(path: Path, net: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    header = read_header(path)
+    if "resume" not in header.meta:
+        raise UsageError(f"{path}: not a resumable training state (use the {RESUME_SUFFIX} file)")
+    tensors = load_tensors(header)
+    net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    for index, param in enumerate(p for group in optimizer.param_groups for p in group["params"]):
+        if f"optim.{index}.exp_avg" in tensors:
+            optimizer.state[param] = {
+                "step": tensors[f"optim.{index}.step"].reshape(()),
+                "exp_avg": tensors[f"optim.{index}.exp_avg"],
+                "exp_avg_sq": tensors[f"optim.{index}.exp_avg_sq"],
+            }
+    return header.meta
+
+
+def train(config: TrainConfig, log: Callable[[str], None] = lambda _: None) -> TrainResult:
+    """Run (or resume) training; writes periodic resume states and the final checkpoint."""
+    space = _task_space(config.task)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out)
+    files = list_images([Path(d) for d in config.data])
+    data_hash = manifest_sha256(files)
+    log(f"{len(files)} training images, manifest sha256 {data_hash[:16]}…")
+    images = load_rgb_images(files)
+    val_pairs = _validation_set(config)
+
+    torch.manual_seed(config.seed)
+    hparams = {"p": space.p, **config.hparams}
+    net = build_arch(config.arch, hparams)
+    optimizer = torch.optim.AdamW(
+        net.parameters(), lr=config.lr, betas=(0.9, 0.9), weight_decay=config.weight_decay
+    )
+    start, elapsed, history = 0, 0.0, {}
+    if config.resume:
+        meta = _load_state(Path(config.resume), net, optimizer)
+        start = int(meta["resume"]["step"])
+        elapsed = float(meta["resume"]["wall_seconds"])
+        history = meta["resume"].get("validation", {})
+        log(f"resumed from {config.resume} at step {start}")
+    if start >= config.steps:
+        raise UsageError(f"the state is at step {start}, not before --steps {config.steps}; raise --steps")
+
+    def metadata(step: int, validation: dict[str, float], wall: float) -> dict[str, Any]:
+        return model_metadata(
+            net,
+            task=config.task,
+            alpha_space=space,
+            extra={
+                "license": "MIT",
+                "training": {
+                    "command": config.command,
+                    "data_manifest_sha256": data_hash,
+                    "data_files": len(files),
+                    "steps": step,
+                    "wall_seconds": round(wall, 1),
+                    "config": asdict(config),
+                    "validation": validation,
+                },
+            },
+        )
+
+    net.train()
+    generator = torch.Generator()
+    first_loss = last_loss = float("nan")
+    running: list[float] = []
+    began = time.monotonic()
+    step = start
+    resume_path = _resume_path(out)
+    for batch in prefetch_batches(images, config.batch, config.patch, config.seed, start, config.steps):
+        generator.manual_seed(config.seed * 1_000_003 + step)
+        clean = torch.from_numpy(batch)
+        omega = sample_omega(space, config.batch, config.corner_share, generator)
+        noisy = denoise.degrade(clean, omega, generator, config.quantize_share)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, step)
+        restored = net(noisy, omega)
+        # per-sample objective: L1 to the clean image for the degradation that ω selects
+        loss = (restored - clean).abs().mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+        optimizer.step()
+        step += 1
+        value = float(loss.detach())
+        running.append(value)
+        if math.isnan(first_loss):
+            first_loss = value
+        if step % config.log_every == 0 or step == config.steps:
+            last_loss = float(np.mean(running))
+            rate = (step - start) / max(1e-9, time.monotonic() - began)
+            log(f"step {step}/{config.steps} loss {last_loss:.5f} lr {learning_rate(config, step):.2e} {rate:.2f} steps/s")
+            running = []
+        if val_pairs and (step % config.val_every == 0 or step == config.steps):
+            history = validate(net, val_pairs)
+            log(f"step {step} validation " + " ".join(f"{k}={v:.2f}" for k, v in history.items()))
+        if step % config.checkpoint_every == 0 and step < config.steps:
+            wall = elapsed + time.monotonic() - began
+            meta = metadata(step, history, wall)
+            meta["resume"] = {"step": step, "wall_seconds": wall, "validation": history}
+            _save_state(resume_path, net, optimizer, meta)
+    if running:
+        last_loss = float(np.mean(running))
+    wall = elapsed + time.monotonic() - began
+    final = metadata(step, history, wall)
+    save_checkpoint(out, net.state_dict(), final)
+    # the final state stays resumable, e.g. to continue with a longer --steps
+    _save_state(resume_path, net, optimizer, {**final, "resume": {"step": step, "wall_seconds": wall, "validation": history}})
+    log(f"wrote {out} after {step} steps ({wall / 60:.1f} min)")
+    return TrainResult(out, step, wall, first_loss, last_loss, history)
