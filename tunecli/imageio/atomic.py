@@ -1,0 +1,80 @@
+"""Atomic file output: write into a temporary file beside the target, then move it into place.
+
+A reader of the target sees either nothing (or the old file) or the complete new file, never a
+partial one; on any error or interruption the temporary file is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from tunecli.errors import OutputError
+
+
+def _exists_message(path: Path) -> str:
+    return f"{path}: already exists (use --overwrite to replace it or --skip-existing to keep it)"
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, *, overwrite: bool) -> Iterator[BinaryIO]:
+    """Yield a binary file to write; on success it becomes ``path``, on failure it vanishes.
+
+    Missing parent folders are created. Raises :class:`OutputError` when ``path`` exists and
+    ``overwrite`` is false (checked again, atomically where the filesystem allows, when the file
+    is moved into place) or when the folder cannot be written.
+    """
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder, not a file name")
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise OutputError(_exists_message(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot create the folder {path.parent} ({exc.strerror or exc})") from exc
+    temp = _create_temp_beside(path)
+    try:
+        # Opened by name so that writers which need ``file.name`` (tifffile) work.
+        with temp.open("r+b") as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        _move_into_place(temp, path, overwrite=overwrite)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _create_temp_beside(path: Path) -> Path:
+    """A new hidden file in ``path``'s folder (mode 0o666 less the umask, like any new file)."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.close(os.open(temp, flags, 0o666))
+            return temp
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot write into {path.parent} ({exc.strerror or exc})") from exc
+
+
+def _move_into_place(temp: Path, path: Path, *, overwrite: bool) -> None:
+    if overwrite:
+        os.replace(temp, path)
+        return
+    # A hard link fails if the target appeared meanwhile, so no file is ever replaced.
+    try:
+        os.link(temp, path)
+    except FileExistsError as exc:
+        raise OutputError(_exists_message(path)) from exc
+    except OSError:  # a filesystem without hard links
+        if path.exists():
+            raise OutputError(_exists_message(path)) from None
+        os.replace(temp, path)
+        return
+    temp.unlink()

@@ -1,0 +1,202 @@
+"""TIFF through tifffile: layout inspection, deep colour samples, and TIFF metadata.
+
+Pillow decodes 1–8-bit TIFFs (palette, CMYK, YCbCr, LZW and JPEG compression included) and
+16-bit or float gray exactly, so those go through the common Pillow path. Deeper samples with
+colour or alpha it narrows to 8 bits or drops channels from, so those are read and written with
+tifffile, which keeps every sample. tifffile cannot write an EXIF sub-directory, so deep colour
+TIFFs are written without EXIF (the writer says so in a notice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import PIL.Image
+import tifffile
+
+from tunecli.errors import InputImageError
+
+TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+_MINISBLACK = 1
+_RGB = 2
+_UINT = 1
+_FLOAT = 3
+_ASSOCIATED_ALPHA = 1
+_UNASSOCIATED_ALPHA = 2
+
+_ICC_TAG = 34675
+_EXIF_IFD = 0x8769
+_GPS_IFD = 0x8825
+# IFD0 tags a camera writes next to its EXIF sub-directory: ImageDescription, Make, Model,
+# Orientation, Software, DateTime, Artist, Copyright. Structural TIFF tags stay behind.
+_EXIF_IFD0_TAGS = (270, 271, 272, 274, 305, 306, 315, 33432)
+_RESOLUTION_UNIT_INCHES = {2: 1.0, 3: 2.54}
+
+
+def is_tiff(header: bytes) -> bool:
+    """True when ``header`` (the file's first bytes) starts like a TIFF or BigTIFF."""
+    return header[:4] in TIFF_SIGNATURES
+
+
+@dataclass(frozen=True)
+class TiffLayout:
+    """The first page's layout, read from its tags without decoding samples."""
+
+    height: int
+    width: int
+    samples_per_pixel: int
+    bits_per_sample: int
+    sample_format: int
+    photometric: int
+    pages: int
+
+    @property
+    def pillow_exact(self) -> bool:
+        """True when Pillow decodes this page without losing bits or channels."""
+        if self.sample_format == _UINT and self.bits_per_sample <= 8:
+            return True
+        single_gray = self.samples_per_pixel == 1 and self.photometric == _MINISBLACK
+        deep_gray = (self.sample_format, self.bits_per_sample) in ((_UINT, 16), (_FLOAT, 32))
+        return single_gray and deep_gray
+
+
+def inspect_tiff(path: Path) -> TiffLayout:
+    """Read the first page's tags. Raises ``tifffile.TiffFileError``, ``OSError`` or ``ValueError``."""
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages.first
+        return TiffLayout(
+            height=int(page.imagelength),
+            width=int(page.imagewidth),
+            samples_per_pixel=int(page.samplesperpixel),
+            bits_per_sample=int(page.bitspersample),
+            sample_format=int(page.sampleformat),
+            photometric=int(page.photometric),
+            pages=len(tif.pages),
+        )
+
+
+@dataclass
+class DeepTiff:
+    """Samples of a deep TIFF: ``samples`` uint16 or float32 ``(H, W, K)``, the first
+    ``colour_channels`` (1 or 3) colour, then an alpha plane if ``K`` is one more."""
+
+    samples: np.ndarray
+    colour_channels: int
+    premultiplied: bool
+    notices: list[str]
+
+
+def read_deep_tiff(path: Path, layout: TiffLayout) -> DeepTiff:
+    """Decode the first page of a 16-bit or float gray/RGB TIFF with optional alpha.
+
+    Raises :class:`InputImageError` for layouts tunecli does not read, and tifffile's own
+    errors for damaged files.
+    """
+    if layout.photometric == _MINISBLACK:
+        colour = 1
+    elif layout.photometric == _RGB:
+        colour = 3
+    else:
+        name = tifffile.PHOTOMETRIC(layout.photometric).name
+        raise InputImageError(f"{path}: unsupported {layout.bits_per_sample}-bit TIFF colour model {name}")
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages.first
+        axes = page.axes
+        extra_kinds = tuple(int(kind) for kind in page.extrasamples)
+        data = page.asarray()
+    if axes.startswith("S"):
+        data = np.moveaxis(data, 0, -1)
+    if data.ndim == 2:
+        data = data[:, :, None]
+    if data.ndim != 3 or data.shape[2] < colour:
+        raise InputImageError(f"{path}: unsupported TIFF layout {axes} {data.shape}")
+    if data.dtype.kind == "u" and data.dtype.itemsize == 2:
+        samples = data.astype(np.uint16, copy=False)
+    elif data.dtype.kind == "f":
+        samples = data.astype(np.float32, copy=False)
+    else:
+        raise InputImageError(
+            f"{path}: unsupported TIFF sample type {data.dtype} (tunecli reads 8/16-bit unsigned and float samples)"
+        )
+    notices: list[str] = []
+    if data.dtype.kind == "f" and data.dtype.itemsize != 4:
+        notices.append(f"{data.dtype.itemsize * 8}-bit float samples converted to 32-bit float")
+    keep = colour
+    premultiplied = False
+    if extra_kinds and extra_kinds[0] in (_ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA):
+        keep = colour + 1
+        premultiplied = extra_kinds[0] == _ASSOCIATED_ALPHA
+    if samples.shape[2] > keep:
+        notices.append(f"{samples.shape[2] - keep} extra TIFF channel(s) dropped")
+    return DeepTiff(np.ascontiguousarray(samples[:, :, :keep]), colour, premultiplied, notices)
+
+
+def write_deep_tiff(file: BinaryIO, samples: np.ndarray, colour_channels: int, options: dict[str, Any]) -> None:
+    """Write uint16/float32 ``(H, W, K)`` samples (K = colour_channels [+ 1 alpha]) as a zlib TIFF.
+
+    ``options``: the same ``icc_profile`` and ``dpi`` keys Pillow's writers take.
+    """
+    has_alpha = samples.shape[2] > colour_channels
+    dpi = options.get("dpi")
+    tifffile.imwrite(
+        file,
+        samples,
+        photometric="rgb" if colour_channels == 3 else "minisblack",
+        planarconfig="contig",
+        extrasamples=("unassalpha",) if has_alpha else None,
+        compression="zlib",
+        iccprofile=options.get("icc_profile"),
+        resolution=(float(dpi[0]), float(dpi[1])) if dpi else None,
+        resolutionunit="INCH" if dpi else None,
+        metadata=None,
+    )
+
+
+@dataclass
+class TiffMetadata:
+    """ICC profile, EXIF block (``b"Exif\\0\\0"`` + TIFF data) and dots per inch of a TIFF."""
+
+    icc_profile: bytes | None
+    exif: bytes | None
+    dpi: tuple[float, float] | None
+
+
+def tiff_metadata(ifd0: PIL.Image.Exif) -> TiffMetadata:
+    """Collect metadata from a TIFF's first directory, as parsed by Pillow.
+
+    The EXIF block holds the camera's IFD0 tags and its EXIF and GPS sub-directories, so it can
+    be written into a JPEG, PNG or WebP as well as back into a TIFF.
+    """
+    icc = ifd0.get(_ICC_TAG)
+    carried = PIL.Image.Exif()
+    for tag in _EXIF_IFD0_TAGS:
+        if tag in ifd0:
+            carried[tag] = ifd0[tag]
+    for pointer in (_EXIF_IFD, _GPS_IFD):
+        sub = ifd0.get_ifd(pointer)
+        if sub:
+            carried[pointer] = sub
+    has_camera_data = _EXIF_IFD in carried or _GPS_IFD in carried or any(t in carried for t in (271, 272))
+    dpi = None
+    unit = _RESOLUTION_UNIT_INCHES.get(int(ifd0.get(296, 2)))
+    if unit and 282 in ifd0 and 283 in ifd0:
+        dpi = (float(ifd0[282]) * unit, float(ifd0[283]) * unit)
+    return TiffMetadata(
+        icc_profile=bytes(icc) if isinstance(icc, bytes | bytearray) and icc else None,
+        exif=carried.tobytes() if has_camera_data else None,
+        dpi=dpi,
+    )
+
+
+def read_tiff_ifd0(path: Path) -> PIL.Image.Exif:
+    """Parse a TIFF's first directory with Pillow (tags only, any sample type)."""
+    ifd0 = PIL.Image.Exif()
+    with path.open("rb") as file:
+        ifd0.load_from_fp(file)
+        for pointer in (_EXIF_IFD, _GPS_IFD):
+            ifd0.get_ifd(pointer)  # read the sub-directories while the file is open
+    return ifd0
