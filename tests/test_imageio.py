@@ -414,6 +414,29 @@ def test_bad_input_gives_one_line_error_and_is_left_untouched(tmp_path: Path, na
     assert path.read_bytes() == content and path.stat().st_mtime_ns == stat_before.st_mtime_ns
 
 
+def test_deep_tiff_compression_without_imagecodecs_is_named(tmp_path: Path) -> None:
+    """tifffile decodes LZW only with imagecodecs (not a dependency): the error says what to install."""
+    tifffile.imwrite(tmp_path / "x.tif", np.ones((2, 4, 3), np.uint16), photometric="rgb", metadata=None)
+    data = bytearray((tmp_path / "x.tif").read_bytes())
+    (first_ifd,) = struct.unpack_from("<I", data, 4)
+    (count,) = struct.unpack_from("<H", data, first_ifd)
+    for entry in range(first_ifd + 2, first_ifd + 2 + 12 * count, 12):
+        if struct.unpack_from("<H", data, entry)[0] == 259:  # Compression: none -> LZW
+            struct.pack_into("<H", data, entry + 8, 5)
+    (tmp_path / "lzw.tif").write_bytes(bytes(data))
+    try:
+        import imagecodecs  # noqa: F401
+    except ImportError:
+        with pytest.raises(InputImageError) as caught:
+            read_image(tmp_path / "lzw.tif")
+        assert str(caught.value) == (
+            f"{tmp_path / 'lzw.tif'}: reading LZW-compressed 16-bit colour TIFF needs the optional "
+            "'imagecodecs' package (pip install imagecodecs)"
+        )
+    else:
+        pytest.skip("imagecodecs is installed")
+
+
 def test_missing_file_and_folder(tmp_path: Path) -> None:
     with pytest.raises(InputImageError, match=r"nope\.png: no such file$"):
         read_image(tmp_path / "nope.png")
@@ -475,6 +498,19 @@ def test_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
     if expected is OutputError:
         assert str(caught.value) == f"{tmp_path / 'sub' / 'out.png'}: could not write the PNG file (disk full)"
     assert os.listdir(tmp_path / "sub") == []
+
+
+def test_failed_overwrite_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(file, *args: object) -> None:  # type: ignore[no-untyped-def]
+        file.write(b"partial")
+        raise OSError("disk full")
+
+    path = tmp_path / "out.png"
+    path.write_bytes(b"the old output")
+    monkeypatch.setattr(writing_module, "_encode", fail)
+    with pytest.raises(OutputError):
+        write_image(path, image_from_samples(smooth_samples(3, 3, 3), "png"), overwrite=True)
+    assert path.read_bytes() == b"the old output" and os.listdir(tmp_path) == ["out.png"]
 
 
 def test_new_files_follow_the_umask(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 import PIL.Image
 import png
 import tifffile
+from PIL import ImageCms
 
 from tunecli.errors import InputImageError
 from tunecli.imageio import png16, tiff
@@ -77,6 +78,8 @@ def _read_header(path: Path) -> bytes:
         raise InputImageError(f"{path}: no such file")
     if path.is_dir():
         raise InputImageError(f"{path}: is a folder, not an image file")
+    if not path.is_file():
+        raise InputImageError(f"{path}: not a regular file")
     try:
         with path.open("rb") as file:
             header = file.read(32)
@@ -231,8 +234,6 @@ def _cmyk_to_rgb(im: PIL.Image.Image, notices: list[str]) -> PIL.Image.Image:
     """
     icc = im.info.get("icc_profile")
     if icc:
-        from PIL import ImageCms
-
         try:
             srgb = ImageCms.createProfile("sRGB")
             rgb = ImageCms.profileToProfile(im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), srgb, outputMode="RGB")
@@ -285,10 +286,12 @@ def _read_deep_tiff(path: Path, layout: tiff.TiffLayout) -> Image:
         deep = tiff.read_deep_tiff(path, layout)
         metadata = tiff.tiff_metadata(tiff.read_tiff_ifd0(path))
     except (tifffile.TiffFileError, *_DECODE_ERRORS) as exc:
-        reason = _one_line(exc)
-        if "imagecodecs" in reason:
-            reason = "its compression needs the optional 'imagecodecs' package: pip install imagecodecs"
-        raise InputImageError(f"{path}: damaged or truncated TIFF file ({reason})") from exc
+        if "imagecodecs" in str(exc):  # tifffile decodes LZW, JPEG, PackBits... only with imagecodecs
+            raise InputImageError(
+                f"{path}: reading {layout.compression}-compressed {layout.bits_per_sample}-bit colour TIFF "
+                "needs the optional 'imagecodecs' package (pip install imagecodecs)"
+            ) from exc
+        raise InputImageError(f"{path}: damaged or truncated TIFF file ({_one_line(exc)})") from exc
     notices = list(deep.notices)
     if layout.pages > 1:
         notices.insert(0, f"TIFF holds {layout.pages} frames or pages; only the first is read")

@@ -52,6 +52,7 @@ class TiffLayout:
     bits_per_sample: int
     sample_format: int
     photometric: int
+    compression: str
     pages: int
 
     @property
@@ -75,6 +76,7 @@ def inspect_tiff(path: Path) -> TiffLayout:
             bits_per_sample=int(page.bitspersample),
             sample_format=int(page.sampleformat),
             photometric=int(page.photometric),
+            compression=tifffile.COMPRESSION(page.compression).name,
             pages=len(tif.pages),
         )
 
