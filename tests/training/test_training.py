@@ -75,7 +75,9 @@ def test_short_training_lowers_loss_and_writes_loadable_checkpoint(tmp_path: Pat
     result2 = train(cfg2, log=lines2.append)
     assert result2.steps == 70
     assert lines2[1].startswith("resumed from") and "at step 60" in lines2[1]
-    assert read_header(cfg.out).meta["training"]["steps"] == 70
+    resumed = read_header(cfg.out).meta["training"]
+    assert resumed["steps"] == 70
+    assert resumed["commands"] == [cfg.command, cfg2.command]
 
 
 def test_batches_are_a_function_of_seed_and_step(tmp_path: Path) -> None:

@@ -40,6 +40,10 @@ def train_command(
         str, typer.Option(help="Architecture hyper-parameters as JSON, e.g. '{\"widths\": [32, 64, 128]}'.")
     ] = "{}",
     threads: Annotated[int, typer.Option(help="CPU threads (0 = torch default).")] = 0,
+    fixed_alpha: Annotated[
+        str | None,
+        typer.Option(help="Train a single-objective baseline: every sample at this alpha (e.g. 0 or 1)."),
+    ] = None,
 ) -> None:
     """Train a tunable checkpoint by parametric multi-loss optimization."""
     from tunecli.errors import UsageError
@@ -69,6 +73,7 @@ def train_command(
         checkpoint_every=checkpoint_every,
         threads=threads,
         resume=str(resume) if resume else None,
+        fixed_alpha=fixed_alpha,
         command="tunecli " + shlex.join(sys.argv[1:]),
     )
     result = train(config, log=lambda line: err_console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {line}"))

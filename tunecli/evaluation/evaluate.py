@@ -52,15 +52,16 @@ def load_clean_images(files: Sequence[Path]) -> list[np.ndarray]:
 
 
 def evaluate_denoiser(
-    denoise: Callable[[np.ndarray, float], np.ndarray],
+    denoise: Callable[[np.ndarray, float, float], np.ndarray],
     images: Sequence[np.ndarray],
     sigmas: Sequence[float],
     alphas_for: Callable[[float], Sequence[float]],
     noise_kinds: Sequence[str] = ("float", "8bit"),
     seed: int = 0,
 ) -> list[EvalRow]:
-    """Score ``denoise(noisy, alpha) -> restored`` (float32 ``(H, W, 3)``) on every image at
-    every σ and every alpha that ``alphas_for(σ)`` proposes."""
+    """Score ``denoise(noisy, sigma, alpha) -> restored`` (float32 ``(H, W, 3)``) on every
+    image at every σ and every alpha that ``alphas_for(σ)`` proposes. Non-blind baselines use
+    ``sigma``; a tunable model uses ``alpha``."""
     rows = []
     for kind in noise_kinds:
         for sigma in sigmas:
@@ -70,7 +71,7 @@ def evaluate_denoiser(
                 scores_p, scores_s, seconds, pixels = [], [], 0.0, 0
                 for noisy, clean in zip(noisy_set, images, strict=True):
                     began = time.perf_counter()
-                    restored = quantize_8bit(denoise(noisy, alpha))
+                    restored = quantize_8bit(denoise(noisy, sigma, alpha))
                     seconds += time.perf_counter() - began
                     pixels += clean.shape[0] * clean.shape[1]
                     scores_p.append(psnr(restored, clean))

@@ -51,6 +51,7 @@ class TrainConfig:
     arch: str = "unet"
     hparams: dict[str, Any] = field(default_factory=dict)
     corner_share: float = 0.2
+    fixed_alpha: str | None = None
     quantize_share: float = 0.5
     val_data: list[str] = field(default_factory=list)
     val_images: int = 8
@@ -182,15 +183,20 @@ def train(config: TrainConfig, log: Callable[[str], None] = lambda _: None) -> T
     images = load_rgb_images(files)
     val_pairs = _validation_set(config)
 
+    fixed_omega = None
+    if config.fixed_alpha is not None:
+        fixed_omega = space.parse(config.fixed_alpha).omega
     torch.manual_seed(config.seed)
     hparams = {"p": space.p, **config.hparams}
     net = build_arch(config.arch, hparams)
-    optimizer = torch.optim.AdamW(
-        net.parameters(), lr=config.lr, betas=(0.9, 0.9), weight_decay=config.weight_decay
-    )
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, betas=(0.9, 0.9), weight_decay=config.weight_decay)
     start, elapsed, history = 0, 0.0, {}
+    commands = [config.command]
     if config.resume:
         meta = _load_state(Path(config.resume), net, optimizer)
+        recorded = meta.get("training", {})
+        # a resumed model is reproduced by replaying every command that trained it, in order
+        commands = [*recorded.get("commands", [recorded.get("command", "")]), config.command]
         start = int(meta["resume"]["step"])
         elapsed = float(meta["resume"]["wall_seconds"])
         history = meta["resume"].get("validation", {})
@@ -207,6 +213,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = lambda _: None) -> T
                 "license": "MIT",
                 "training": {
                     "command": config.command,
+                    "commands": commands,
                     "data_manifest_sha256": data_hash,
                     "data_files": len(files),
                     "steps": step,
@@ -227,7 +234,10 @@ def train(config: TrainConfig, log: Callable[[str], None] = lambda _: None) -> T
     for batch in prefetch_batches(images, config.batch, config.patch, config.seed, start, config.steps):
         generator.manual_seed(config.seed * 1_000_003 + step)
         clean = torch.from_numpy(batch)
-        omega = sample_omega(space, config.batch, config.corner_share, generator)
+        if config.fixed_alpha is None:
+            omega = sample_omega(space, config.batch, config.corner_share, generator)
+        else:  # a single-objective baseline: every sample at one ω
+            omega = torch.tensor(fixed_omega, dtype=torch.float32).expand(config.batch, space.p)
         noisy = denoise.degrade(clean, omega, generator, config.quantize_share)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
@@ -246,7 +256,9 @@ def train(config: TrainConfig, log: Callable[[str], None] = lambda _: None) -> T
         if step % config.log_every == 0 or step == config.steps:
             last_loss = float(np.mean(running))
             rate = (step - start) / max(1e-9, time.monotonic() - began)
-            log(f"step {step}/{config.steps} loss {last_loss:.5f} lr {learning_rate(config, step):.2e} {rate:.2f} steps/s")
+            log(
+                f"step {step}/{config.steps} loss {last_loss:.5f} lr {learning_rate(config, step):.2e} {rate:.2f} steps/s"
+            )
             running = []
         if val_pairs and (step % config.val_every == 0 or step == config.steps):
             history = validate(net, val_pairs)
@@ -262,6 +274,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = lambda _: None) -> T
     final = metadata(step, history, wall)
     save_checkpoint(out, net.state_dict(), final)
     # the final state stays resumable, e.g. to continue with a longer --steps
-    _save_state(resume_path, net, optimizer, {**final, "resume": {"step": step, "wall_seconds": wall, "validation": history}})
+    _save_state(
+        resume_path, net, optimizer, {**final, "resume": {"step": step, "wall_seconds": wall, "validation": history}}
+    )
     log(f"wrote {out} after {step} steps ({wall / 60:.1f} min)")
     return TrainResult(out, step, wall, first_loss, last_loss, history)

