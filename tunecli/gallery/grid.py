@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
 from tunecli.alpha import AlphaSpace, Omega, Sweep
-from tunecli.gallery._atomic import write_atomically
+from tunecli.imageio.atomic import atomic_output
 
 FONT_PATH = Path(__file__).resolve().parent / "fonts" / "DejaVuSans.ttf"
 ALPHAS_TEXT_KEY = "tunecli:alphas"
@@ -214,6 +214,18 @@ class SheetRow:
     mark: tuple[float, float, float, float] | None = None
 
 
+def shrink_row(row: SheetRow, cell: int) -> SheetRow:
+    """``row`` with every panel fitted into ``cell × cell`` (to keep many rows small in memory)."""
+
+    def fit(panel: Image.Image) -> Image.Image:
+        if max(panel.size) <= cell:
+            return panel
+        height, width = fit_size(panel.height, panel.width, cell)
+        return resample(panel, width, height)
+
+    return SheetRow(row.name, [fit(p) for p in row.thumbs], [fit(p) for p in row.crops], row.mark)
+
+
 def crop_panel(pixels: np.ndarray, box: CropBox) -> Image.Image:
     """The window ``box`` of float ``pixels`` as an RGB image at its own resolution."""
     return to_rgb8(box.cut(pixels))
@@ -374,7 +386,8 @@ class GridSheet:
 
     def save(self, path: Path) -> None:
         """Write the sheet to ``path`` as PNG with its text chunks, atomically."""
-        write_atomically(Path(path), lambda temp: self.image.save(temp, format="PNG", pnginfo=self.png_info()))
+        with atomic_output(Path(path), overwrite=True) as file:
+            self.image.save(file, format="PNG", pnginfo=self.png_info())
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from PIL import Image
 
-from tunecli.gallery._atomic import write_text_atomically
+from tunecli.imageio.atomic import atomic_output
 
 #: Longest side of the thumbnails embedded in the page.
 THUMB_SIDE = 240
@@ -196,4 +196,6 @@ def write_html(
 ) -> None:
     """Write the gallery page to ``path`` atomically (see :func:`render_html`)."""
     path = Path(path)
-    write_text_atomically(path, render_html(entries, path.parent, title=title, notes=notes, grid=grid))
+    text = render_html(entries, path.parent, title=title, notes=notes, grid=grid)
+    with atomic_output(path, overwrite=True) as file:
+        file.write(text.encode("utf-8"))

@@ -21,7 +21,7 @@ import numpy as np
 from tunecli import __version__
 from tunecli.alpha import AlphaSpace, Omega, Sweep
 from tunecli.evaluation.metrics import psnr, quantize_8bit, ssim
-from tunecli.gallery._atomic import write_text_atomically
+from tunecli.imageio.atomic import atomic_output
 
 MANIFEST_VERSION = 1
 
@@ -173,7 +173,9 @@ def manifest_text(manifest: dict[str, Any]) -> str:
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
     """Write ``manifest`` (from :func:`build_manifest`) to ``path`` atomically."""
-    write_text_atomically(Path(path), manifest_text(manifest))
+    text = manifest_text(manifest)
+    with atomic_output(Path(path), overwrite=True) as file:
+        file.write(text.encode("utf-8"))
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
