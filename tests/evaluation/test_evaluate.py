@@ -51,6 +51,7 @@ def test_identity_model_scores_the_noisy_psnr(tmp_path: Path) -> None:
         # AWGN at σ = 25 on flat mid-gray: PSNR ≈ 20·log10(255 / 25), quantization adds ~1/12 level²
         assert row["psnr"] == pytest.approx(20 * math.log10(255 / math.sqrt(25**2 + 1 / 12)), abs=0.1)
         assert row["images"] == 2
+        assert row["residual_rms"] == pytest.approx(0.0, abs=0.01)  # identity removes nothing
 
 
 def test_noise_is_seeded_and_quantized() -> None:

@@ -38,13 +38,14 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks with errors.")] = False,
 ) -> None:
     """Tunable image restoration from the command line."""
-    console.set_debug(debug)
+    console.set_debug(ctx, debug)
 
 
 for _spec in restore.TASK_COMMANDS:

@@ -87,7 +87,7 @@ def eval_command(
     from rich.table import Table
 
     table = Table(title=f"{model} on {len(files)} image(s) from {', '.join(str(d) for d in data)}")
-    for column in ("noise", "sigma", "alpha", "PSNR", "SSIM", "noisy PSNR", "s/MP"):
+    for column in ("noise", "sigma", "alpha", "PSNR", "SSIM", "noisy PSNR", "residual RMS", "s/MP"):
         table.add_column(column, justify="right")
     for row in rows:
         table.add_row(
@@ -97,6 +97,7 @@ def eval_command(
             f"{row.psnr:.2f}",
             f"{row.ssim:.4f}",
             f"{row.noisy_psnr:.2f}",
+            f"{row.residual_rms:.2f}",
             f"{row.seconds_per_mp:.2f}",
         )
     console.out_console.print(table)

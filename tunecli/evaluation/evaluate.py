@@ -29,6 +29,7 @@ class EvalRow:
     psnr: float
     ssim: float
     noisy_psnr: float
+    residual_rms: float  # RMS of (restored − noisy) on the 0–255 scale: how much was smoothed away
     images: int
     seconds_per_mp: float
 
@@ -68,7 +69,7 @@ def evaluate_denoiser(
             noisy_set = [noisy_version(img, sigma, seed, i, kind == "8bit") for i, img in enumerate(images)]
             noisy_psnr = float(np.mean([psnr(quantize_8bit(n), c) for n, c in zip(noisy_set, images, strict=True)]))
             for alpha in alphas_for(sigma):
-                scores_p, scores_s, seconds, pixels = [], [], 0.0, 0
+                scores_p, scores_s, residuals, seconds, pixels = [], [], [], 0.0, 0
                 for noisy, clean in zip(noisy_set, images, strict=True):
                     began = time.perf_counter()
                     restored = quantize_8bit(denoise(noisy, sigma, alpha))
@@ -76,6 +77,7 @@ def evaluate_denoiser(
                     pixels += clean.shape[0] * clean.shape[1]
                     scores_p.append(psnr(restored, clean))
                     scores_s.append(ssim(restored, clean))
+                    residuals.append(float(np.mean((restored - quantize_8bit(noisy)) ** 2)))
                 rows.append(
                     EvalRow(
                         sigma=sigma,
@@ -84,6 +86,7 @@ def evaluate_denoiser(
                         psnr=round(float(np.mean(scores_p)), 3),
                         ssim=round(float(np.mean(scores_s)), 4),
                         noisy_psnr=round(noisy_psnr, 3),
+                        residual_rms=round(255 * float(np.sqrt(np.mean(residuals))), 3),
                         images=len(images),
                         seconds_per_mp=round(seconds / (pixels / 1e6), 3),
                     )

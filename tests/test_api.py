@@ -1,0 +1,207 @@
+"""The public Python API: load, alpha handling, arrays/images/files in and out, baking once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image as PILImage
+from torch import Tensor, nn
+
+import tunecli.api
+from tunecli.alpha import AlphaAxis, AlphaSpace
+from tunecli.api import Restorer, load
+from tunecli.archs import TilingContract, build_arch, register_arch
+from tunecli.checkpoint import save_checkpoint
+from tunecli.errors import AlphaError, TunecliError, UsageError
+from tunecli.imageio import Image, ImageMeta
+from tunecli.layers import TunableConv2d, set_omega
+from tunecli.models import model_metadata
+
+SPACE = AlphaSpace(2, "simplex", (AlphaAxis("weak"), AlphaAxis("strong")), (0.5, 0.5), low="weak", high="strong")
+
+
+@register_arch("test-api-upsampler", "tunable 3x3 conv + pixel shuffle ×2 (API tests)")
+class ApiUpsampler(nn.Module):
+    def __init__(self, channels: int = 3, p: int = 2) -> None:
+        super().__init__()
+        self.p, self.channels = p, channels
+        self.conv = TunableConv2d(channels, channels * 4, 3, p, padding=1)
+
+    @property
+    def tiling(self) -> TilingContract:
+        return TilingContract(scale=2, size_multiple=1, receptive_radius=1, tile_exact=True)
+
+    def forward(self, x: Tensor, omega: Tensor | None = None) -> Tensor:
+        if omega is not None:
+            set_omega(self, omega)
+        return nn.functional.pixel_shuffle(self.conv(x), 2)
+
+
+def save_model(folder: Path, arch: str = "tiny", hparams: dict | None = None, task: str = "denoise") -> Path:
+    torch.manual_seed(0)
+    net = build_arch(arch, {"width": 4} if hparams is None else hparams)
+    path = folder / f"{arch}.safetensors"
+    save_checkpoint(path, net.state_dict(), model_metadata(net, task=task, alpha_space=SPACE))
+    return path
+
+
+@pytest.fixture()
+def restorer(tmp_path: Path) -> Restorer:
+    return load(save_model(tmp_path), device="cpu")
+
+
+def reference(restorer: Restorer, image: np.ndarray, omega: tuple[float, ...]) -> np.ndarray:
+    """The network applied directly to the whole image, ``(H, W, C)`` float."""
+    x = torch.from_numpy(image).permute(2, 0, 1)[None]
+    with torch.inference_mode():
+        out = restorer.model.module(x, torch.tensor(omega))
+    return out[0].permute(1, 2, 0).numpy()
+
+
+def test_load_describes_the_model(restorer: Restorer) -> None:
+    assert restorer.task == "denoise" and restorer.scale == 1
+    assert restorer.precision == "fp32" and restorer.device == torch.device("cpu")
+    assert restorer.alpha_space == SPACE
+
+
+@pytest.mark.parametrize("tile", ["auto", 0, 12])
+def test_float_array_matches_the_network(restorer: Restorer, tile: int | str) -> None:
+    image = np.random.default_rng(0).random((23, 31, 3), dtype=np.float32)
+    out = restorer.run(image, alpha=0.3, tile=tile, overlap=8)  # type: ignore[arg-type]
+    assert out.dtype == np.float32 and out.shape == image.shape
+    assert np.abs(out - reference(restorer, image, (0.7, 0.3))).max() < 1e-5
+
+
+def test_integer_arrays_keep_their_type_and_range(restorer: Restorer) -> None:
+    rng = np.random.default_rng(1)
+    eight = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    out8 = restorer.run(eight, alpha=0.6)
+    expected = reference(restorer, eight.astype(np.float32) / 255, (0.4, 0.6))
+    assert out8.dtype == np.uint8
+    assert np.array_equal(out8, np.clip(np.rint(expected * 255), 0, 255).astype(np.uint8))
+    sixteen = rng.integers(0, 65536, (9, 11, 3), dtype=np.uint16)
+    assert restorer.run(sixteen).dtype == np.uint16
+
+
+def test_gray_and_alpha_arrays(restorer: Restorer) -> None:
+    rng = np.random.default_rng(2)
+    gray = rng.random((10, 12), dtype=np.float32)
+    out = restorer.run(gray)
+    assert out.shape == (10, 12)
+    replicated = reference(restorer, np.repeat(gray[:, :, None], 3, axis=2), (0.5, 0.5))
+    assert np.abs(out - replicated.mean(axis=2)).max() < 1e-5  # float data is not clipped
+    rgba = rng.integers(0, 256, (10, 12, 4), dtype=np.uint8)
+    out_rgba = restorer.run(rgba)
+    assert out_rgba.shape == (10, 12, 4)
+    assert np.array_equal(out_rgba[:, :, 3], rgba[:, :, 3])  # alpha goes around the model
+    assert np.array_equal(out_rgba[:, :, :3], restorer.run(rgba[:, :, :3]))
+
+
+def test_gray_model_runs_colour_images_channel_by_channel(tmp_path: Path) -> None:
+    restorer = load(save_model(tmp_path, hparams={"channels": 1, "width": 4}), device="cpu")
+    image = np.random.default_rng(3).random((8, 9, 3), dtype=np.float32)
+    out = restorer.run(image, alpha=0.2)
+    for c in range(3):
+        plane = reference(restorer, image[:, :, c : c + 1], (0.8, 0.2))[:, :, 0]
+        assert np.abs(out[:, :, c] - plane).max() < 1e-5
+
+
+def test_upscaling_resizes_the_alpha_plane(tmp_path: Path) -> None:
+    restorer = load(save_model(tmp_path, arch="test-api-upsampler", hparams={}, task="upscale"), device="cpu")
+    assert restorer.scale == 2
+    rgba = np.zeros((6, 8, 4), dtype=np.float32)
+    rgba[:, :, 3] = 0.25
+    out = restorer.run(rgba, tile=4, overlap=2)
+    assert out.shape == (12, 16, 4)
+    assert np.allclose(out[:, :, 3], 0.25, atol=1e-6)
+
+
+def test_run_on_a_file_returns_an_image(restorer: Restorer, tmp_path: Path) -> None:
+    data = np.random.default_rng(4).integers(0, 256, (7, 5, 3), dtype=np.uint8)
+    PILImage.fromarray(data).save(tmp_path / "x.png")
+    image = restorer.run(tmp_path / "x.png", alpha="0.3")
+    assert isinstance(image, Image)
+    assert image.meta.format == "png" and image.pixels.shape == (7, 5, 3)
+    assert np.array_equal(np.rint(image.pixels * 255).astype(np.uint8), restorer.run(data, alpha=0.3))
+
+
+def test_float_images_are_not_clipped(restorer: Restorer) -> None:
+    """Float samples keep their range (e.g. float TIFF highlights); integer ones are clipped."""
+    pixels = np.full((6, 6, 3), 0.99, dtype=np.float32)
+    image = Image(pixels, None, ImageMeta(format="tiff", dtype="float32", mode="RGB"))
+    restored = restorer.restore(image, (0.5, 0.5))
+    assert np.abs(restored.image.pixels - reference(restorer, pixels, (0.5, 0.5))).max() < 1e-5
+
+
+def test_alpha_forms(restorer: Restorer) -> None:
+    assert restorer.parse_alpha(0.3).omega == (0.7, 0.3)
+    assert restorer.parse_alpha("0.3").omega == (0.7, 0.3)
+    assert restorer.parse_alpha([0.2, 0.8]).omega == (0.2, 0.8)
+    assert restorer.parse_alpha(None).omega == (0.5, 0.5)
+    assert restorer.parse_alpha("strong=1").omega == (0.0, 1.0)
+    normalized = restorer.parse_alpha([1, 3])
+    assert normalized.omega == (0.25, 0.75) and normalized.notice
+    with pytest.raises(AlphaError, match=r"^alpha 1\.5 is outside \[0, 1\]"):
+        restorer.run(np.zeros((4, 4, 3), np.float32), alpha=1.5)
+
+
+def test_each_alpha_is_baked_once(restorer: Restorer, monkeypatch: pytest.MonkeyPatch) -> None:
+    baked: list[tuple[float, ...]] = []
+    original = tunecli.api.bake
+
+    def counting_bake(module: nn.Module, omega: Tensor) -> nn.Module:
+        baked.append(tuple(omega.tolist()))
+        return original(module, omega)
+
+    monkeypatch.setattr(tunecli.api, "bake", counting_bake)
+    image = np.random.default_rng(5).random((30, 30, 3), dtype=np.float32)
+    for alpha in (0.3, 0.3, 0.6, 0.3):
+        restorer.run(image, alpha=alpha, tile=12, overlap=6)  # several tiles per run
+    assert len(baked) == 2
+
+
+class NanInHalf(nn.Module):
+    """Returns NaN unless it runs in float32 (what an fp16 overflow looks like)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x if x.dtype == torch.float32 else torch.full_like(x, float("nan"))
+
+
+def test_non_finite_half_precision_output_is_recomputed_in_fp32(
+    restorer: Restorer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    half = Restorer(restorer.model, torch.device("cpu"), torch.bfloat16)
+    monkeypatch.setattr(half, "baked", lambda omega, dtype=None: NanInHalf())
+    pixels = np.random.default_rng(6).random((5, 5, 3), dtype=np.float32)
+    restored = half.restore(Image(pixels, None, ImageMeta("png", "uint8", "RGB")), (0.5, 0.5), tile=0)
+    assert restored.precision == "fp32"
+    assert restored.notices == ("bf16 output had non-finite values; recomputed in fp32",)
+    assert np.array_equal(restored.image.pixels, pixels)
+
+
+def test_non_finite_fp32_output_is_an_error(restorer: Restorer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(restorer, "baked", lambda omega, dtype=None: lambda x: x * float("nan"))
+    with pytest.raises(TunecliError, match=r"produced non-finite values \(NaN/Inf\)"):
+        restorer.run(np.ones((4, 4, 3), np.float32))
+
+
+def test_tiling_and_array_checks(restorer: Restorer) -> None:
+    assert restorer.check_tiling("auto", None) == 22  # 2 × radius 3 + the blending ramp
+    with pytest.raises(UsageError, match=r"^--tile \(10\) must be larger than the overlap \(22;"):
+        restorer.check_tiling(10, None)
+    with pytest.raises(UsageError, match="--overlap must be >= 0"):
+        restorer.check_tiling(0, -1)
+    with pytest.raises(UsageError, match=r"array with C in 1\.\.4, got shape \(4, 4, 5\)"):
+        restorer.run(np.zeros((4, 4, 5), np.float32))
+    with pytest.raises(UsageError, match="uint8, uint16 or float array, got int64"):
+        restorer.run(np.zeros((4, 4, 3), np.int64))
+
+
+def test_load_errors(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="batch size must be >= 1"):
+        load(save_model(tmp_path), device="cpu", batch_size=0)
+    with pytest.raises(TunecliError, match="checkpoint file not found"):
+        load(tmp_path / "missing.safetensors")

@@ -1,0 +1,46 @@
+"""Device and precision selection."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tunecli.device import precision_name, resolve_device, resolve_precision
+from tunecli.errors import DeviceError, UsageError
+
+
+def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr("tunecli.device._mps_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    monkeypatch.setattr("tunecli.device._mps_available", lambda: True)
+    assert resolve_device("auto") == torch.device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("AUTO") == torch.device("cuda")
+
+
+def test_explicit_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(UsageError, match=r"^unknown device 'tpu': use one of auto, cpu, cuda, cuda:N, mps$"):
+        resolve_device("tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceError, match=r"^device 'cuda:1' requested but CUDA is not available; use --device cpu$"):
+        resolve_device("cuda:1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(DeviceError, match=r"^device 'cuda:3' requested but this machine has 1 CUDA device\(s\)$"):
+        resolve_device("cuda:3")
+    monkeypatch.setattr("tunecli.device._mps_available", lambda: False)
+    with pytest.raises(DeviceError, match="MPS is not available"):
+        resolve_device("mps")
+
+
+def test_precisions() -> None:
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert resolve_precision("auto", cpu) == torch.float32
+    assert resolve_precision("auto", gpu) == torch.float16
+    assert resolve_precision("bf16", cpu) == torch.bfloat16
+    assert resolve_precision("FP32", gpu) == torch.float32
+    with pytest.raises(UsageError, match=r"^unknown precision 'fp64': use auto, fp32, fp16, bf16$"):
+        resolve_precision("fp64", cpu)
+    assert [precision_name(d) for d in (torch.float32, torch.float16, torch.bfloat16)] == ["fp32", "fp16", "bf16"]

@@ -1,0 +1,339 @@
+"""The public Python API: load a tunable model once, run it on arrays, images or files.
+
+Example (a notebook)::
+
+    import tunecli.api as tc
+
+    restorer = tc.load("denoise-unet")            # a shipped name or a .safetensors path
+    clean = restorer.run(noisy, alpha=0.3)        # numpy (H, W[, C]) in, same dtype/layout out
+    image = restorer.run("photo.png", alpha=0.7)  # a path in: a tunecli.imageio.Image out
+
+The command-line tools are built on :class:`Restorer` (see :mod:`tunecli.runner` for batches).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal, overload
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tunecli.alpha import AlphaSpace, Omega, ParsedAlpha
+from tunecli.device import precision_name, resolve_device, resolve_precision
+from tunecli.errors import TunecliError, UsageError
+from tunecli.imageio import DEFAULT_MAX_PIXELS, Image, ImageMeta, float_to_samples, read_image, samples_to_float
+from tunecli.layers import bake
+from tunecli.models import LoadedModel, load_model
+from tunecli.tiling import auto_tile, default_overlap, tile_apply_adaptive
+
+AlphaLike = str | float | Sequence[float] | None
+TileSpec = int | Literal["auto"]
+TileProgress = Callable[[int, int], None]
+
+_BAKED_CACHE = 8
+
+
+@dataclass(frozen=True)
+class Restored:
+    """One restored image and how it was made.
+
+    ``tile``: tile side used in input pixels (0: whole image); ``precision``: the precision the
+    output was computed in (after any float32 retry); ``notices``: one-line remarks for the user.
+    """
+
+    image: Image
+    tile: int
+    precision: str
+    notices: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Restorer:
+    """A loaded tunable model on a device, ready to run at any alpha.
+
+    For each alpha the kernels are mixed once (:func:`tunecli.layers.bake`) and the baked
+    network is reused for every tile and file run at that alpha.
+    """
+
+    def __init__(self, model: LoadedModel, device: torch.device, dtype: torch.dtype, batch_size: int = 4) -> None:
+        self.model = model
+        self.device = device
+        self.dtype = dtype
+        self.batch_size = batch_size
+        self._baked: OrderedDict[tuple[Omega, torch.dtype], nn.Module] = OrderedDict()
+        self._auto_tile: dict[torch.dtype, int] = {}
+
+    # ---- description -------------------------------------------------------------------
+    @property
+    def alpha_space(self) -> AlphaSpace:
+        return self.model.alpha_space
+
+    @property
+    def task(self) -> str:
+        return self.model.task
+
+    @property
+    def scale(self) -> int:
+        return self.model.tiling.scale
+
+    @property
+    def precision(self) -> str:
+        """The requested compute precision: ``fp32``, ``fp16`` or ``bf16``."""
+        return precision_name(self.dtype)
+
+    # ---- alpha -------------------------------------------------------------------------
+    def parse_alpha(self, alpha: AlphaLike) -> ParsedAlpha:
+        """Validate a user alpha (text, a number, a vector, or ``None`` for the model default).
+
+        Every form goes through :meth:`AlphaSpace.parse`, so errors and normalization notices
+        are those of ``--alpha``; raises :class:`~tunecli.errors.AlphaError`.
+        """
+        space = self.alpha_space
+        if alpha is None:
+            return ParsedAlpha(space.validate(space.default))
+        if isinstance(alpha, str):
+            return space.parse(alpha)
+        if isinstance(alpha, int | float):
+            return space.parse(repr(float(alpha)))
+        return space.parse(",".join(repr(float(v)) for v in alpha))
+
+    def baked(self, omega: Omega, dtype: torch.dtype | None = None) -> nn.Module:
+        """The network with kernels mixed at ``omega``, on the device in ``dtype`` (cached)."""
+        dtype = dtype or self.dtype
+        key = (tuple(omega), dtype)
+        if key in self._baked:
+            self._baked.move_to_end(key)
+            return self._baked[key]
+        module = self.model.module
+        omega_tensor = torch.tensor(omega, dtype=torch.float32, device=next(module.parameters()).device)
+        baked = bake(module, omega_tensor).to(self.device).eval()
+        if dtype != torch.float32:
+            baked = copy.deepcopy(baked).to(dtype)
+        self._baked[key] = baked
+        while len(self._baked) > _BAKED_CACHE:
+            self._baked.popitem(last=False)
+        return baked
+
+    # ---- running -----------------------------------------------------------------------
+    def check_tiling(self, tile: TileSpec, overlap: int | None) -> int:
+        """Validate a tile setting; return the overlap in pixels (``None``: what the model's
+        tiling contract needs to be exact, see :func:`tunecli.tiling.default_overlap`).
+
+        Raises :class:`~tunecli.errors.UsageError` for a negative overlap, a tile that is not
+        ``"auto"``/0/positive, or a tile not larger than the overlap.
+        """
+        if overlap is None:
+            overlap = default_overlap(self.model.tiling)
+        elif overlap < 0:
+            raise UsageError(f"--overlap must be >= 0, not {overlap}")
+        if tile != "auto" and (not isinstance(tile, int) or tile < 0):
+            raise UsageError(f"--tile must be auto, 0 or a positive number of pixels, not {tile!r}")
+        if tile != "auto" and 0 < tile <= overlap:
+            raise UsageError(f"--tile ({tile}) must be larger than the overlap ({overlap}; set it with --overlap)")
+        return overlap
+
+    def tile_size(self, tile: TileSpec, overlap: int, module: nn.Module, dtype: torch.dtype) -> int:
+        """Resolve a checked ``tile`` (``"auto"``, 0 or a side in pixels) to a side in pixels
+        (0 = whole); ``auto`` probes ``module`` (a baked network in ``dtype``) on CUDA."""
+        if tile != "auto":
+            return tile
+        if dtype not in self._auto_tile:
+            self._auto_tile[dtype] = auto_tile(
+                module,
+                self.model.tiling,
+                self.model.channels,
+                device=self.device,
+                dtype=dtype,
+                batch_size=self.batch_size,
+                overlap=overlap,
+            )
+        return self._auto_tile[dtype]
+
+    def restore(
+        self,
+        image: Image,
+        omega: Omega,
+        *,
+        tile: TileSpec = "auto",
+        overlap: int | None = None,
+        progress: TileProgress | None = None,
+    ) -> Restored:
+        """Run the model at ``omega`` on ``image`` (pixels float32 ``(H, W, C)`` in [0, 1]).
+
+        The alpha channel goes around the model (resized for ×2/×4 models); a gray image runs
+        through a colour model by replication and back, a colour image through a gray model
+        channel by channel. Returns pixels of ``(H·scale, W·scale, C)``, clipped to [0, 1] unless
+        the image holds float samples (``meta.dtype == "float32"``).
+        """
+        contract = self.model.tiling
+        overlap = self.check_tiling(tile, overlap)
+        pixels = torch.from_numpy(np.ascontiguousarray(image.pixels, dtype=np.float32)).permute(2, 0, 1)
+        batch = self._to_model_channels(pixels)
+        notices: list[str] = []
+        dtype = self.dtype
+        while True:
+            module = self.baked(omega, dtype)
+            used_tile = self.tile_size(tile, overlap, module, dtype)
+            result = tile_apply_adaptive(
+                module,
+                batch,
+                tile=used_tile,
+                overlap=overlap,
+                scale=contract.scale,
+                size_multiple=contract.size_multiple,
+                receptive_radius=contract.receptive_radius,
+                batch_size=self.batch_size,
+                device=self.device,
+                dtype=dtype,
+                progress=progress,
+            )
+            if result.tile != used_tile:
+                notices.append(f"out of memory with {used_tile}px tiles; used {result.tile}px tiles")
+                if tile == "auto":
+                    self._auto_tile[dtype] = result.tile
+            output = result.image
+            if bool(torch.isfinite(output).all()):
+                break
+            if dtype == torch.float32:
+                raise TunecliError(f"model {self.model.name!r} produced non-finite values (NaN/Inf) on this image")
+            notices.append(f"{precision_name(dtype)} output had non-finite values; recomputed in fp32")
+            dtype = torch.float32
+        restored = self._from_model_channels(output, pixels.shape[0])
+        if image.meta.dtype != "float32":  # integer samples live in [0, 1]; float data keeps its range
+            restored = restored.clamp(0.0, 1.0)
+        alpha_channel = image.alpha
+        if alpha_channel is not None and contract.scale != 1:
+            alpha_channel = _resize_plane(alpha_channel, contract.scale)
+        out = Image(
+            pixels=restored.permute(1, 2, 0).numpy(),
+            alpha=alpha_channel,
+            meta=replace(image.meta, notices=list(image.meta.notices)),
+        )
+        return Restored(out, result.tile, precision_name(dtype), tuple(notices))
+
+    def _to_model_channels(self, pixels: Tensor) -> Tensor:
+        """``(C, H, W)`` image → ``(B, model channels, H, W)`` batch."""
+        have, want = pixels.shape[0], self.model.channels
+        if have == want:
+            return pixels[None]
+        if have == 1:
+            return pixels.expand(want, -1, -1)[None]
+        if want == 1:
+            return pixels[:, None]
+        raise UsageError(f"model {self.model.name!r} takes {want} channels; the image has {have}")
+
+    def _from_model_channels(self, output: Tensor, channels: int) -> Tensor:
+        """Inverse of :meth:`_to_model_channels`: ``(B, C', H', W')`` → ``(channels, H', W')``."""
+        if output.shape[0] == 1 and output.shape[1] == channels:
+            return output[0]
+        if output.shape[0] == 1 and channels == 1:
+            return output[0].mean(dim=0, keepdim=True)
+        if output.shape[1] == 1 and output.shape[0] == channels:
+            return output[:, 0]
+        raise TunecliError(
+            f"model {self.model.name!r} returned {output.shape[1]} channels for a {channels}-channel image"
+        )
+
+    @overload
+    def run(
+        self, image: np.ndarray, alpha: AlphaLike = None, *, tile: TileSpec = "auto", overlap: int | None = None
+    ) -> np.ndarray: ...
+
+    @overload
+    def run(
+        self,
+        image: Image | str | Path,
+        alpha: AlphaLike = None,
+        *,
+        tile: TileSpec = "auto",
+        overlap: int | None = None,
+    ) -> Image: ...
+
+    def run(
+        self,
+        image: np.ndarray | Image | str | Path,
+        alpha: AlphaLike = None,
+        *,
+        tile: TileSpec = "auto",
+        overlap: int | None = None,
+    ) -> np.ndarray | Image:
+        """Restore an array, an :class:`~tunecli.imageio.Image` or an image file at ``alpha``.
+
+        Arrays are ``(H, W)`` or ``(H, W, C)`` with C = 1, 3 or 4 (the 4th channel is alpha,
+        carried around the model); ``uint8``/``uint16`` are scaled by their range, floats must
+        lie in [0, 1]. The result has the same dtype and layout, ``scale`` times larger. A path
+        is read with :func:`tunecli.imageio.read_image` and an ``Image`` is returned (save it with
+        :func:`tunecli.imageio.write_image`).
+        """
+        omega = self.parse_alpha(alpha).omega
+        if isinstance(image, np.ndarray):
+            restored = self.restore(_image_from_array(image), omega, tile=tile, overlap=overlap)
+            return _array_from_image(restored.image, image.dtype, image.ndim)
+        if isinstance(image, str | Path):
+            image = read_image(Path(image), max_pixels=DEFAULT_MAX_PIXELS)
+        return self.restore(image, omega, tile=tile, overlap=overlap).image
+
+
+def load(
+    name_or_path: str | Path,
+    device: str = "auto",
+    precision: str = "auto",
+    batch_size: int = 4,
+) -> Restorer:
+    """Load a shipped model by name, or a ``.safetensors`` checkpoint by path, onto a device.
+
+    ``device``: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda[:i]`` or ``mps``;
+    ``precision``: ``auto`` (fp16 on a GPU, fp32 on CPU), ``fp32``, ``fp16`` or ``bf16``;
+    ``batch_size``: tiles per forward pass. Raises a :class:`~tunecli.errors.TunecliError`.
+    """
+    torch_device = resolve_device(device)
+    dtype = resolve_precision(precision, torch_device)
+    if batch_size < 1:
+        raise UsageError(f"batch size must be >= 1, not {batch_size}")
+    model = load_model(name_or_path, device=str(torch_device))
+    return Restorer(model, torch_device, dtype, batch_size)
+
+
+# ---- arrays <-> images (the API's convenience layer; files go through tunecli.imageio) ----------
+
+
+_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+def _image_from_array(array: np.ndarray) -> Image:
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
+        raise UsageError(f"expected an (H, W) or (H, W, C) array with C in 1..4, got shape {array.shape}")
+    if array.dtype in (np.uint8, np.uint16):
+        dtype = str(array.dtype)
+    elif np.issubdtype(array.dtype, np.floating):
+        dtype = "float32"
+    else:
+        raise UsageError(f"expected a uint8, uint16 or float array, got {array.dtype}")
+    values = samples_to_float(array)
+    channels = array.shape[2]
+    has_alpha = channels in (2, 4)
+    colour = values[:, :, : channels - 1] if has_alpha else values
+    meta = ImageMeta(format="array", dtype=dtype, mode=_MODES[channels])
+    alpha = values[:, :, -1].copy() if has_alpha else None
+    return Image(pixels=np.ascontiguousarray(colour), alpha=alpha, meta=meta)
+
+
+def _array_from_image(image: Image, dtype: np.dtype, ndim: int) -> np.ndarray:
+    planes = image.pixels if image.alpha is None else np.concatenate([image.pixels, image.alpha[:, :, None]], axis=2)
+    samples = float_to_samples(planes, str(dtype)) if dtype in (np.uint8, np.uint16) else planes.astype(dtype)
+    return samples[:, :, 0] if ndim == 2 else samples
+
+
+def _resize_plane(plane: np.ndarray, scale: int) -> np.ndarray:
+    """Bicubic ×``scale`` of a float32 ``(H, W)`` plane in [0, 1] (the alpha channel)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(plane, dtype=np.float32))[None, None]
+    resized = F.interpolate(tensor, scale_factor=scale, mode="bicubic", align_corners=False)
+    return resized[0, 0].clamp_(0.0, 1.0).numpy()

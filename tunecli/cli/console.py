@@ -1,0 +1,164 @@
+"""The console layer: everything tunecli shows a person goes through here.
+
+stderr carries progress, notices and errors (rich); stdout is kept for machine-readable output
+(``--json``). Errors of the :class:`~tunecli.errors.TunecliError` family become one line and the
+error's exit code (SPEC §5); ``--debug`` adds the traceback; Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.console import Console
+from rich.measure import Measurement
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
+
+from tunecli.errors import TunecliError
+
+if TYPE_CHECKING:
+    from tunecli.runner import FileResult, Job
+
+#: Exit status of a run stopped with Ctrl-C (SPEC §5).
+INTERRUPTED = 130
+_DEBUG_KEY = "tunecli.debug"
+
+# Created once; rich looks up sys.stdout/sys.stderr on each write, so redirection works.
+err_console = Console(stderr=True, highlight=False)
+#: For a command's own result (tables); progress and diagnostics never go here.
+out_console = Console(highlight=False)
+
+
+def _line(prefix: str, style: str, message: str) -> None:
+    text = Text(prefix, style=style)
+    text.append(message)
+    err_console.print(text, soft_wrap=True)
+
+
+def error(message: str) -> None:
+    """``error: message`` on stderr, never wrapped, never interpreted as markup."""
+    _line("error: ", "bold red", message)
+
+
+def warning(message: str) -> None:
+    _line("warning: ", "yellow", message)
+
+
+def notice(message: str) -> None:
+    _line("note: ", "cyan", message)
+
+
+def info(message: str) -> None:
+    err_console.print(Text(message), soft_wrap=True)
+
+
+def show_traceback(exc: BaseException) -> None:
+    err_console.print(Text("".join(traceback.format_exception(exc)).rstrip()), soft_wrap=True)
+
+
+def emit_json(data: Any) -> None:
+    """The one way tunecli writes to stdout: a JSON document."""
+    typer.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+def print_table(table: Table) -> None:
+    """A command's table on stdout; when stdout is no terminal (a pipe, a file) it is printed at
+    its natural width rather than wrapped at 80 columns."""
+    if out_console.is_terminal:
+        out_console.print(table)
+        return
+    natural = Measurement.get(out_console, out_console.options.update(max_width=100_000), table).maximum
+    Console(width=max(natural, 40), highlight=False).print(table)  # print(width=) is capped at 80
+
+
+def set_debug(ctx: typer.Context, enabled: bool) -> None:
+    """Ask for tracebacks with errors for the rest of this invocation (``--debug``)."""
+    if enabled:
+        ctx.meta[_DEBUG_KEY] = True
+
+
+class TunecliGroup(TyperGroup):
+    """The root command group: maps tunecli errors to one line and their exit code, and Ctrl-C
+    to exit 130, for every command (including ones registered by other modules)."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TunecliError as err:
+            error(str(err))
+            if ctx.meta.get(_DEBUG_KEY):
+                show_traceback(err)
+            raise typer.Exit(err.exit_code) from None
+        except KeyboardInterrupt:
+            error("interrupted")
+            raise typer.Exit(INTERRUPTED) from None
+
+
+class BatchProgress:
+    """A :class:`tunecli.runner.BatchReporter` drawing rich progress bars on stderr.
+
+    Bars are drawn only on a terminal (per file, and per tile when an image has several);
+    elsewhere, and in addition, each file gets one line. ``quiet`` keeps only failures.
+    """
+
+    def __init__(self, *, quiet: bool = False, debug: bool = False) -> None:
+        self.quiet = quiet
+        self.debug = debug
+        self._progress: Progress | None = None
+        self._files: TaskID | None = None
+        self._tiles: TaskID | None = None
+
+    def __enter__(self) -> BatchProgress:
+        if not self.quiet and err_console.is_terminal:
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def batch_started(self, total: int) -> None:
+        if self._progress is not None:
+            self._files = self._progress.add_task("files", total=total)
+            self._tiles = self._progress.add_task("tiles", total=1, visible=False)
+
+    def file_started(self, job: Job) -> None:
+        if self._progress is not None and self._tiles is not None:
+            self._progress.update(self._tiles, description=job.source.name, completed=0, total=1, visible=False)
+
+    def tile_progress(self, done: int, total: int) -> None:
+        if self._progress is not None and self._tiles is not None:
+            self._progress.update(self._tiles, completed=done, total=total, visible=total > 1)
+
+    def file_finished(self, result: FileResult) -> None:
+        if self._progress is not None and self._files is not None:
+            self._progress.advance(self._files)
+        job = result.job
+        if result.status == "failed":
+            _line("failed: ", "bold red", f"{job.source}: {result.error}")
+            if self.debug and result.exception is not None:
+                show_traceback(result.exception)
+            return
+        if self.quiet:
+            return
+        if result.status == "skipped":
+            _line("skipped: ", "yellow", f"{job.target} exists")
+        else:
+            _line("wrote: ", "green", f"{job.target} ({result.seconds:.2f} s)")
+        for line in result.notices:
+            notice(f"{job.source.name}: {line}")

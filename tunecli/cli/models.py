@@ -1,0 +1,140 @@
+"""``tunecli models [NAME]``: the installed models as a table, or one model's full card.
+
+Everything comes from checkpoint headers (:mod:`tunecli.checkpoint`), so no torch is imported.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from tunecli.alpha import AlphaSpace
+from tunecli.cli import console
+from tunecli.models import DEFAULT_MODELS, ModelInfo, find_model, shipped_models, weights_dirs
+
+_CARD_FIRST = ("arch", "hparams", "task", "scale", "tiling")
+_CARD_SKIP = {"alpha_space", "format_version", *_CARD_FIRST}
+
+
+def human_count(n: int) -> str:
+    """``1234567`` → ``1.23 M``, ``12345`` → ``12.3 k``."""
+    if n >= 1_000_000:
+        return f"{n / 1e6:.2f} M"
+    if n >= 1_000:
+        return f"{n / 1e3:.1f} k"
+    return str(n)
+
+
+def human_bytes(n: int) -> str:
+    """``2_500_000`` → ``2.4 MiB``."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024 or unit == "MiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def describe_axes(space: AlphaSpace) -> str:
+    """What alpha means, in one short phrase per axis."""
+    if space.scalar:
+        low = space.low or space.axes[0].meaning or space.axes[0].name
+        high = space.high or space.axes[1].meaning or space.axes[1].name
+        return f"0 = {low} … 1 = {high}"
+    parts = [f"{a.name} ({a.meaning})" if a.meaning else a.name for a in space.axes]
+    return f"{space.domain}: " + ", ".join(parts)
+
+
+def _is_default(info: ModelInfo) -> bool:
+    return DEFAULT_MODELS.get(info.task) == info.name
+
+
+def _table(models: list[ModelInfo]) -> Table:
+    table = Table(title="Installed models", title_justify="left")
+    for column in ("name", "task", "alpha", "default alpha", "parameters", "size"):
+        table.add_column(column, overflow="fold")
+    for info in models:
+        space = info.alpha_space
+        name = Text(info.name)
+        if _is_default(info):
+            name.append(" (default)", style="dim")
+        table.add_row(
+            name,
+            info.task,
+            describe_axes(space),
+            space.describe(space.default),
+            human_count(info.parameters),
+            human_bytes(info.file_size),
+        )
+    return table
+
+
+def _flatten(prefix: str, value: Any) -> list[tuple[str, str]]:
+    if isinstance(value, dict) and value:
+        rows: list[tuple[str, str]] = []
+        for key, item in value.items():
+            rows.extend(_flatten(f"{prefix}.{key}" if prefix else str(key), item))
+        return rows
+    if isinstance(value, str):
+        return [(prefix, value)]
+    return [(prefix, json.dumps(value))]
+
+
+def card_rows(info: ModelInfo) -> list[tuple[str, str]]:
+    """The model card as (field, value) rows: identity, alpha space, then every metadata field."""
+    meta = info.meta
+    space = info.alpha_space
+    rows = [
+        ("name", info.name + (" (default for " + info.task + ")" if _is_default(info) else "")),
+        ("file", str(info.path)),
+        ("size", human_bytes(info.file_size)),
+        ("parameters", f"{info.parameters:,}"),
+    ]
+    for key in _CARD_FIRST:
+        if key in meta:
+            rows.extend(_flatten(key, meta[key]))
+    rows.append(("alpha.domain", f"{space.domain}, p = {space.p}"))
+    for axis in space.axes:
+        rows.append((f"alpha.{axis.name}", axis.meaning or "-"))
+    if space.low or space.high:
+        rows.append(("alpha.0", space.low or "-"))
+        rows.append(("alpha.1", space.high or "-"))
+    rows.append(("alpha.default", space.describe(space.default)))
+    for key, value in meta.items():
+        if key not in _CARD_SKIP:
+            rows.extend(_flatten(key, value))
+    return rows
+
+
+def models_command(
+    name: Annotated[str | None, typer.Argument(help="Show this model's full card.", show_default=False)] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the metadata as JSON on stdout.")] = False,
+) -> None:
+    """List the installed models, or show one model's card (metadata, training, metrics, licence)."""
+    if name is not None:
+        info = find_model(name)
+        if json_output:
+            console.emit_json({"name": info.name, "file": str(info.path), "size": info.file_size, **info.meta})
+            return
+        table = Table(title=f"Model {info.name}", title_justify="left", show_header=False)
+        table.add_column("field", style="bold")
+        table.add_column("value", overflow="fold")
+        for field, value in card_rows(info):
+            table.add_row(field, value)
+        console.print_table(table)
+        return
+    models = shipped_models()
+    if json_output:
+        console.emit_json(
+            [{"name": m.name, "task": m.task, "file": str(m.path), "default": _is_default(m), **m.meta} for m in models]
+        )
+        return
+    if not models:
+        folders = ", ".join(str(d) for d in weights_dirs()) or "no weights folder found"
+        console.info(f"no models installed (searched: {folders}); set TUNECLI_WEIGHTS to a folder of .safetensors")
+        return
+    console.print_table(_table(models))

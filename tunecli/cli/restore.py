@@ -1,0 +1,352 @@
+"""The task commands ``denoise``, ``deblur``, ``upscale`` and ``style``: one implementation.
+
+Each command only parses options, resolves the model and the paths, and renders; the work is
+:mod:`tunecli.runner` on top of :mod:`tunecli.api`. torch is imported only once a run starts,
+after the alpha, the paths and the outputs have been checked.
+"""
+
+# No ``from __future__ import annotations`` here: the option annotations of the command built in
+# ``register`` use the closure's ``task``, which Typer can only see if they are evaluated eagerly.
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+
+from tunecli.cli import console
+from tunecli.errors import ModelNotFoundError, UsageError
+
+TUNING = "Tuning"
+MODEL = "Model"
+OUTPUT = "Output"
+PERFORMANCE = "Performance"
+REPORTING = "Reporting"
+
+FormatChoice = Literal["same", "png", "jpg", "webp", "tif", "bmp"]
+BitDepthChoice = Literal["auto", "8", "16", "32f"]
+PrecisionChoice = Literal["auto", "fp32", "fp16", "bf16"]
+
+
+@dataclass(frozen=True)
+class TaskCommand:
+    """What differs between the task commands: the name, one-line help and an example input."""
+
+    task: str
+    summary: str
+    example_alpha: str
+
+
+TASK_COMMANDS = (
+    TaskCommand("denoise", "Remove noise; alpha sets the strength (see the model card).", "0.3"),
+    TaskCommand("deblur", "Remove blur and noise; alpha balances the two (see the model card).", "0.5"),
+    TaskCommand("upscale", "Upscale ×2/×4; alpha trades fidelity for perceptual detail.", "0.5"),
+    TaskCommand("style", "Stylize; alpha mixes the model's styles.", "0.5"),
+)
+
+
+def _epilog(spec: TaskCommand) -> str:
+    t, a = spec.task, spec.example_alpha
+    return (
+        "[bold]Examples[/bold]\n\n"
+        f"  tunecli {t} --alpha {a} photo.png     [dim]→ photo_{t}_a{float(a):.2f}.png[/dim]\n\n"
+        f"  tunecli {t} -a {a} -r ~/Pictures -o out/     [dim]→ the tree mirrored in out/[/dim]\n\n"
+        f"  tunecli {t} -a {a} scan.tif -o clean.tif --bit-depth 16\n\n"
+        f"  tunecli {t} -a {a} *.jpg --json > summary.json\n\n"
+        "Exit codes: 0 done, 1 runtime error, 2 usage error, 3 some files failed, 130 interrupted."
+    )
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """The common options of the task commands (SPEC §2), as parsed by Typer."""
+
+    inputs: list[Path]
+    alpha: str | None
+    sweep: str | None
+    reference: Path | None
+    model: str | None
+    output: Path | None
+    recursive: bool
+    suffix: str
+    format: str
+    quality: int | None
+    bit_depth: str
+    skip_existing: bool
+    overwrite: bool
+    tile: str
+    overlap: int | None
+    device: str
+    precision: str
+    max_pixels: int | None
+    json: bool
+    quiet: bool
+    debug: bool
+
+
+def parse_tile(text: str) -> int | str:
+    """``auto``, ``0`` (whole image) or a positive side in pixels."""
+    value = text.strip().lower()
+    if value == "auto":
+        return "auto"
+    try:
+        tile = int(value)
+    except ValueError:
+        raise UsageError(f"--tile {text!r}: use auto, 0 (whole image) or a side in pixels") from None
+    if tile < 0:
+        raise UsageError(f"--tile {text!r}: use auto, 0 (whole image) or a side in pixels")
+    return tile
+
+
+def resolve_model(task: str, model: str | None) -> Any:
+    """The :class:`~tunecli.models.ModelInfo` for ``--model`` or the task's default model."""
+    from tunecli.models import DEFAULT_MODELS, find_model
+
+    if model is None:
+        name = DEFAULT_MODELS[task]
+        try:
+            info = find_model(name)
+        except ModelNotFoundError:
+            raise ModelNotFoundError(
+                f"no {task} model is installed (the default is {name!r}); pass a checkpoint with --model PATH"
+            ) from None
+    else:
+        info = find_model(model)
+    if info.task != task:
+        raise UsageError(f"model {info.name!r} is a {info.task} model; use `tunecli {info.task}` or another --model")
+    return info
+
+
+def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
+    """Run one task command end to end; raises ``typer.Exit`` with a non-zero exit code."""
+    from tunecli.alpha import ParsedAlpha, parse_sweep
+    from tunecli.imageio import DEFAULT_MAX_PIXELS
+    from tunecli.runner import OutputOptions, plan_jobs
+
+    console.set_debug(ctx, options.debug)
+    if options.skip_existing and options.overwrite:
+        raise UsageError("--skip-existing and --overwrite exclude each other; pass one")
+    if options.alpha is not None and options.sweep is not None:
+        raise UsageError("--alpha and --sweep exclude each other; pass one")
+    if options.max_pixels is not None and options.max_pixels < 1:
+        raise UsageError("--max-pixels must be a positive number of pixels")
+    tile = parse_tile(options.tile)
+
+    if options.reference is not None and options.sweep is None:
+        raise UsageError("--reference scores a sweep's outputs; pass it with --sweep")
+
+    info = resolve_model(task, options.model)
+    space = info.alpha_space
+    output_options = OutputOptions(
+        output=options.output,
+        recursive=options.recursive,
+        suffix=options.suffix,
+        format=options.format,
+        quality=options.quality,
+        bit_depth=options.bit_depth,
+        existing="skip" if options.skip_existing else "overwrite" if options.overwrite else "error",
+    )
+    if options.sweep is not None:
+        try:
+            from tunecli.cli.sweep import run_sweep_command
+        except ModuleNotFoundError as err:  # a build without the gallery (issue 5)
+            if err.name != "tunecli.cli.sweep":
+                raise
+            parse_sweep(options.sweep, space)
+            raise UsageError("--sweep: galleries are not available in this build; run with --alpha per value") from None
+        run_sweep_command(task, info, options, output_options, tile)
+        return
+
+    parsed = space.parse(options.alpha) if options.alpha is not None else ParsedAlpha(space.validate(space.default))
+    if parsed.notice and not options.quiet:
+        console.notice(parsed.notice)
+    plan = plan_jobs(options.inputs, task=task, label=space.label(parsed.omega), options=output_options)
+    if plan.ignored and not options.quiet:
+        console.notice(f"passed over {plan.ignored} file(s) that are not images")
+
+    from tunecli.api import load
+    from tunecli.runner import run_batch
+
+    restorer = load(info.path, device=options.device, precision=options.precision)
+    restorer.check_tiling(tile, options.overlap)
+    with console.BatchProgress(quiet=options.quiet, debug=options.debug) as progress:
+        summary = run_batch(
+            restorer,
+            plan,
+            parsed.omega,
+            options=output_options,
+            tile=tile,
+            overlap=options.overlap,
+            max_pixels=options.max_pixels or DEFAULT_MAX_PIXELS,
+            reporter=progress,
+        )
+    tiles = sorted({r.tile for r in summary.results if r.tile is not None})
+    if options.json:
+        console.emit_json(
+            {
+                "command": task,
+                "model": info.name,
+                "checkpoint": str(info.path),
+                "alpha": list(parsed.omega),
+                "alpha_label": space.label(parsed.omega),
+                "device": str(restorer.device),
+                "precision": restorer.precision,
+                "tile": tiles[0] if len(tiles) == 1 else tiles,
+                "overlap": options.overlap,
+                **summary.to_json(),
+                "exit_code": summary.exit_code,
+            }
+        )
+    if not options.quiet:
+        tile_text = ", ".join("whole image" if t == 0 else f"{t}px" for t in tiles) or "-"
+        console.info(
+            f"{summary.count('done')} done, {summary.count('skipped')} skipped, {summary.count('failed')} failed "
+            f"in {summary.seconds:.1f} s · {info.name} {space.describe(parsed.omega)} · "
+            f"{restorer.device} {restorer.precision} · tile {tile_text}"
+        )
+    if summary.exit_code:
+        raise typer.Exit(summary.exit_code)
+
+
+def register(app: typer.Typer, spec: TaskCommand) -> None:
+    """Add the task command ``spec.task`` to ``app`` with the shared options."""
+    task = spec.task
+
+    def command(
+        ctx: typer.Context,
+        inputs: Annotated[
+            list[Path],
+            typer.Argument(help="Image files and/or folders.", show_default=False, metavar="INPUT"),
+        ],
+        alpha: Annotated[
+            str | None,
+            typer.Option(
+                "--alpha",
+                "-a",
+                help="Tuning vector: 0.3, 0.2,0.8 or name=value,... (default: the model's).",
+                rich_help_panel=TUNING,
+            ),
+        ] = None,
+        sweep: Annotated[
+            str | None,
+            typer.Option(help="Write a gallery over alphas: 0:1:5, 0,0.5,1 or simplex:4.", rich_help_panel=TUNING),
+        ] = None,
+        reference: Annotated[
+            Path | None,
+            typer.Option(
+                help="Clean image (or folder of them, same names) to score a sweep with PSNR/SSIM.",
+                rich_help_panel=TUNING,
+            ),
+        ] = None,
+        model: Annotated[
+            str | None,
+            typer.Option(
+                "--model",
+                "-m",
+                help=f"Installed model name or .safetensors path (default: the installed {task} model).",
+                rich_help_panel=MODEL,
+            ),
+        ] = None,
+        output: Annotated[
+            Path | None,
+            typer.Option(
+                "--output",
+                "-o",
+                help="Output file (one input) or folder; default: next to each input.",
+                rich_help_panel=OUTPUT,
+            ),
+        ] = None,
+        recursive: Annotated[
+            bool,
+            typer.Option("--recursive", "-r", help="Walk folders; mirror their tree under -o.", rich_help_panel=OUTPUT),
+        ] = False,
+        suffix: Annotated[
+            str,
+            typer.Option(
+                help="Appended to each output name; {task} and {alpha} are filled in.", rich_help_panel=OUTPUT
+            ),
+        ] = "_{task}_{alpha}",
+        format: Annotated[
+            FormatChoice, typer.Option("--format", help="Output format.", rich_help_panel=OUTPUT)
+        ] = "same",
+        quality: Annotated[
+            int | None,
+            typer.Option(min=1, max=100, help="JPEG/WebP quality (default: the writer's).", rich_help_panel=OUTPUT),
+        ] = None,
+        bit_depth: Annotated[
+            BitDepthChoice,
+            typer.Option("--bit-depth", help="Output sample depth; auto keeps the input's.", rich_help_panel=OUTPUT),
+        ] = "auto",
+        skip_existing: Annotated[
+            bool, typer.Option("--skip-existing", help="Leave existing outputs alone.", rich_help_panel=OUTPUT)
+        ] = False,
+        overwrite: Annotated[
+            bool, typer.Option("--overwrite", help="Replace existing outputs.", rich_help_panel=OUTPUT)
+        ] = False,
+        tile: Annotated[
+            str,
+            typer.Option(
+                help="Tile side in pixels, auto (fits the device), or 0 (whole image).", rich_help_panel=PERFORMANCE
+            ),
+        ] = "auto",
+        overlap: Annotated[
+            int | None,
+            typer.Option(
+                min=0,
+                help="Tile overlap in pixels (default: what the model needs to be seam-free).",
+                rich_help_panel=PERFORMANCE,
+            ),
+        ] = None,
+        device: Annotated[
+            str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.", rich_help_panel=PERFORMANCE)
+        ] = "auto",
+        precision: Annotated[
+            PrecisionChoice,
+            typer.Option(help="auto = fp16 on a GPU (fp32 retry on NaN), fp32 on CPU.", rich_help_panel=PERFORMANCE),
+        ] = "auto",
+        max_pixels: Annotated[
+            int | None,
+            typer.Option(
+                help="Refuse larger images (decompression-bomb guard); default about 89 MP.",
+                rich_help_panel=PERFORMANCE,
+            ),
+        ] = None,
+        json_summary: Annotated[
+            bool, typer.Option("--json", help="Print a JSON summary on stdout.", rich_help_panel=REPORTING)
+        ] = False,
+        quiet: Annotated[
+            bool, typer.Option("--quiet", "-q", help="Only errors on stderr.", rich_help_panel=REPORTING)
+        ] = False,
+        debug: Annotated[
+            bool, typer.Option("--debug", help="Show tracebacks with errors.", rich_help_panel=REPORTING)
+        ] = False,
+    ) -> None:
+        run_task(
+            ctx,
+            task,
+            TaskOptions(
+                inputs=inputs,
+                alpha=alpha,
+                sweep=sweep,
+                reference=reference,
+                model=model,
+                output=output,
+                recursive=recursive,
+                suffix=suffix,
+                format=format,
+                quality=quality,
+                bit_depth=bit_depth,
+                skip_existing=skip_existing,
+                overwrite=overwrite,
+                tile=tile,
+                overlap=overlap,
+                device=device,
+                precision=precision,
+                max_pixels=max_pixels,
+                json=json_summary,
+                quiet=quiet,
+                debug=debug,
+            ),
+        )
+
+    command.__name__ = task
+    app.command(task, help=spec.summary, epilog=_epilog(spec), rich_help_panel="Restore")(command)

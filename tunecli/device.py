@@ -1,0 +1,77 @@
+"""Device and precision selection for inference (``--device``, ``--precision``).
+
+``auto`` device: CUDA, then MPS, then CPU. ``auto`` precision: float16 on a GPU (the runner
+retries an image in float32 when the half-precision output is not finite), float32 on CPU.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from tunecli.errors import DeviceError, UsageError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+PRECISIONS: dict[str, torch.dtype] = {
+    "fp32": torch.float32,
+    "fp16": torch.float16,
+    "bf16": torch.bfloat16,
+}
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """The device named by ``--device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``).
+
+    Raises :class:`~tunecli.errors.UsageError` for a malformed name and
+    :class:`~tunecli.errors.DeviceError` for a device this machine does not have.
+    """
+    text = spec.strip().lower()
+    if text == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise UsageError(f"unknown device {spec!r}: use one of {', '.join(DEVICE_CHOICES)}") from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {spec!r} requested but CUDA is not available; use --device cpu")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise DeviceError(f"device {spec!r} requested but this machine has {count} CUDA device(s)")
+        return device
+    if device.type == "mps":
+        if not _mps_available():
+            raise DeviceError(f"device {spec!r} requested but MPS is not available; use --device cpu")
+        return device
+    raise UsageError(f"unknown device {spec!r}: use one of {', '.join(DEVICE_CHOICES)}")
+
+
+def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
+    """The compute dtype for ``--precision`` (``auto``, ``fp32``, ``fp16``, ``bf16``) on ``device``."""
+    text = spec.strip().lower()
+    if text == "auto":
+        return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+    if text not in PRECISIONS:
+        raise UsageError(f"unknown precision {spec!r}: use auto, {', '.join(PRECISIONS)}")
+    dtype = PRECISIONS[text]
+    if dtype == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise DeviceError(f"precision bf16 is not supported by {device}; use fp16 or fp32")
+    return dtype
+
+
+def precision_name(dtype: torch.dtype) -> str:
+    """``fp32``/``fp16``/``bf16`` for a dtype from :data:`PRECISIONS`."""
+    for name, value in PRECISIONS.items():
+        if value == dtype:
+            return name
+    raise ValueError(f"unsupported dtype {dtype}")

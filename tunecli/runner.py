@@ -1,0 +1,401 @@
+"""Batch runs: input files and folders → planned output paths → restored files (SPEC §4, §5).
+
+:func:`plan_jobs` turns the user's inputs and output options into (input, output) pairs and
+rejects impossible plans before anything runs (an output that is an input, two inputs with one
+output, ``-o FILE`` for several inputs). :func:`run_batch` then processes them: the next file
+is decoded and the previous one encoded on background threads while the model runs, a bad file
+is reported and skipped, and every output is written atomically by
+:func:`tunecli.imageio.write_image`. Rendering is the caller's: events go to a
+:class:`BatchReporter`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from tunecli.alpha import Omega
+from tunecli.errors import OutputError, TunecliError, UsageError
+from tunecli.imageio import (
+    DEFAULT_MAX_PIXELS,
+    Image,
+    canonical_format,
+    format_for_suffix,
+    is_image_path,
+    output_suffix,
+    read_image,
+    write_image,
+)
+
+if TYPE_CHECKING:  # the runner plans without torch; only running needs tunecli.api
+    from tunecli.api import Restored, Restorer, TileSpec
+
+ExistingPolicy = Literal["error", "skip", "overwrite"]
+Status = Literal["done", "skipped", "failed"]
+
+DEFAULT_SUFFIX = "_{task}_{alpha}"
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """Where and how outputs are written.
+
+    ``output``: a file (one input) or a folder; ``None`` writes next to each input.
+    ``suffix``: appended to the input stem; ``{task}`` and ``{alpha}`` are filled in.
+    ``format``: ``same`` (the input's format) or a format name; ``bit_depth``: ``auto`` (the
+    input's), ``8``, ``16`` or ``32f``; ``existing``: what to do when an output already exists.
+    """
+
+    output: Path | None = None
+    recursive: bool = False
+    suffix: str = DEFAULT_SUFFIX
+    format: str = "same"
+    quality: int | None = None
+    bit_depth: str = "auto"
+    existing: ExistingPolicy = "error"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file and the output path it will be written to (``format``: None = by suffix)."""
+
+    source: Path
+    target: Path
+    format: str | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The planned jobs, and how many non-image files were passed over in input folders."""
+
+    jobs: list[Job]
+    ignored: int = 0
+
+
+@dataclass
+class FileResult:
+    """What happened to one job. ``error`` is a one-line message when ``status == "failed"``."""
+
+    job: Job
+    status: Status
+    error: str | None = None
+    exception: BaseException | None = None
+    seconds: float = 0.0
+    tile: int | None = None
+    precision: str | None = None
+    notices: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "input": str(self.job.source),
+            "output": str(self.job.target),
+            "status": self.status,
+            "seconds": round(self.seconds, 4),
+        }
+        if self.error is not None:
+            data["error"] = self.error
+        if self.tile is not None:
+            data["tile"] = self.tile
+        if self.precision is not None:
+            data["precision"] = self.precision
+        if self.notices:
+            data["notices"] = list(self.notices)
+        return data
+
+
+@dataclass
+class BatchSummary:
+    """Every job's result and the run's totals; :attr:`exit_code` follows SPEC §5."""
+
+    results: list[FileResult] = field(default_factory=list)
+    seconds: float = 0.0
+    ignored: int = 0
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nothing failed; a lone failed file keeps its error's code; a batch with failures 3."""
+        failed = [r for r in self.results if r.status == "failed"]
+        if not failed:
+            return 0
+        if len(self.results) == 1:
+            error = failed[0].exception
+            return error.exit_code if isinstance(error, TunecliError) else 1
+        return 3
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "done": self.count("done"),
+            "skipped": self.count("skipped"),
+            "failed": self.count("failed"),
+            "ignored_files": self.ignored,
+            "seconds": round(self.seconds, 4),
+            "files": [r.to_json() for r in self.results],
+        }
+
+
+class BatchReporter(Protocol):
+    """Receives a batch's events on the calling thread (the CLI renders them with rich)."""
+
+    def batch_started(self, total: int) -> None: ...
+
+    def file_started(self, job: Job) -> None: ...
+
+    def tile_progress(self, done: int, total: int) -> None: ...
+
+    def file_finished(self, result: FileResult) -> None: ...
+
+
+class SilentReporter:
+    """A :class:`BatchReporter` that ignores every event."""
+
+    def batch_started(self, total: int) -> None:
+        pass
+
+    def file_started(self, job: Job) -> None:
+        pass
+
+    def tile_progress(self, done: int, total: int) -> None:
+        pass
+
+    def file_finished(self, result: FileResult) -> None:
+        pass
+
+
+# ---- planning --------------------------------------------------------------------------------
+
+
+def _walk(folder: Path, recursive: bool) -> Iterator[Path]:
+    """Files of ``folder`` (and below it with ``recursive``), sorted, hidden entries skipped."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as err:
+        raise UsageError(f"{folder}: cannot list folder ({err.strerror or err})") from None
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            if recursive:
+                yield from _walk(entry, recursive)
+        elif entry.is_file():
+            yield entry
+
+
+def _output_name(source: Path, task: str, label: str, options: OutputOptions, fmt: str | None) -> str:
+    suffix = options.suffix.replace("{task}", task).replace("{alpha}", label)
+    extension = output_suffix(fmt) if fmt is not None else source.suffix.lower()
+    return f"{source.stem}{suffix}{extension}"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def plan_jobs(inputs: Sequence[Path], *, task: str, label: str, options: OutputOptions) -> Plan:
+    """Pair every input image with its output path (SPEC §4).
+
+    ``inputs``: files and folders (with ``options.recursive`` folders are walked and the tree is
+    mirrored under ``options.output``). Raises :class:`~tunecli.errors.UsageError` — before any
+    file is touched — for a missing input, no images at all, a bad ``-o``/``--suffix``/
+    ``--format``, an output path equal to an input, or two inputs sharing one output.
+    """
+    if not inputs:
+        raise UsageError("no input given: pass image files or folders")
+    if os.sep in options.suffix or (os.altsep and os.altsep in options.suffix):
+        raise UsageError(f"--suffix {options.suffix!r} must not contain a path separator")
+    out_format = None if options.format == "same" else _checked_format(options.format)
+
+    sources: list[tuple[Path, Path | None]] = []  # (file, folder it was found under)
+    ignored = 0
+    for given in inputs:
+        if given.is_dir():
+            found = 0
+            for path in _walk(given, options.recursive):
+                if is_image_path(path):
+                    sources.append((path, given))
+                    found += 1
+                else:
+                    ignored += 1
+            if found == 0:
+                hint = "" if options.recursive else " (use -r to include subfolders)"
+                raise UsageError(f"{given}: no images found in this folder{hint}")
+        elif given.exists():
+            sources.append((given, None))
+        else:
+            raise UsageError(f"{given}: no such file or folder")
+
+    output = options.output
+    to_file = output is not None and not output.is_dir() and is_image_path(output)
+    if to_file:
+        assert output is not None
+        if len(sources) != 1 or sources[0][1] is not None:
+            raise UsageError(f"-o {output} names a file, but there are several inputs; pass a folder")
+        suffix_format = format_for_suffix(output)
+        if out_format is not None and suffix_format != out_format:
+            raise UsageError(f"-o {output} does not match --format {options.format}")
+        jobs = [Job(sources[0][0], output, out_format)]
+    else:
+        jobs = []
+        for source, root in sources:
+            if output is None:
+                folder = source.parent
+            elif root is None:
+                folder = output
+            else:
+                folder = output / source.parent.relative_to(root)
+            jobs.append(Job(source, folder / _output_name(source, task, label, options, out_format), out_format))
+
+    _check_collisions(jobs)
+    return Plan(jobs, ignored)
+
+
+def _checked_format(name: str) -> str:
+    try:
+        return canonical_format(name)
+    except OutputError as err:
+        raise UsageError(str(err)) from None
+
+
+def _check_collisions(jobs: list[Job]) -> None:
+    sources = [job.source for job in jobs]
+    seen: dict[Path, Job] = {}
+    for job in jobs:
+        if any(_same_file(job.target, source) for source in sources):
+            raise UsageError(f"{job.target}: output would overwrite an input; choose another -o or --suffix")
+        key = job.target.resolve()
+        if key in seen:
+            raise UsageError(f"{seen[key].source} and {job.source} would both be written to {job.target}")
+        seen[key] = job
+
+
+# ---- running ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Started:
+    """A job whose compute finished and whose write runs in the background."""
+
+    job: Job
+    began: float
+    restored: Restored
+    write: Future[list[str]]
+
+
+def run_batch(
+    restorer: Restorer,
+    plan: Plan,
+    omega: Omega,
+    *,
+    options: OutputOptions,
+    tile: TileSpec = "auto",
+    overlap: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    reporter: BatchReporter | None = None,
+) -> BatchSummary:
+    """Restore every planned input at ``omega`` and write its output.
+
+    The next input is decoded and finished outputs are encoded on background threads. A file
+    that fails is recorded with a one-line error and the batch goes on. On ``KeyboardInterrupt``
+    queued work is dropped, writes already running finish (each is atomic, so no partial file
+    exists), and the interrupt propagates.
+    """
+    reporter = reporter or SilentReporter()
+    summary = BatchSummary(ignored=plan.ignored)
+    started_at = time.perf_counter()
+    reporter.batch_started(len(plan.jobs))
+
+    def finish(result: FileResult) -> None:
+        summary.results.append(result)
+        reporter.file_finished(result)
+
+    def read(job: Job) -> Image:
+        return read_image(job.source, max_pixels=max_pixels)
+
+    def write(job: Job, image: Image) -> list[str]:
+        return write_image(
+            job.target,
+            image,
+            format=job.format,
+            quality=options.quality,
+            bit_depth=options.bit_depth,
+            overwrite=options.existing == "overwrite",
+        )
+
+    def collect(entry: _Started) -> None:
+        error = entry.write.exception()
+        restored = entry.restored
+        notices = (*restored.image.meta.notices, *restored.notices, *([] if error else entry.write.result()))
+        result = FileResult(
+            entry.job,
+            "done" if error is None else "failed",
+            None if error is None else _one_line(error),
+            error,
+            seconds=time.perf_counter() - entry.began,
+            tile=restored.tile,
+            precision=restored.precision,
+            notices=notices,
+        )
+        finish(result)
+
+    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunecli-read")
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunecli-write")
+    writing: list[_Started] = []
+    try:
+        runnable: list[Job] = []
+        for job in plan.jobs:
+            if job.target.exists() and options.existing != "overwrite":
+                if options.existing == "skip":
+                    finish(FileResult(job, "skipped"))
+                else:
+                    # Checked before computing, in the writer's words (it checks again when writing).
+                    error = OutputError(
+                        f"{job.target}: already exists (use --overwrite to replace it or --skip-existing to keep it)"
+                    )
+                    finish(FileResult(job, "failed", str(error), error))
+            else:
+                runnable.append(job)
+        pending: Future[Image] | None = reader.submit(read, runnable[0]) if runnable else None
+        for index, job in enumerate(runnable):
+            began = time.perf_counter()
+            assert pending is not None
+            current = pending
+            pending = reader.submit(read, runnable[index + 1]) if index + 1 < len(runnable) else None
+            reporter.file_started(job)
+            try:
+                image = current.result()
+                restored = restorer.restore(image, omega, tile=tile, overlap=overlap, progress=reporter.tile_progress)
+            except Exception as err:  # one bad file must not end the batch (SPEC §4)
+                finish(FileResult(job, "failed", _one_line(err), err, seconds=time.perf_counter() - began))
+                continue
+            writing.append(_Started(job, began, restored, writer.submit(write, job, restored.image)))
+            while writing and writing[0].write.done():
+                collect(writing.pop(0))
+        while writing:
+            collect(writing.pop(0))
+    finally:
+        reader.shutdown(wait=True, cancel_futures=True)
+        writer.shutdown(wait=True, cancel_futures=True)
+    order = {job: index for index, job in enumerate(plan.jobs)}
+    summary.results.sort(key=lambda result: order[result.job])
+    summary.seconds = time.perf_counter() - started_at
+    return summary
+
+
+def _one_line(error: BaseException) -> str:
+    """A one-line message: a tunecli error's own text, otherwise its type and first line."""
+    if isinstance(error, TunecliError):
+        return str(error)
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
