@@ -412,6 +412,7 @@ def _geometry(
     arrangement: Arrangement,
     cell: int,
     title: str,
+    input_lines: tuple[str, ...],
 ) -> _Geometry:
     font_size = max(11, min(20, round(cell * 0.055)))
     line = round(font_size * 1.3)
@@ -419,7 +420,7 @@ def _geometry(
     strip_mode = multi or arrangement.kind == "strip"
     thumb_sizes = tuple(fit_size(r.thumbs[0].height, r.thumbs[0].width, cell)[::-1] for r in rows)
     col_w = max(w for w, _ in thumb_sizes) + _GAP
-    lines = max(len(c.lines) for c in cells)
+    lines = max(len(input_lines), *(len(c.lines) for c in cells))
     header_h = lines * line + _GAP if strip_mode else 0
     label_h = 0 if strip_mode else lines * line + _GAP // 2
     title_h = (line + _GAP) * (1 + (1 if arrangement.caption and not multi else 0)) if title else 0
@@ -449,6 +450,7 @@ def build_grid(
     max_cell: int = MAX_CELL,
     max_side: int = MAX_SHEET_SIDE,
     max_pixels: int = MAX_SHEET_PIXELS,
+    input_lines: Sequence[str] = ("input",),
 ) -> GridSheet:
     """Draw the comparison sheet.
 
@@ -458,6 +460,7 @@ def build_grid(
     beneath). Several rows: rows are images, columns are alphas (a strip per image, named on
     the left). Thumbnails are fitted into squares of ``max_cell`` pixels, shrunk further until
     the sheet is within ``max_side`` per side and ``max_pixels`` in all (down to ``MIN_CELL``).
+    ``input_lines``: the input's header (e.g. its PSNR against a reference below "input").
     """
     if not rows or not cells:
         raise ValueError("a sheet needs at least one image and one alpha")
@@ -469,7 +472,8 @@ def build_grid(
     if len(arrangement.positions) != len(cells):
         raise ValueError("the arrangement does not place every alpha")
     cell = max_cell
-    geometry = _geometry(rows, cells, arrangement, cell, title)
+    input_cell = AlphaCell((), "input", tuple(input_lines))
+    geometry = _geometry(rows, cells, arrangement, cell, title, input_cell.lines)
     for _ in range(8):
         over = max(
             geometry.width / max_side,
@@ -479,8 +483,8 @@ def build_grid(
         if over <= 1 or cell <= MIN_CELL:
             break
         cell = max(MIN_CELL, math.floor(cell / over) - 1)
-        geometry = _geometry(rows, cells, arrangement, cell, title)
-    return _draw(rows, cells, arrangement, geometry, title)
+        geometry = _geometry(rows, cells, arrangement, cell, title, input_cell.lines)
+    return _draw(rows, cells, arrangement, geometry, title, input_cell.lines)
 
 
 def _draw_lines(
@@ -509,6 +513,7 @@ def _draw(
     arrangement: Arrangement,
     g: _Geometry,
     title: str,
+    input_lines: tuple[str, ...],
 ) -> GridSheet:
     sheet = Image.new("RGB", (g.width, g.height), _BACKGROUND)
     draw = ImageDraw.Draw(sheet)
@@ -549,7 +554,7 @@ def _draw(
 
     if len(rows) > 1 or arrangement.kind == "strip":
         x0 = _GAP + g.name_w
-        headers = [("input",), *(c.lines for c in cells)]
+        headers = [input_lines, *(c.lines for c in cells)]
         for col, lines in enumerate(headers):
             _draw_lines(draw, lines, x0 + col * g.col_w, y, g.col_w - _GAP, g, _MUTED if col == 0 else _TEXT)
         y += g.header_h
@@ -560,7 +565,7 @@ def _draw(
                 place(r, col, x0 + col * g.col_w, y)
             y += g.row_heights[r]
     else:
-        _draw_lines(draw, ["input"], _GAP, y, g.col_w - _GAP, g, _MUTED)
+        _draw_lines(draw, input_lines, _GAP, y, g.col_w - _GAP, g, _MUTED)
         place(0, 0, _GAP, y + g.label_h)
         x0 = _GAP + g.col_w + _GAP
         block = g.row_heights[0]
