@@ -12,6 +12,7 @@ import typer
 
 from tunecli import __version__
 from tunecli.cli import console, restore
+from tunecli.cli.evaluate import EVAL_EPILOG, eval_command
 from tunecli.cli.models import models_command
 from tunecli.cli.train import TRAIN_EPILOG, train_command
 
@@ -52,6 +53,7 @@ for _spec in restore.TASK_COMMANDS:
     restore.register(app, _spec)
 app.command("models", rich_help_panel="Models")(models_command)
 app.command("train", rich_help_panel="Training and evaluation", epilog=TRAIN_EPILOG)(train_command)
+app.command("eval", rich_help_panel="Training and evaluation", epilog=EVAL_EPILOG)(eval_command)
 
 
 def main() -> None:
