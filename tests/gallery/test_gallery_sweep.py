@@ -227,11 +227,13 @@ def test_impossible_plans_are_refused_before_anything_is_written(tmp_path: Path)
     assert files_under(tmp_path) == before
 
 
-def test_a_reference_of_the_wrong_size_is_refused_before_running(tmp_path: Path, restorer: Restorer) -> None:
+def test_a_bad_reference_or_tile_is_refused_before_running(tmp_path: Path, restorer: Restorer) -> None:
     source = tmp_path / "cat.png"
     write_png(source, 0)
     write_png(tmp_path / "ref.png", 1, size=(10, 10))
     sweep_plan = plan([source], "0,1", reference=tmp_path / "ref.png")
     with pytest.raises(UsageError, match=r"ref\.png is 10x10 colour; outputs of cat\.png will be 32x24 colour"):
         run_sweep(restorer, sweep_plan, options=OutputOptions(), tile=0)
+    with pytest.raises(UsageError, match=r"--tile \(16\) must be larger than the overlap"):
+        run_sweep(restorer, plan([source], "0,1"), options=OutputOptions(), tile=16)
     assert not (tmp_path / "cat_denoise_sweep").exists()

@@ -118,7 +118,7 @@ def resolve_model(task: str, model: str | None) -> Any:
 
 def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
     """Run one task command end to end; raises ``typer.Exit`` with a non-zero exit code."""
-    from tunecli.alpha import ParsedAlpha, parse_sweep
+    from tunecli.alpha import ParsedAlpha
     from tunecli.imageio import DEFAULT_MAX_PIXELS
     from tunecli.runner import OutputOptions, plan_jobs
 
@@ -146,13 +146,8 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
         existing="skip" if options.skip_existing else "overwrite" if options.overwrite else "error",
     )
     if options.sweep is not None:
-        try:
-            from tunecli.cli.sweep import run_sweep_command
-        except ModuleNotFoundError as err:  # a build without the gallery (issue 5)
-            if err.name != "tunecli.cli.sweep":
-                raise
-            parse_sweep(options.sweep, space)
-            raise UsageError("--sweep: galleries are not available in this build; run with --alpha per value") from None
+        from tunecli.cli.sweep import run_sweep_command
+
         run_sweep_command(task, info, options, output_options, tile)
         return
 

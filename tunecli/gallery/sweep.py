@@ -265,12 +265,11 @@ def run_sweep(
 ) -> SweepSummary:
     """Run every alpha of ``plan`` on every input and write the galleries (see the module doc).
 
-    A reference whose size does not match the outputs is a :class:`~tunecli.errors.UsageError`
-    before anything runs. Inputs that fail are reported once (by the runner) and get no gallery.
+    A bad tile/overlap setting or a reference whose size does not match the outputs is a
+    :class:`~tunecli.errors.UsageError` before anything runs. Inputs that fail are reported once (by the runner) and get no gallery.
     """
-    from tunecli.tiling import default_overlap
-
     started = time.perf_counter()
+    used_overlap = restorer.check_tiling(tile, overlap)
     _check_references(plan, restorer.scale, max_pixels)
     reporter = _OneBatch(reporter or SilentReporter(), len(plan.galleries) * len(plan.sweep.omegas))
     owner = {job: index for index, gallery in enumerate(plan.galleries) for job in gallery.jobs}
@@ -298,7 +297,7 @@ def run_sweep(
 
     settings = RunSettings(
         tile=tile,
-        overlap=default_overlap(restorer.model.tiling) if overlap is None else overlap,
+        overlap=used_overlap,
         device=str(restorer.device),
         precision=restorer.precision,
     )
