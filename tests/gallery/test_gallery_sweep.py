@@ -12,16 +12,18 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image as PILImage
+from torch import nn
 
 from tunecli.alpha import AlphaAxis, AlphaSpace, parse_sweep
 from tunecli.api import Restorer, load
-from tunecli.archs import build_arch
+from tunecli.archs import TilingContract, build_arch, register_arch
 from tunecli.checkpoint import save_checkpoint
 from tunecli.errors import OutputError, UsageError
 from tunecli.evaluation.metrics import psnr, quantize_8bit, ssim
 from tunecli.gallery.grid import ALPHAS_TEXT_KEY, CELLS_TEXT_KEY
 from tunecli.gallery.sweep import SweepPlan, plan_sweep, run_sweep
 from tunecli.imageio import read_image
+from tunecli.layers import TunableConv2d, set_omega
 from tunecli.models import model_metadata
 from tunecli.runner import OutputOptions
 
@@ -237,3 +239,54 @@ def test_a_bad_reference_or_tile_is_refused_before_running(tmp_path: Path, resto
     with pytest.raises(UsageError, match=r"--tile \(16\) must be larger than the overlap"):
         run_sweep(restorer, plan([source], "0,1"), options=OutputOptions(), tile=16)
     assert not (tmp_path / "cat_denoise_sweep").exists()
+
+
+@register_arch("test-gallery-upsampler", "tunable 3x3 conv + pixel shuffle ×4 (gallery tests)")
+class GalleryUpsampler(nn.Module):
+    """``(B, 3, H, W)`` → ``(B, 3, 4H, 4W)``; tile-exact, radius 1."""
+
+    def __init__(self, p: int = 2) -> None:
+        super().__init__()
+        self.p, self.channels = p, 3
+        self.conv = TunableConv2d(3, 3 * 16, 3, p, padding=1)
+        self.shuffle = nn.PixelShuffle(4)
+
+    @property
+    def tiling(self) -> TilingContract:
+        return TilingContract(scale=4, size_multiple=1, receptive_radius=1, tile_exact=True)
+
+    def forward(self, x: torch.Tensor, omega: torch.Tensor | None = None) -> torch.Tensor:
+        if omega is not None:
+            set_omega(self, omega)
+        return self.shuffle(self.conv(x))
+
+
+def test_upscaling_sweep_scores_against_a_large_reference(tmp_path: Path) -> None:
+    net = build_arch("test-gallery-upsampler", {})
+    checkpoint = tmp_path / "up.safetensors"
+    save_checkpoint(checkpoint, net.state_dict(), model_metadata(net, task="upscale", alpha_space=SPACE))
+    upscaler = load(checkpoint, device="cpu", precision="fp32")
+    source = tmp_path / "small.png"
+    write_png(source, 0, size=(12, 16))
+    write_png(tmp_path / "big.png", 1, size=(48, 64))
+    sweep_plan = plan_sweep(
+        [source],
+        task="upscale",
+        space=SPACE,
+        sweep=parse_sweep("0,1", SPACE),
+        spec="0,1",
+        options=OutputOptions(),
+        reference=tmp_path / "big.png",
+    )
+    run_sweep(upscaler, sweep_plan, options=OutputOptions(), tile=0)
+    folder = tmp_path / "small_upscale_sweep"
+    assert read_image(folder / "small_upscale_a1.00.png").pixels.shape == (48, 64, 3)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["model"]["scale"] == 4
+    assert all(isinstance(o["psnr"], float) for o in manifest["inputs"][0]["outputs"])
+    with PILImage.open(folder / "grid.png") as grid:
+        cells = json.loads(grid.text[CELLS_TEXT_KEY])
+    sizes = {tuple(c["box"][2:]) for c in cells}
+    assert len(sizes) == 1  # the small input is shown at the outputs' size
+    input_crop, output_crop = (c for c in cells if c["kind"] == "crop" and c["alpha"] in (None, 0))
+    assert input_crop["box"][2:] == output_crop["box"][2:]
