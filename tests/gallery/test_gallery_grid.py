@@ -221,6 +221,16 @@ def test_busiest_window_defaults_to_the_centre_when_nothing_differs() -> None:
     assert (box.top, box.left) == (0, 50)
 
 
+def test_busiest_window_on_large_maps_sums_blocks_first() -> None:
+    score = np.zeros((400, 600), dtype=np.float32)
+    score[301:341, 455:515] = 1.0
+    exact = busiest_window(score, 40, 60)
+    assert (exact.top, exact.left) == (301, 455)
+    coarse = busiest_window(score, 40, 60, max_cells=10_000)  # 5×5 blocks
+    assert (coarse.height, coarse.width) == (40, 60)
+    assert abs(coarse.top - 301) < 5 and abs(coarse.left - 455) < 5
+
+
 def test_crop_window_keeps_the_aspect_and_at_most_half_the_image() -> None:
     assert crop_window(300, 600, cell=320, zoom=2) == (80, 160)
     assert crop_window(20, 40, cell=320, zoom=2) == (10, 20)

@@ -173,10 +173,12 @@ class DifferenceMap:
         return busiest_window(self.variance(), height, width)
 
 
-def busiest_window(score: np.ndarray, height: int, width: int) -> CropBox:
+def busiest_window(score: np.ndarray, height: int, width: int, max_cells: int = 4_000_000) -> CropBox:
     """The ``height × width`` window of the 2-D ``score`` map with the largest sum.
 
-    Uses an integral image, so every window position is considered in O(H·W). When the whole
+    Uses an integral image, so every window position is considered in O(H·W). Maps larger than
+    ``max_cells`` are first summed over ``f × f`` blocks (window sums add up, so this is exact
+    at block-aligned positions) to bound memory on ×4 outputs of large photos. When the whole
     map is zero the centred window is returned.
     """
     rows, cols = score.shape
@@ -184,16 +186,22 @@ def busiest_window(score: np.ndarray, height: int, width: int) -> CropBox:
     centre = CropBox((rows - height) // 2, (cols - width) // 2, height, width)
     if not np.any(score > 0):
         return centre
-    integral = np.zeros((rows + 1, cols + 1), dtype=np.float64)
+    factor = max(1, min(math.ceil(math.sqrt(rows * cols / max_cells)), height, width))
+    if factor > 1:
+        trimmed = score[: rows - rows % factor, : cols - cols % factor]
+        score = trimmed.reshape(rows // factor, factor, cols // factor, factor).sum(axis=(1, 3), dtype=np.float64)
+    window_h, window_w = max(1, height // factor), max(1, width // factor)
+    integral = np.zeros((score.shape[0] + 1, score.shape[1] + 1), dtype=np.float64)
     integral[1:, 1:] = np.cumsum(np.cumsum(score, axis=0, dtype=np.float64), axis=1)
     sums = (
-        integral[height:, width:]
-        - integral[:-height, width:]
-        - integral[height:, :-width]
-        + integral[:-height, :-width]
+        integral[window_h:, window_w:]
+        - integral[:-window_h, window_w:]
+        - integral[window_h:, :-window_w]
+        + integral[:-window_h, :-window_w]
     )
     top, left = np.unravel_index(int(np.argmax(sums)), sums.shape)
-    return CropBox(int(top), int(left), height, width)
+    top, left = min(int(top) * factor, rows - height), min(int(left) * factor, cols - width)
+    return CropBox(top, left, height, width)
 
 
 # ---- prepared rows --------------------------------------------------------------------------------
