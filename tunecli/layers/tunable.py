@@ -42,6 +42,28 @@ class TunableModule(nn.Module):
         self.affine = affine
         self._omega: Tensor | None = None
 
+    def _init_banks(self, shape: tuple[int, ...], out_features: int, fan_in: int, bias: bool) -> None:
+        """Create ``weight`` ``(p, *shape)`` and ``bias`` ``(p, out)`` banks, fan-in initialized per
+        kernel; with ``affine`` also the base ``weight0``/``bias0``, the deltas scaled down so
+        every ω starts near the well-initialized base network."""
+        self.weight = nn.Parameter(torch.empty(self.p, *shape))
+        _fan_in_uniform_(self.weight, fan_in)
+        self.bias = nn.Parameter(torch.empty(self.p, out_features)) if bias else None
+        if self.bias is not None:
+            _fan_in_uniform_(self.bias, fan_in)
+        self.weight0: nn.Parameter | None = None
+        self.bias0: nn.Parameter | None = None
+        if self.affine:
+            self.weight0 = nn.Parameter(torch.empty(shape))
+            _fan_in_uniform_(self.weight0, fan_in)
+            if bias:
+                self.bias0 = nn.Parameter(torch.empty(out_features))
+                _fan_in_uniform_(self.bias0, fan_in)
+            with torch.no_grad():
+                self.weight.mul_(0.1)
+                if self.bias is not None:
+                    self.bias.mul_(0.1)
+
     def set_omega(self, omega: Tensor | None) -> None:
         """Store ω: shape ``(p,)`` shared by the batch or ``(B, p)`` per sample."""
         if omega is not None:
@@ -104,23 +126,7 @@ class TunableConv2d(TunableModule):
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode
         )
         shape = tuple(self.template.weight.shape)
-        fan_in = shape[1] * shape[2] * shape[3]
-        self.weight = nn.Parameter(torch.empty(p, *shape))
-        _fan_in_uniform_(self.weight, fan_in)
-        self.bias = nn.Parameter(torch.empty(p, out_channels)) if bias else None
-        if self.bias is not None:
-            _fan_in_uniform_(self.bias, fan_in)
-        if affine:
-            self.weight0 = nn.Parameter(self.template.weight.detach().clone())
-            self.bias0 = nn.Parameter(self.template.bias.detach().clone()) if bias else None
-            # Deltas start small so every ω starts near the well-initialized base network.
-            with torch.no_grad():
-                self.weight.mul_(0.1)
-                if self.bias is not None:
-                    self.bias.mul_(0.1)
-        else:
-            self.weight0 = None
-            self.bias0 = None
+        self._init_banks(shape, out_channels, shape[1] * shape[2] * shape[3], bias)
         # The template holds no trainable state of its own.
         del self.template.weight
         if bias:
@@ -189,24 +195,7 @@ class TunableLinear(TunableModule):
         super().__init__(p, affine)
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = nn.Parameter(torch.empty(p, out_features, in_features))
-        _fan_in_uniform_(self.weight, in_features)
-        self.bias = nn.Parameter(torch.empty(p, out_features)) if bias else None
-        if self.bias is not None:
-            _fan_in_uniform_(self.bias, in_features)
-        if affine:
-            self.weight0 = nn.Parameter(torch.empty(out_features, in_features))
-            _fan_in_uniform_(self.weight0, in_features)
-            self.bias0 = nn.Parameter(torch.empty(out_features)) if bias else None
-            if self.bias0 is not None:
-                _fan_in_uniform_(self.bias0, in_features)
-            with torch.no_grad():
-                self.weight.mul_(0.1)
-                if self.bias is not None:
-                    self.bias.mul_(0.1)
-        else:
-            self.weight0 = None
-            self.bias0 = None
+        self._init_banks((out_features, in_features), out_features, in_features, bias)
 
     def forward(self, x: Tensor) -> Tensor:
         omega = self.omega.to(x.device)
