@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import click
+import typer
 
 from tunecli.cli import console
 
@@ -25,7 +25,7 @@ def run_sweep_command(
     output_options: OutputOptions,
     tile: int | str,
 ) -> None:
-    """Write a gallery per input for ``options.sweep``; raises ``click.exceptions.Exit`` with
+    """Write a gallery per input for ``options.sweep``; raises ``typer.Exit`` with
     the exit code when something failed."""
     from tunecli.alpha import parse_sweep
     from tunecli.gallery.sweep import plan_sweep
@@ -95,4 +95,4 @@ def run_sweep_command(
             f"{info.name} · {restorer.device} {restorer.precision}"
         )
     if summary.exit_code:
-        raise click.exceptions.Exit(summary.exit_code)
+        raise typer.Exit(summary.exit_code)
