@@ -68,7 +68,8 @@ def main() -> None:
     parser.add_argument("--noise", default="float,8bit")
     parser.add_argument("--model", default="denoise-unet")
     parser.add_argument("--limit", type=int, default=0, help="first N images of each set (0 = all)")
-    parser.add_argument("--bm3d-limit", type=int, default=8, help="CBM3D on the first N images only (slow)")
+    parser.add_argument("--bm3d-limit", type=int, default=4, help="CBM3D on the first N images only (slow)")
+    parser.add_argument("--bm3d-sets", default="CBSD68", help="sets on which CBM3D runs")
     parser.add_argument("--methods", default="input,tunecli,ffdnet,cbm3d")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write all rows here")
@@ -90,13 +91,21 @@ def main() -> None:
         if args.limit:
             files = files[: args.limit]
         images = load_clean_images(files)
+        subset = images[: args.bm3d_limit] if args.bm3d_limit else images
+        with_bm3d = "cbm3d" in methods and name in args.bm3d_sets.split(",")
         for method in methods:
-            subset = images[: args.bm3d_limit] if method == "cbm3d" and args.bm3d_limit else images
+            # CBM3D is slow: it runs on a subset, and so does every method a second time, so
+            # that CBM3D is compared on the same images
+            runs = [subset] if method == "cbm3d" else [images, subset] if with_bm3d and subset != images else [images]
+            if method == "cbm3d" and not with_bm3d:
+                continue
+            denoiser = factories[method]()
             alpha_for = (lambda s: [round(denoise.alpha_of_sigma(s), 4)]) if method == "tunecli" else (lambda s: [0.0])
-            began = time.perf_counter()
-            rows: list[EvalRow] = evaluate_denoiser(factories[method](), subset, sigmas, alpha_for, kinds)
-            print(f"# {name} {method}: {time.perf_counter() - began:.0f}s", flush=True)
-            results.extend({"set": name, "method": method, **row.__dict__} for row in rows)
+            for chosen in runs:
+                began = time.perf_counter()
+                rows: list[EvalRow] = evaluate_denoiser(denoiser, chosen, sigmas, alpha_for, kinds)
+                print(f"# {name} {method} on {len(chosen)}: {time.perf_counter() - began:.0f}s", flush=True)
+                results.extend({"set": name, "method": method, **row.__dict__} for row in rows)
 
     print(
         f"\nMachine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
@@ -105,7 +114,7 @@ def main() -> None:
     print("| set | noise | σ | method | images | PSNR | SSIM | s/MP |")
     print("|---|---|---|---|---|---|---|---|")
     order = {m: i for i, m in enumerate(methods)}
-    for r in sorted(results, key=lambda r: (r["set"], r["noise"], r["sigma"], order[r["method"]])):
+    for r in sorted(results, key=lambda r: (r["set"], -r["images"], r["noise"], r["sigma"], order[r["method"]])):
         label = f"tunecli α={r['alpha']:.3f}" if r["method"] == "tunecli" else r["method"]
         print(
             f"| {r['set']} | {r['noise']} | {r['sigma']:g} | {label} | {r['images']} | "
