@@ -62,7 +62,7 @@ def identity(noisy: np.ndarray, _sigma: float, _alpha: float) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data", type=Path, help="the shared data folder (holds test/CBSD68, test/McMaster)")
+    parser.add_argument("data", type=Path, nargs="?", help="the shared data folder (holds test/CBSD68, test/McMaster)")
     parser.add_argument("--sets", default="CBSD68,McMaster")
     parser.add_argument("--sigmas", default="15,25,50")
     parser.add_argument("--noise", default="float,8bit")
@@ -73,7 +73,13 @@ def main() -> None:
     parser.add_argument("--methods", default="input,tunecli,ffdnet,cbm3d")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write all rows here")
+    parser.add_argument("--summary", type=Path, help="only print the PSNR summary of a --json file written earlier")
     args = parser.parse_args()
+    if args.summary:
+        print_summary(json.loads(args.summary.read_text()))
+        return
+    if args.data is None:
+        parser.error("the data folder is required (or --summary FILE)")
 
     torch.set_num_threads(args.threads)
     sigmas = [float(s) for s in args.sigmas.split(",")]
@@ -120,8 +126,26 @@ def main() -> None:
             f"| {r['set']} | {r['noise']} | {r['sigma']:g} | {label} | {r['images']} | "
             f"{r['psnr']:.2f} | {r['ssim']:.4f} | {r['seconds_per_mp']:.2f} |"
         )
+    print()
+    print_summary(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
+
+
+def print_summary(results: list[dict]) -> None:
+    """PSNR per (set, images, noise, σ), one column per method; tunecli minus FFDNet last."""
+    methods = list(dict.fromkeys(r["method"] for r in results))
+    cells: dict[tuple, dict[str, float]] = {}
+    for r in results:
+        cells.setdefault((r["set"], r["images"], r["noise"], r["sigma"]), {})[r["method"]] = r["psnr"]
+    print("| set (images) | noise | σ | " + " | ".join(methods) + " | tunecli − ffdnet |")
+    print("|---|---|---|" + "---|" * (len(methods) + 1))
+    for (name, count, noise, sigma), row in sorted(
+        cells.items(), key=lambda kv: (kv[0][0], -kv[0][1], kv[0][2], kv[0][3])
+    ):
+        values = " | ".join(f"{row[m]:.2f}" if m in row else "–" for m in methods)
+        gap = f"{row['tunecli'] - row['ffdnet']:+.2f}" if "tunecli" in row and "ffdnet" in row else "–"
+        print(f"| {name} ({count}) | {noise} | {sigma:g} | {values} | {gap} |")
 
 
 if __name__ == "__main__":
