@@ -79,6 +79,14 @@ def test_short_training_lowers_loss_and_writes_loadable_checkpoint(tmp_path: Pat
     assert resumed["steps"] == 70
     assert resumed["commands"] == [cfg.command, cfg2.command]
 
+    # a warm start copies the weights and carries the command history on
+    cfg3 = config(tmp_path, steps=1, out=str(tmp_path / "warm.safetensors"), init_from=cfg.out, lr=0.0, warmup=1)
+    train(cfg3)
+    warm = load_model(cfg3.out)
+    for key, value in load_model(cfg.out).module.state_dict().items():
+        assert torch.equal(warm.module.state_dict()[key], value), key
+    assert read_header(cfg3.out).meta["training"]["commands"] == [cfg.command, cfg2.command, cfg3.command]
+
 
 def test_batches_are_a_function_of_seed_and_step(tmp_path: Path) -> None:
     images = [np.random.default_rng(i).integers(0, 255, (40, 50, 3), dtype=np.uint8) for i in range(3)]

@@ -40,6 +40,10 @@ def train_command(
         str, typer.Option(help="Architecture hyper-parameters as JSON, e.g. '{\"widths\": [32, 64, 128]}'.")
     ] = "{}",
     threads: Annotated[int, typer.Option(help="CPU threads (0 = torch default).")] = 0,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(help="Start from a trained checkpoint's weights (fresh optimizer and schedule)."),
+    ] = None,
     fixed_alpha: Annotated[
         str | None,
         typer.Option(help="Train a single-objective baseline: every sample at this alpha (e.g. 0 or 1)."),
@@ -55,6 +59,8 @@ def train_command(
         raise UsageError(f"--hparams is not valid JSON: {hparams!r}") from None
     if not isinstance(arch_hparams, dict):
         raise UsageError("--hparams must be a JSON object")
+    if resume and init_from:
+        raise UsageError("--resume and --init-from exclude each other; pass one")
     if out.suffix != ".safetensors":
         raise UsageError(f"--out {out}: the checkpoint name must end in .safetensors")
     config = TrainConfig(
@@ -74,6 +80,7 @@ def train_command(
         threads=threads,
         resume=str(resume) if resume else None,
         fixed_alpha=fixed_alpha,
+        init_from=str(init_from) if init_from else None,
         command="tunecli " + shlex.join(sys.argv[1:]),
     )
     result = train(config, log=lambda line: err_console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {line}"))

@@ -24,7 +24,7 @@ from tunecli.archs.registry import build_arch
 from tunecli.checkpoint import load_tensors, read_header, save_checkpoint
 from tunecli.errors import UsageError
 from tunecli.evaluation.metrics import psnr, quantize_8bit
-from tunecli.models import model_metadata
+from tunecli.models import load_model, model_metadata
 from tunecli.tasks import denoise
 from tunecli.training.data import list_images, load_rgb_images, manifest_sha256, prefetch_batches
 
@@ -60,6 +60,7 @@ class TrainConfig:
     log_every: int = 100
     threads: int = 0
     resume: str | None = None
+    init_from: str | None = None
     command: str = ""
 
 
@@ -201,6 +202,15 @@ def train(config: TrainConfig, log: Callable[[str], None] = lambda _: None) -> T
         elapsed = float(meta["resume"]["wall_seconds"])
         history = meta["resume"].get("validation", {})
         log(f"resumed from {config.resume} at step {start}")
+    elif config.init_from:
+        source = load_model(config.init_from)
+        if source.info.meta["arch"] != config.arch or source.module.hparams != net.hparams:
+            raise UsageError(f"{config.init_from}: --init-from needs the same architecture and --hparams")
+        net.load_state_dict(source.module.state_dict())
+        recorded = source.info.meta.get("training", {})
+        # warm start: the new model is reproduced by the source's commands, then this one
+        commands = [*recorded.get("commands", [recorded.get("command", "")]), config.command]
+        log(f"initialized from {config.init_from} ({recorded.get('steps', '?')} steps)")
     if start >= config.steps:
         raise UsageError(f"the state is at step {start}, not before --steps {config.steps}; raise --steps")
 
