@@ -13,7 +13,6 @@ The command-line tools are built on :class:`Restorer` (see :mod:`tunecli.runner`
 
 from __future__ import annotations
 
-import copy
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -112,9 +111,8 @@ class Restorer:
             return self._baked[key]
         module = self.model.module
         omega_tensor = torch.tensor(omega, dtype=torch.float32, device=next(module.parameters()).device)
-        baked = bake(module, omega_tensor).to(self.device).eval()
-        if dtype != torch.float32:
-            baked = copy.deepcopy(baked).to(dtype)
+        # kernels are mixed in float32, then the baked copy (never the model) moves to dtype
+        baked = bake(module, omega_tensor).to(self.device, dtype).eval()
         self._baked[key] = baked
         while len(self._baked) > _BAKED_CACHE:
             self._baked.popitem(last=False)
