@@ -15,7 +15,7 @@ from tunecli.cli.console import err_console
 
 TRAIN_EPILOG = (
     "Example: tunecli train denoise --data ../shared/data/train --val-data ../shared/data/test/Sun_Hays80 "
-    "--out weights/denoise-unet.safetensors --steps 20000\n\n"
+    "--out runs/denoise-unet.safetensors --steps 15000\n\n"
     "Resume: add --resume OUT.resume.safetensors (written every --checkpoint-every steps)."
 )
 
