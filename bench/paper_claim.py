@@ -29,6 +29,7 @@ from tunecli.checkpoint import load_tensors, read_header, save_checkpoint
 from tunecli.evaluation.evaluate import evaluate_denoiser, load_clean_images
 from tunecli.models import load_model
 from tunecli.tasks import denoise
+from tunecli.tiling import tile_apply
 from tunecli.training.data import list_images
 
 SMALL = '{"widths": [16, 32, 64], "blocks": [1, 1, 1]}'
@@ -86,11 +87,10 @@ def main() -> None:
             def run(
                 noisy: np.ndarray, _sigma: float, _alpha: float, net: torch.nn.Module = net, omega: torch.Tensor = omega
             ) -> np.ndarray:
-                x = torch.from_numpy(noisy.transpose(2, 0, 1).copy())[None]
-                h, w = x.shape[2:]
-                x = torch.nn.functional.pad(x, (0, -w % 4, 0, -h % 4), mode="reflect")
-                with torch.no_grad():
-                    return net(x, omega)[0, :, :h, :w].numpy().transpose(1, 2, 0)
+                x = torch.from_numpy(noisy.transpose(2, 0, 1).copy())
+                with torch.no_grad():  # whole image, padded to the U-Net's size multiple
+                    out = tile_apply(lambda t: net(t, omega), x, tile=0, overlap=0, size_multiple=4)
+                return out.numpy().transpose(1, 2, 0)
 
             sigma = denoise.sigma_of_alpha(alpha)
             (row,) = evaluate_denoiser(run, images, [sigma], lambda _s, a=alpha: [a], noise_kinds=["float"])

@@ -116,6 +116,13 @@ class BatchSummary:
     seconds: float = 0.0
     ignored: int = 0
 
+    def counts_text(self) -> str:
+        """``"3 done, 0 skipped, 1 failed in 2.5 s"`` — the summary line's common part."""
+        return (
+            f"{self.count('done')} done, {self.count('skipped')} skipped, {self.count('failed')} failed "
+            f"in {self.seconds:.1f} s"
+        )
+
     def count(self, status: Status) -> int:
         return sum(1 for r in self.results if r.status == status)
 

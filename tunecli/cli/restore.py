@@ -194,8 +194,7 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
     if not options.quiet:
         tile_text = ", ".join("whole image" if t == 0 else f"{t}px" for t in tiles) or "-"
         console.info(
-            f"{summary.count('done')} done, {summary.count('skipped')} skipped, {summary.count('failed')} failed "
-            f"in {summary.seconds:.1f} s · {info.name} {space.describe(parsed.omega)} · "
+            f"{summary.counts_text()} · {info.name} {space.describe(parsed.omega)} · "
             f"{restorer.device} {restorer.precision} · tile {tile_text}"
         )
     if summary.exit_code:

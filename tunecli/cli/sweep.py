@@ -90,8 +90,7 @@ def run_sweep_command(
             console.warning(f"{folder}: no gallery (an output failed)")
         batch = summary.batch
         console.info(
-            f"{len(sweep.omegas)} alphas × {len(plan.galleries)} image(s): {batch.count('done')} done, "
-            f"{batch.count('skipped')} skipped, {batch.count('failed')} failed in {batch.seconds:.1f} s · "
+            f"{len(sweep.omegas)} alphas × {len(plan.galleries)} image(s): {batch.counts_text()} · "
             f"{info.name} · {restorer.device} {restorer.precision}"
         )
     if summary.exit_code:

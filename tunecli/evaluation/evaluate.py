@@ -43,13 +43,15 @@ def noisy_version(clean: np.ndarray, sigma: float, seed: int, index: int, quanti
     return noisy.astype(np.float32)
 
 
+def read_rgb(path: Path) -> np.ndarray:
+    """One image as RGB float32 ``(H, W, 3)`` in [0, 1] (gray replicated, alpha dropped)."""
+    pixels = read_image(path).pixels
+    return np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels
+
+
 def load_clean_images(files: Sequence[Path]) -> list[np.ndarray]:
-    """RGB float32 ``(H, W, 3)`` images in [0, 1] (gray replicated)."""
-    images = []
-    for path in files:
-        pixels = read_image(path).pixels
-        images.append(np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels)
-    return images
+    """:func:`read_rgb` of every file."""
+    return [read_rgb(path) for path in files]
 
 
 def evaluate_denoiser(

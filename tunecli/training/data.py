@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from tunecli.errors import UsageError
-from tunecli.imageio import is_image_path, read_image
+from tunecli.evaluation.evaluate import read_rgb
+from tunecli.imageio import is_image_path
 
 
 def list_images(folders: Sequence[Path]) -> list[Path]:
@@ -46,10 +47,7 @@ def load_rgb_images(files: Sequence[Path], workers: int = 2) -> list[np.ndarray]
     """Decode ``files`` in parallel into uint8 ``(H, W, 3)`` arrays (gray is replicated)."""
 
     def load(path: Path) -> np.ndarray:
-        pixels = read_image(path).pixels
-        if pixels.shape[2] == 1:
-            pixels = np.repeat(pixels, 3, axis=2)
-        return np.clip(np.round(pixels * 255), 0, 255).astype(np.uint8)
+        return np.clip(np.round(read_rgb(path) * 255), 0, 255).astype(np.uint8)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         return list(pool.map(load, files))
