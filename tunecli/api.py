@@ -29,6 +29,7 @@ from tunecli.device import precision_name, resolve_device, resolve_precision
 from tunecli.errors import TunecliError, UsageError
 from tunecli.imageio import DEFAULT_MAX_PIXELS, Image, ImageMeta, float_to_samples, read_image, samples_to_float
 from tunecli.layers import bake
+from tunecli.layers.ensemble import DihedralEnsemble
 from tunecli.models import LoadedModel, load_model
 from tunecli.tiling import auto_tile, default_overlap, tile_apply_adaptive
 
@@ -57,14 +58,23 @@ class Restorer:
     """A loaded tunable model on a device, ready to run at any alpha.
 
     For each alpha the kernels are mixed once (:func:`tunecli.layers.bake`) and the baked
-    network is reused for every tile and file run at that alpha.
+    network is reused for every tile and file run at that alpha. With ``ensemble`` every tile is
+    restored in its 8 flips/rotations and averaged (:class:`~tunecli.layers.ensemble.DihedralEnsemble`).
     """
 
-    def __init__(self, model: LoadedModel, device: torch.device, dtype: torch.dtype, batch_size: int = 4) -> None:
+    def __init__(
+        self,
+        model: LoadedModel,
+        device: torch.device,
+        dtype: torch.dtype,
+        batch_size: int = 4,
+        ensemble: bool = False,
+    ) -> None:
         self.model = model
         self.device = device
         self.dtype = dtype
         self.batch_size = batch_size
+        self.ensemble = ensemble
         self._baked: OrderedDict[tuple[Omega, torch.dtype], nn.Module] = OrderedDict()
         self._auto_tile: dict[torch.dtype, int] = {}
 
@@ -112,7 +122,9 @@ class Restorer:
         module = self.model.module
         omega_tensor = torch.tensor(omega, dtype=torch.float32, device=next(module.parameters()).device)
         # kernels are mixed in float32, then the baked copy (never the model) moves to dtype
-        baked = bake(module, omega_tensor).to(self.device, dtype).eval()
+        baked: nn.Module = bake(module, omega_tensor).to(self.device, dtype).eval()
+        if self.ensemble:
+            baked = DihedralEnsemble(baked).eval()
         self._baked[key] = baked
         while len(self._baked) > _BAKED_CACHE:
             self._baked.popitem(last=False)
@@ -283,19 +295,21 @@ def load(
     device: str = "auto",
     precision: str = "auto",
     batch_size: int = 4,
+    ensemble: bool = False,
 ) -> Restorer:
     """Load a shipped model by name, or a ``.safetensors`` checkpoint by path, onto a device.
 
     ``device``: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda[:i]`` or ``mps``;
     ``precision``: ``auto`` (fp16 on a GPU, fp32 on CPU), ``fp32``, ``fp16`` or ``bf16``;
-    ``batch_size``: tiles per forward pass. Raises a :class:`~tunecli.errors.TunecliError`.
+    ``batch_size``: tiles per forward pass; ``ensemble``: average the 8 flips/rotations of every
+    tile (8x the compute, a little more fidelity). Raises a :class:`~tunecli.errors.TunecliError`.
     """
     torch_device = resolve_device(device)
     dtype = resolve_precision(precision, torch_device)
     if batch_size < 1:
         raise UsageError(f"batch size must be >= 1, not {batch_size}")
     model = load_model(name_or_path, device=str(torch_device))
-    return Restorer(model, torch_device, dtype, batch_size)
+    return Restorer(model, torch_device, dtype, batch_size, ensemble)
 
 
 # ---- arrays <-> images (the API's convenience layer; files go through tunecli.imageio) ----------

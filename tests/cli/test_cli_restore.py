@@ -390,3 +390,15 @@ def test_quiet_and_debug(run_cli: RunCli, model: Path, write_png: WritePng, tmp_
     assert debug.exit_code == 1 and "Traceback (most recent call last)" in debug.stderr
     usage = run_cli("--debug", "denoise", "-m", model, source, "-a", "7")
     assert usage.exit_code == 2 and "Traceback" in usage.stderr and "AlphaError" in usage.stderr
+
+
+def test_ensemble_flag_runs_the_api_ensemble(run_cli: RunCli, model: Path, write_png: WritePng, tmp_path: Path) -> None:
+    source = write_png(tmp_path / "a.png", height=24, width=30)
+    result = run_cli("denoise", "-m", model, "-a", "0.4", source, "-o", tmp_path / "e.png", "--ensemble", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["ensemble"] is True
+    expected = load(model, device="cpu", ensemble=True).run(source, alpha=0.4)
+    got = read_image(tmp_path / "e.png").pixels
+    assert np.abs(got - expected.pixels).max() <= 0.5 / 255 + 1e-6  # equal up to 8-bit rounding
+    plain = run_cli("denoise", "-m", model, "-a", "0.4", source, "-o", tmp_path / "p.png", "--json")
+    assert json.loads(plain.stdout)["ensemble"] is False

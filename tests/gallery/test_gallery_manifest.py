@@ -61,7 +61,7 @@ def test_manifest_records_model_alphas_settings_and_outputs(tmp_path: Path) -> N
     assert [a["alpha"] for a in data["alphas"]] == [0.0, 0.5, 1.0]
     assert data["alphas"][1]["omega"] == [0.5, 0.5]
     assert data["alphas"][2]["text"] == "alpha=1.00"
-    assert data["settings"] == {"tile": 256, "overlap": 32, "device": "cpu", "precision": "fp32"}
+    assert data["settings"] == {"tile": 256, "overlap": 32, "device": "cpu", "precision": "fp32", "ensemble": False}
     assert data["sweep"] == {"spec": "0:1:3", "kind": "segment", "shape": [1, 3]}
     outputs = data["inputs"][0]["outputs"]
     assert outputs[0] == {

@@ -101,6 +101,7 @@ def test_single_input_sweep_writes_outputs_grid_page_and_manifest(
     assert manifest["model"]["name"] == "tiny-denoise" and manifest["model"]["task"] == "denoise"
     assert [a["label"] for a in manifest["alphas"]] == ["a0.00", "a0.50", "a1.00"]
     assert manifest["settings"]["device"] == "cpu" and manifest["settings"]["precision"] == "fp32"
+    assert manifest["settings"]["ensemble"] is False
     assert manifest["settings"]["tile"] == 0 and manifest["settings"]["overlap"] >= 6
     outputs = manifest["inputs"][0]["outputs"]
     assert [o["file"] for o in outputs] == sorted(names)

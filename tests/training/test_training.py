@@ -11,10 +11,18 @@ from PIL import Image
 
 from tunecli.alpha import AlphaAxis, AlphaSpace
 from tunecli.checkpoint import read_header
+from tunecli.errors import UsageError
 from tunecli.models import load_model
 from tunecli.tasks import denoise
-from tunecli.training.data import list_images, manifest_sha256, sample_batch
-from tunecli.training.loop import TrainConfig, learning_rate, sample_omega, train
+from tunecli.training.data import (
+    ImageFolder,
+    list_images,
+    load_rgb_images,
+    manifest_sha256,
+    prefetch_batches,
+    sample_batch,
+)
+from tunecli.training.loop import TrainConfig, TrainStatus, learning_rate, sample_omega, train
 
 
 def make_images(folder: Path, count: int = 4, size: int = 48) -> Path:
@@ -56,8 +64,16 @@ def config(tmp_path: Path, **kw: object) -> TrainConfig:
 def test_short_training_lowers_loss_and_writes_loadable_checkpoint(tmp_path: Path) -> None:
     cfg = config(tmp_path)
     lines: list[str] = []
-    result = train(cfg, log=lines.append)
+    statuses: list[TrainStatus] = []
+    result = train(cfg, log=lines.append, progress=statuses.append)
     assert result.steps == 60
+    assert [s.step for s in statuses] == list(range(1, 61)) and {s.total for s in statuses} == {60}
+    assert statuses[0].validation == {} and set(statuses[-1].validation) == {
+        "psnr_sigma15",
+        "psnr_sigma25",
+        "psnr_sigma50",
+    }
+    assert statuses[-1].loss < statuses[0].loss
     assert result.last_loss < result.first_loss
     loaded = load_model(cfg.out)
     meta = read_header(cfg.out).meta
@@ -94,6 +110,37 @@ def test_batches_are_a_function_of_seed_and_step(tmp_path: Path) -> None:
     assert a.shape == (4, 3, 16, 16) and a.dtype == np.float32
     assert np.array_equal(a, sample_batch(images, 4, 16, seed=1, step=7))
     assert not np.array_equal(a, sample_batch(images, 4, 16, seed=1, step=8))
+
+
+def test_image_folder_decodes_on_demand_within_its_cache_bound(tmp_path: Path) -> None:
+    files = list_images([make_images(tmp_path / "data", count=5, size=40)])
+    eager = load_rgb_images(files)
+    one_image = 40 * 40 * 3
+    folder = ImageFolder(files, cache_bytes=2 * one_image)
+    assert len(folder) == 5 and folder.cached == 0  # nothing decoded up front
+    for index in (0, 1, 2, 3, 4, 2):
+        assert np.array_equal(folder[index], eager[index])
+        assert folder.cached <= 2
+    # batches from the on-demand folder equal the ones from fully decoded images
+    assert np.array_equal(sample_batch(folder, 6, 16, seed=3, step=2), sample_batch(eager, 6, 16, seed=3, step=2))
+
+
+def test_prefetch_yields_every_step_in_order_from_several_workers(tmp_path: Path) -> None:
+    images = [np.random.default_rng(i).integers(0, 255, (40, 50, 3), dtype=np.uint8) for i in range(3)]
+    got = list(prefetch_batches(images, 2, 16, seed=5, start=3, stop=20, depth=4, workers=3))
+    assert len(got) == 17
+    for step, batch in zip(range(3, 20), got, strict=True):
+        assert np.array_equal(batch, sample_batch(images, 2, 16, seed=5, step=step))
+
+
+def test_prefetch_reports_a_worker_error_and_can_stop_early() -> None:
+    small = [np.zeros((10, 10, 3), dtype=np.uint8)]
+    with pytest.raises(UsageError, match="smaller than the 16px patch"):
+        next(prefetch_batches(small, 2, 16, seed=0, start=0, stop=5))
+    images = [np.zeros((40, 40, 3), dtype=np.uint8)]
+    stream = prefetch_batches(images, 2, 16, seed=0, start=0, stop=1000, depth=4)
+    next(stream)
+    stream.close()  # the consumer stops: no hang, pending work is dropped
 
 
 @pytest.mark.parametrize("domain", ["simplex", "box"])

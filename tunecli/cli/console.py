@@ -8,6 +8,7 @@ error's exit code (SPEC §5); ``--debug`` adds the traceback; Ctrl-C exits 130.
 from __future__ import annotations
 
 import json
+import time
 import traceback
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 from rich.measure import Measurement
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
@@ -24,6 +33,7 @@ from tunecli.errors import TunecliError
 
 if TYPE_CHECKING:
     from tunecli.runner import FileResult, Job
+    from tunecli.training.loop import TrainStatus
 
 #: Exit status of a run stopped with Ctrl-C (SPEC §5).
 INTERRUPTED = 130
@@ -162,3 +172,47 @@ class BatchProgress:
             _line("wrote: ", "green", f"{job.target} ({result.seconds:.2f} s)")
         for line in result.notices:
             notice(f"{job.source.name}: {line}")
+
+
+class TrainProgress:
+    """Training display on stderr: time-stamped log lines always (they suit ``nohup … > log``),
+    plus, on a terminal, a live bar with steps, elapsed/remaining time, loss and validation PSNR."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> TrainProgress:
+        if err_console.is_terminal:
+            self._progress = Progress(
+                TextColumn("train"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[status]}"),
+                console=err_console,
+                transient=True,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def log(self, line: str) -> None:
+        """One time-stamped line (printed above the bar when there is one)."""
+        err_console.print(Text.assemble((time.strftime("%H:%M:%S "), "dim"), line), soft_wrap=True)
+
+    def update(self, status: TrainStatus) -> None:
+        if self._progress is None:
+            return
+        text = f"loss {status.loss:.4f}"
+        if status.validation:
+            text += " · val " + "/".join(f"{v:.2f}" for v in status.validation.values()) + " dB"
+        if self._task is None:
+            self._task = self._progress.add_task("train", total=status.total, completed=status.step, status=text)
+        self._progress.update(self._task, completed=status.step, status=text)

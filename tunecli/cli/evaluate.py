@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -40,12 +39,16 @@ def eval_command(
     seed: Annotated[int, typer.Option(help="Seed of the noise.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda[:i] or mps.")] = "auto",
     tile: Annotated[str, typer.Option(help="Tile side, auto or 0 (whole image).")] = "0",
+    ensemble: Annotated[
+        bool, typer.Option("--ensemble", help="Average over the 8 flips/rotations (as tunecli denoise --ensemble).")
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the rows as JSON on stdout.")] = False,
 ) -> None:
     """Measure a tunable denoiser: PSNR/SSIM (8-bit quantized, RGB) per sigma and alpha."""
     import numpy as np
 
     from tunecli.api import load
+    from tunecli.cli.restore import parse_tile
     from tunecli.errors import UsageError
     from tunecli.evaluation.evaluate import evaluate_denoiser, load_clean_images, rows_to_json
     from tunecli.tasks import denoise
@@ -55,12 +58,10 @@ def eval_command(
     kinds = [k.strip() for k in noise.split(",") if k.strip()]
     if not kinds or any(k not in ("float", "8bit") for k in kinds):
         raise UsageError(f"--noise takes float, 8bit or float,8bit, not {noise!r}")
-    restorer = load(model, device=device, precision="fp32")
+    tile_spec = parse_tile(tile)
+    restorer = load(model, device=device, precision="fp32", ensemble=ensemble)
     if restorer.task != "denoise":
         raise UsageError(f"tunecli eval measures denoisers; {model!r} is a {restorer.task} model")
-    tile_spec: int | str = tile if tile == "auto" else int(tile) if tile.isdigit() else -1
-    if tile_spec == -1:
-        raise UsageError(f"--tile must be auto, 0 or a number of pixels, not {tile!r}")
     fixed = _numbers(alpha, "--alpha") if alpha else None
     for value in fixed or []:
         restorer.parse_alpha(value)  # one-line AlphaError before any work
@@ -82,11 +83,14 @@ def eval_command(
         seed=seed,
     )
     if json_output:
-        console.out_console.print_json(json.dumps({"model": model, "images": len(files), "rows": rows_to_json(rows)}))
+        console.emit_json({"model": model, "images": len(files), "ensemble": ensemble, "rows": rows_to_json(rows)})
         return
     from rich.table import Table
 
-    table = Table(title=f"{model} on {len(files)} image(s) from {', '.join(str(d) for d in data)}")
+    title = (
+        f"{model}{' (ensemble x8)' if ensemble else ''} on {len(files)} image(s) from {', '.join(str(d) for d in data)}"
+    )
+    table = Table(title=title)
     for column in ("noise", "sigma", "alpha", "PSNR", "SSIM", "noisy PSNR", "residual RMS", "s/MP"):
         table.add_column(column, justify="right")
     for row in rows:

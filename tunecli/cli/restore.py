@@ -77,6 +77,7 @@ class TaskOptions:
     overlap: int | None
     device: str
     precision: str
+    ensemble: bool
     max_pixels: int | None
     json: bool
     quiet: bool
@@ -161,7 +162,7 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
     from tunecli.api import load
     from tunecli.runner import run_batch
 
-    restorer = load(info.path, device=options.device, precision=options.precision)
+    restorer = load(info.path, device=options.device, precision=options.precision, ensemble=options.ensemble)
     restorer.check_tiling(tile, options.overlap)
     with console.BatchProgress(quiet=options.quiet, debug=options.debug) as progress:
         summary = run_batch(
@@ -185,6 +186,7 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
                 "alpha_label": space.label(parsed.omega),
                 "device": str(restorer.device),
                 "precision": restorer.precision,
+                "ensemble": restorer.ensemble,
                 "tile": tiles[0] if len(tiles) == 1 else tiles,
                 "overlap": options.overlap,
                 **summary.to_json(),
@@ -195,7 +197,7 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
         tile_text = ", ".join("whole image" if t == 0 else f"{t}px" for t in tiles) or "-"
         console.info(
             f"{summary.counts_text()} · {info.name} {space.describe(parsed.omega)} · "
-            f"{restorer.device} {restorer.precision} · tile {tile_text}"
+            f"{restorer.device} {restorer.precision}{' · ensemble x8' if restorer.ensemble else ''} · tile {tile_text}"
         )
     if summary.exit_code:
         raise typer.Exit(summary.exit_code)
@@ -297,6 +299,14 @@ def register(app: typer.Typer, spec: TaskCommand) -> None:
             PrecisionChoice,
             typer.Option(help="auto = fp16 on a GPU (fp32 retry on NaN), fp32 on CPU.", rich_help_panel=PERFORMANCE),
         ] = "auto",
+        ensemble: Annotated[
+            bool,
+            typer.Option(
+                "--ensemble",
+                help="Average the model over the 8 flips/rotations of each tile: a little more fidelity, 8x slower.",
+                rich_help_panel=PERFORMANCE,
+            ),
+        ] = False,
         max_pixels: Annotated[
             int | None,
             typer.Option(
@@ -335,6 +345,7 @@ def register(app: typer.Typer, spec: TaskCommand) -> None:
                 overlap=overlap,
                 device=device,
                 precision=precision,
+                ensemble=ensemble,
                 max_pixels=max_pixels,
                 json=json_summary,
                 quiet=quiet,

@@ -49,7 +49,7 @@ def run_sweep_command(
     from tunecli.api import load
     from tunecli.gallery.sweep import run_sweep
 
-    restorer = load(info.path, device=options.device, precision=options.precision)
+    restorer = load(info.path, device=options.device, precision=options.precision, ensemble=options.ensemble)
     with console.BatchProgress(quiet=options.quiet, debug=options.debug) as progress:
         summary = run_sweep(
             restorer,
@@ -74,6 +74,7 @@ def run_sweep_command(
                 ],
                 "device": str(restorer.device),
                 "precision": restorer.precision,
+                "ensemble": restorer.ensemble,
                 "galleries": [str(folder) for folder in summary.galleries],
                 "combined": str(summary.combined) if summary.combined else None,
                 "incomplete": [str(folder) for folder in summary.incomplete],
@@ -91,7 +92,7 @@ def run_sweep_command(
         batch = summary.batch
         console.info(
             f"{len(sweep.omegas)} alphas × {len(plan.galleries)} image(s): {batch.counts_text()} · "
-            f"{info.name} · {restorer.device} {restorer.precision}"
+            f"{info.name} · {restorer.device} {restorer.precision}{' · ensemble x8' if restorer.ensemble else ''}"
         )
     if summary.exit_code:
         raise typer.Exit(summary.exit_code)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
-from tunecli.cli.console import err_console
+from tunecli.cli.console import TrainProgress, err_console
 
 TRAIN_EPILOG = (
     "Example: tunecli train denoise --data ../shared/data/train --val-data ../shared/data/test/Sun_Hays80 "
@@ -40,6 +40,7 @@ def train_command(
         str, typer.Option(help="Architecture hyper-parameters as JSON, e.g. '{\"widths\": [32, 64, 128]}'.")
     ] = "{}",
     threads: Annotated[int, typer.Option(help="CPU threads (0 = torch default).")] = 0,
+    workers: Annotated[int, typer.Option(min=1, help="Background threads decoding images and cutting patches.")] = 2,
     init_from: Annotated[
         Path | None,
         typer.Option(help="Start from a trained checkpoint's weights (fresh optimizer and schedule)."),
@@ -78,12 +79,14 @@ def train_command(
         val_every=val_every,
         checkpoint_every=checkpoint_every,
         threads=threads,
+        data_workers=workers,
         resume=str(resume) if resume else None,
         fixed_alpha=fixed_alpha,
         init_from=str(init_from) if init_from else None,
         command="tunecli " + shlex.join(sys.argv[1:]),
     )
-    result = train(config, log=lambda line: err_console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {line}"))
-    err_console.print(
-        f"[green]trained[/] {result.out}: {result.steps} steps, loss {result.first_loss:.4f} → {result.last_loss:.4f}"
-    )
+    with TrainProgress() as display:
+        result = train(config, log=display.log, progress=display.update)
+    summary = Text("trained ", style="green")
+    summary.append(f"{result.out}: {result.steps} steps, loss {result.first_loss:.4f} → {result.last_loss:.4f}")
+    err_console.print(summary, soft_wrap=True)

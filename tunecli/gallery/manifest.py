@@ -41,12 +41,13 @@ class ModelRecord:
 @dataclass(frozen=True)
 class RunSettings:
     """How the model was run: tile side (0 = whole image; ``auto`` as resolved), overlap,
-    device and precision."""
+    device, precision, and whether the 8-transform self-ensemble was on."""
 
     tile: int | str
     overlap: int
     device: str
     precision: str
+    ensemble: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ def build_manifest(
             "overlap": settings.overlap,
             "device": settings.device,
             "precision": settings.precision,
+            "ensemble": settings.ensemble,
         },
         "inputs": [_input_json(record) for record in inputs],
     }

@@ -300,6 +300,7 @@ def run_sweep(
         overlap=used_overlap,
         device=str(restorer.device),
         precision=restorer.precision,
+        ensemble=restorer.ensemble,
     )
     model = model_record(restorer)
     out = SweepSummary(batch)
@@ -457,7 +458,8 @@ def write_gallery(
 def _settings_note(model: ModelRecord, settings: RunSettings) -> str:
     tile = "whole image" if settings.tile == 0 else f"tile {settings.tile}"
     return (
-        f"model {model.name} (sha256 {model.sha256[:12]}…) · {settings.device} {settings.precision} · "
+        f"model {model.name} (sha256 {model.sha256[:12]}…) · {settings.device} {settings.precision}"
+        f"{' · ensemble x8' if settings.ensemble else ''} · "
         f"{tile}, overlap {settings.overlap}"
     )
 

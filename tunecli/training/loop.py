@@ -26,7 +26,7 @@ from tunecli.errors import UsageError
 from tunecli.evaluation.metrics import psnr, quantize_8bit
 from tunecli.models import load_model, model_metadata
 from tunecli.tasks import denoise
-from tunecli.training.data import list_images, load_rgb_images, manifest_sha256, prefetch_batches
+from tunecli.training.data import ImageFolder, list_images, load_rgb_images, manifest_sha256, prefetch_batches
 
 TRAINABLE_TASKS = ("denoise",)
 RESUME_SUFFIX = ".resume.safetensors"
@@ -59,9 +59,22 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 100
     threads: int = 0
+    data_workers: int = 2
     resume: str | None = None
     init_from: str | None = None
     command: str = ""
+
+
+@dataclass(frozen=True)
+class TrainStatus:
+    """Where a run stands, after ``step`` of ``total`` optimizer steps: ``loss`` is a running
+    mean of recent steps, ``validation`` the latest PSNR per σ (dB; empty before the first)."""
+
+    step: int
+    total: int
+    loss: float
+    lr: float
+    validation: dict[str, float]
 
 
 @dataclass
@@ -172,8 +185,15 @@ def _load_state(path: Path, net: nn.Module, optimizer: torch.optim.Optimizer) ->
     return header.meta
 
 
-def train(config: TrainConfig, log: Callable[[str], None] = lambda _: None) -> TrainResult:
-    """Run (or resume) training; writes periodic resume states and the final checkpoint."""
+def train(
+    config: TrainConfig,
+    log: Callable[[str], None] = lambda _: None,
+    progress: Callable[[TrainStatus], None] | None = None,
+) -> TrainResult:
+    """Run (or resume) training; writes periodic resume states and the final checkpoint.
+
+    ``log`` gets a line at start-up, every ``log_every`` steps and at each validation;
+    ``progress`` (for a live display) gets a :class:`TrainStatus` after every step."""
     space = _task_space(config.task)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -181,7 +201,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = lambda _: None) -> T
     files = list_images([Path(d) for d in config.data])
     data_hash = manifest_sha256(files)
     log(f"{len(files)} training images, manifest sha256 {data_hash[:16]}…")
-    images = load_rgb_images(files)
+    images = ImageFolder(files)
     val_pairs = _validation_set(config)
 
     fixed_omega = None
@@ -241,7 +261,11 @@ def train(config: TrainConfig, log: Callable[[str], None] = lambda _: None) -> T
     began = time.monotonic()
     step = start
     resume_path = _resume_path(out)
-    for batch in prefetch_batches(images, config.batch, config.patch, config.seed, start, config.steps):
+    smoothed = float("nan")
+    batches = prefetch_batches(
+        images, config.batch, config.patch, config.seed, start, config.steps, workers=config.data_workers
+    )
+    for batch in batches:
         generator.manual_seed(config.seed * 1_000_003 + step)
         clean = torch.from_numpy(batch)
         if config.fixed_alpha is None:
@@ -263,6 +287,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = lambda _: None) -> T
         running.append(value)
         if math.isnan(first_loss):
             first_loss = value
+        smoothed = value if math.isnan(smoothed) else 0.98 * smoothed + 0.02 * value
         if step % config.log_every == 0 or step == config.steps:
             last_loss = float(np.mean(running))
             rate = (step - start) / max(1e-9, time.monotonic() - began)
@@ -273,6 +298,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = lambda _: None) -> T
         if val_pairs and (step % config.val_every == 0 or step == config.steps):
             history = validate(net, val_pairs)
             log(f"step {step} validation " + " ".join(f"{k}={v:.2f}" for k, v in history.items()))
+        if progress is not None:
+            progress(TrainStatus(step, config.steps, smoothed, learning_rate(config, step), history))
         if step % config.checkpoint_every == 0 and step < config.steps:
             wall = elapsed + time.monotonic() - began
             meta = metadata(step, history, wall)

@@ -1,0 +1,45 @@
+"""``tunecli train`` from the command line: options reach the run, the log is readable, bad
+options get one line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from typer.testing import Result
+
+from tunecli.checkpoint import read_header
+
+RunCli = Callable[..., Result]
+TINY = '{"widths": [8, 16], "blocks": [1, 1]}'
+
+
+def test_train_writes_a_checkpoint_and_logs_time_stamped_lines(
+    tmp_path: Path, run_cli: RunCli, write_png: Callable[..., Path]
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for seed in range(3):
+        write_png(data / f"{seed}.png", height=40, width=40, seed=seed)
+    out = tmp_path / "tiny.safetensors"
+    args = ["train", "denoise", "--data", data, "--out", out, "--steps", "4", "--batch", "2", "--patch", "16"]
+    result = run_cli(*args, "--hparams", TINY, "--workers", "3", "--val-data", data)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert re.fullmatch(r"\d\d:\d\d:\d\d 3 training images, manifest sha256 [0-9a-f]{16}…", lines[0])
+    assert any(re.fullmatch(r"\d\d:\d\d:\d\d step 4/4 loss \d\.\d{5} lr .* steps/s", line) for line in lines)
+    assert any(re.fullmatch(r"\d\d:\d\d:\d\d step 4 validation psnr_sigma15=.*", line) for line in lines)
+    assert lines[-1].startswith(f"trained {out}: 4 steps")
+    config = read_header(out).meta["training"]["config"]
+    assert config["data_workers"] == 3 and config["batch"] == 2 and config["patch"] == 16
+
+
+def test_train_rejects_bad_options_in_one_line(tmp_path: Path, run_cli: RunCli) -> None:
+    out = tmp_path / "m.safetensors"
+    result = run_cli("train", "denoise", "--data", tmp_path, "--out", out, "--hparams", "[1")
+    assert result.exit_code == 2 and result.stderr.strip() == "error: --hparams is not valid JSON: '[1'"
+    result = run_cli("train", "denoise", "--data", tmp_path / "nope", "--out", out)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'nope'}: training data folder not found"
+    assert not out.exists()
