@@ -11,7 +11,7 @@ import json
 import time
 import traceback
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import typer
 from rich.console import Console
@@ -20,6 +20,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -110,30 +111,21 @@ class TunecliGroup(TyperGroup):
             raise typer.Exit(INTERRUPTED) from None
 
 
-class BatchProgress:
-    """A :class:`tunecli.runner.BatchReporter` drawing rich progress bars on stderr.
+class _StderrBar:
+    """A transient rich progress display on stderr, drawn only on a terminal (a context manager)."""
 
-    Bars are drawn only on a terminal (per file, and per tile when an image has several);
-    elsewhere, and in addition, each file gets one line. ``quiet`` keeps only failures.
-    """
-
-    def __init__(self, *, quiet: bool = False, debug: bool = False) -> None:
-        self.quiet = quiet
-        self.debug = debug
+    def __init__(self) -> None:
         self._progress: Progress | None = None
-        self._files: TaskID | None = None
-        self._tiles: TaskID | None = None
 
-    def __enter__(self) -> BatchProgress:
-        if not self.quiet and err_console.is_terminal:
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err_console,
-                transient=True,
-            )
+    def _wanted(self) -> bool:
+        return err_console.is_terminal
+
+    def _columns(self) -> tuple[ProgressColumn, ...]:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        if self._wanted():
+            self._progress = Progress(*self._columns(), console=err_console, transient=True)
             self._progress.start()
         return self
 
@@ -141,6 +133,27 @@ class BatchProgress:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+class BatchProgress(_StderrBar):
+    """A :class:`tunecli.runner.BatchReporter` drawing rich progress bars on stderr.
+
+    Bars are drawn only on a terminal (per file, and per tile when an image has several);
+    elsewhere, and in addition, each file gets one line. ``quiet`` keeps only failures.
+    """
+
+    def __init__(self, *, quiet: bool = False, debug: bool = False) -> None:
+        super().__init__()
+        self.quiet = quiet
+        self.debug = debug
+        self._files: TaskID | None = None
+        self._tiles: TaskID | None = None
+
+    def _wanted(self) -> bool:
+        return not self.quiet and err_console.is_terminal
+
+    def _columns(self) -> tuple[ProgressColumn, ...]:
+        return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
 
     def batch_started(self, total: int) -> None:
         if self._progress is not None:
@@ -174,34 +187,24 @@ class BatchProgress:
             notice(f"{job.source.name}: {line}")
 
 
-class TrainProgress:
+class TrainProgress(_StderrBar):
     """Training display on stderr: time-stamped log lines always (they suit ``nohup … > log``),
     plus, on a terminal, a live bar with steps, elapsed/remaining time, loss and validation PSNR."""
 
     def __init__(self) -> None:
-        self._progress: Progress | None = None
+        super().__init__()
         self._task: TaskID | None = None
 
-    def __enter__(self) -> TrainProgress:
-        if err_console.is_terminal:
-            self._progress = Progress(
-                TextColumn("train"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[status]}"),
-                console=err_console,
-                transient=True,
-            )
-            self._progress.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
+    def _columns(self) -> tuple[ProgressColumn, ...]:
+        return (
+            TextColumn("train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[status]}"),
+        )
 
     def log(self, line: str) -> None:
         """One time-stamped line (printed above the bar when there is one)."""
