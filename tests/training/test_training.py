@@ -92,7 +92,7 @@ def test_short_training_lowers_loss_and_writes_loadable_checkpoint(tmp_path: Pat
     assert result2.steps == 70
     assert lines2[1].startswith("resumed from") and "at step 60" in lines2[1]
     resumed = read_header(cfg.out).meta["training"]
-    assert resumed["steps"] == 70
+    assert resumed["steps"] == 70 and resumed["total_steps"] == 70
     assert resumed["commands"] == [cfg.command, cfg2.command]
 
     # a warm start copies the weights and carries the command history on
@@ -101,7 +101,10 @@ def test_short_training_lowers_loss_and_writes_loadable_checkpoint(tmp_path: Pat
     warm = load_model(cfg3.out)
     for key, value in load_model(cfg.out).module.state_dict().items():
         assert torch.equal(warm.module.state_dict()[key], value), key
-    assert read_header(cfg3.out).meta["training"]["commands"] == [cfg.command, cfg2.command, cfg3.command]
+    warm_training = read_header(cfg3.out).meta["training"]
+    assert warm_training["commands"] == [cfg.command, cfg2.command, cfg3.command]
+    assert (warm_training["steps"], warm_training["total_steps"]) == (1, 71)
+    assert warm_training["total_wall_seconds"] >= resumed["total_wall_seconds"] == resumed["wall_seconds"] > 0
 
 
 def test_batches_are_a_function_of_seed_and_step(tmp_path: Path) -> None:

@@ -213,11 +213,14 @@ def train(
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, betas=(0.9, 0.9), weight_decay=config.weight_decay)
     start, elapsed, history = 0, 0.0, {}
     commands = [config.command]
+    prior_steps, prior_wall = 0, 0.0  # training a warm start's source had before this run
     if config.resume:
         meta = _load_state(Path(config.resume), net, optimizer)
         recorded = meta.get("training", {})
         # a resumed model is reproduced by replaying every command that trained it, in order
         commands = [*recorded.get("commands", [recorded.get("command", "")]), config.command]
+        prior_steps = int(recorded.get("total_steps", recorded.get("steps", 0))) - int(recorded.get("steps", 0))
+        prior_wall = float(recorded.get("total_wall_seconds", 0.0)) - float(recorded.get("wall_seconds", 0.0))
         start = int(meta["resume"]["step"])
         elapsed = float(meta["resume"]["wall_seconds"])
         history = meta["resume"].get("validation", {})
@@ -230,6 +233,8 @@ def train(
         recorded = source.info.meta.get("training", {})
         # warm start: the new model is reproduced by the source's commands, then this one
         commands = [*recorded.get("commands", [recorded.get("command", "")]), config.command]
+        prior_steps = int(recorded.get("total_steps", recorded.get("steps", 0)))
+        prior_wall = float(recorded.get("total_wall_seconds", recorded.get("wall_seconds", 0.0)))
         log(f"initialized from {config.init_from} ({recorded.get('steps', '?')} steps)")
     if start >= config.steps:
         raise UsageError(f"the state is at step {start}, not before --steps {config.steps}; raise --steps")
@@ -248,6 +253,9 @@ def train(
                     "data_files": len(files),
                     "steps": step,
                     "wall_seconds": round(wall, 1),
+                    # with --init-from: the source's training included
+                    "total_steps": prior_steps + step,
+                    "total_wall_seconds": round(prior_wall + wall, 1),
                     "config": asdict(config),
                     "validation": validation,
                 },
