@@ -53,6 +53,15 @@ def test_identity_model_scores_the_noisy_psnr(tmp_path: Path) -> None:
         assert row["images"] == 2
         assert row["residual_rms"] == pytest.approx(0.0, abs=0.01)  # identity removes nothing
 
+    # the ensemble of an identity is the identity: the same scores, flagged in the JSON
+    x8 = CliRunner().invoke(
+        app, ["eval", str(model), "--data", str(data), "--sigma", "25", "--noise", "float,8bit", "--json", "--ensemble"]
+    )
+    assert x8.exit_code == 0, x8.output
+    report = json.loads(x8.stdout)
+    assert report["ensemble"] is True and json.loads(result.stdout)["ensemble"] is False
+    assert [r["psnr"] for r in report["rows"]] == pytest.approx([r["psnr"] for r in rows], abs=1e-6)
+
 
 def test_noise_is_seeded_and_quantized() -> None:
     clean = np.full((16, 16, 3), 0.5, dtype=np.float32)
