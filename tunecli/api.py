@@ -96,6 +96,11 @@ class Restorer:
         """The requested compute precision: ``fp32``, ``fp16`` or ``bf16``."""
         return precision_name(self.dtype)
 
+    @property
+    def compute_text(self) -> str:
+        """How the model runs, for a summary line: ``"cpu fp32"``, ``"cuda:0 fp16 · ensemble x8"``."""
+        return f"{self.device} {self.precision}" + (" · ensemble x8" if self.ensemble else "")
+
     # ---- alpha -------------------------------------------------------------------------
     def parse_alpha(self, alpha: AlphaLike) -> ParsedAlpha:
         """Validate a user alpha (text, a number, a vector, or ``None`` for the model default).

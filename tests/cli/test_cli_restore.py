@@ -397,6 +397,7 @@ def test_ensemble_flag_runs_the_api_ensemble(run_cli: RunCli, model: Path, write
     result = run_cli("denoise", "-m", model, "-a", "0.4", source, "-o", tmp_path / "e.png", "--ensemble", "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["ensemble"] is True
+    assert "cpu fp32 · ensemble x8 · tile" in result.stderr
     expected = load(model, device="cpu", ensemble=True).run(source, alpha=0.4)
     got = read_image(tmp_path / "e.png").pixels
     assert np.abs(got - expected.pixels).max() <= 0.5 / 255 + 1e-6  # equal up to 8-bit rounding

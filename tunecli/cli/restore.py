@@ -197,7 +197,7 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
         tile_text = ", ".join("whole image" if t == 0 else f"{t}px" for t in tiles) or "-"
         console.info(
             f"{summary.counts_text()} · {info.name} {space.describe(parsed.omega)} · "
-            f"{restorer.device} {restorer.precision}{' · ensemble x8' if restorer.ensemble else ''} · tile {tile_text}"
+            f"{restorer.compute_text} · tile {tile_text}"
         )
     if summary.exit_code:
         raise typer.Exit(summary.exit_code)

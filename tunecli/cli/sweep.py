@@ -92,7 +92,7 @@ def run_sweep_command(
         batch = summary.batch
         console.info(
             f"{len(sweep.omegas)} alphas × {len(plan.galleries)} image(s): {batch.counts_text()} · "
-            f"{info.name} · {restorer.device} {restorer.precision}{' · ensemble x8' if restorer.ensemble else ''}"
+            f"{info.name} · {restorer.compute_text}"
         )
     if summary.exit_code:
         raise typer.Exit(summary.exit_code)
