@@ -45,6 +45,10 @@ def train_command(
         Path | None,
         typer.Option(help="Start from a trained checkpoint's weights (fresh optimizer and schedule)."),
     ] = None,
+    corner_share: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Share of samples trained exactly at a one-hot corner (the extremes)."),
+    ] = 0.2,
     fixed_alpha: Annotated[
         str | None,
         typer.Option(help="Train a single-objective baseline: every sample at this alpha (e.g. 0 or 1)."),
@@ -82,6 +86,7 @@ def train_command(
         data_workers=workers,
         resume=str(resume) if resume else None,
         fixed_alpha=fixed_alpha,
+        corner_share=corner_share,
         init_from=str(init_from) if init_from else None,
         command="tunecli " + shlex.join(sys.argv[1:]),
     )
