@@ -17,9 +17,9 @@ from tunecli.tasks import denoise
 from tunecli.training.data import (
     ImageFolder,
     list_images,
-    load_rgb_images,
     manifest_sha256,
     prefetch_batches,
+    read_rgb8,
     sample_batch,
 )
 from tunecli.training.loop import TrainConfig, TrainStatus, learning_rate, sample_omega, train
@@ -117,7 +117,7 @@ def test_batches_are_a_function_of_seed_and_step(tmp_path: Path) -> None:
 
 def test_image_folder_decodes_on_demand_within_its_cache_bound(tmp_path: Path) -> None:
     files = list_images([make_images(tmp_path / "data", count=5, size=40)])
-    eager = load_rgb_images(files)
+    eager = [read_rgb8(path) for path in files]
     one_image = 40 * 40 * 3
     folder = ImageFolder(files, cache_bytes=2 * one_image)
     assert len(folder) == 5 and folder.cached == 0  # nothing decoded up front

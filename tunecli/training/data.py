@@ -45,14 +45,9 @@ def manifest_sha256(files: Sequence[Path]) -> str:
     return digest.hexdigest()
 
 
-def _decode_rgb8(path: Path) -> np.ndarray:
+def read_rgb8(path: Path) -> np.ndarray:
+    """One training image as uint8 ``(H, W, 3)`` (gray replicated, alpha dropped)."""
     return np.clip(np.round(read_rgb(path) * 255), 0, 255).astype(np.uint8)
-
-
-def load_rgb_images(files: Sequence[Path], workers: int = 2) -> list[np.ndarray]:
-    """Decode ``files`` in parallel into uint8 ``(H, W, 3)`` arrays (gray is replicated)."""
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        return list(pool.map(_decode_rgb8, files))
 
 
 #: Decoded training images kept in memory (uint8 RGB): BSDS400 needs ~185 MB, so it fits whole.
@@ -79,7 +74,7 @@ class ImageFolder(Sequence[np.ndarray]):
             if index in self._cache:
                 self._cache.move_to_end(index)
                 return self._cache[index]
-        image = _decode_rgb8(self.files[index])
+        image = read_rgb8(self.files[index])
         with self._lock:
             if index not in self._cache:
                 self._cache[index] = image

@@ -26,7 +26,7 @@ from tunecli.errors import UsageError
 from tunecli.evaluation.metrics import psnr, quantize_8bit
 from tunecli.models import load_model, model_metadata
 from tunecli.tasks import denoise
-from tunecli.training.data import ImageFolder, list_images, load_rgb_images, manifest_sha256, prefetch_batches
+from tunecli.training.data import ImageFolder, list_images, manifest_sha256, prefetch_batches
 
 TRAINABLE_TASKS = ("denoise",)
 RESUME_SUFFIX = ".resume.safetensors"
@@ -67,8 +67,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class TrainStatus:
-    """Where a run stands, after ``step`` of ``total`` optimizer steps: ``loss`` is a running
-    mean of recent steps, ``validation`` the latest PSNR per σ (dB; empty before the first)."""
+    """Where a run stands, after ``step`` of ``total`` optimizer steps: ``loss`` is an exponential
+    moving average of the step losses, ``validation`` the latest PSNR per σ (dB; empty before the first)."""
 
     step: int
     total: int
@@ -124,7 +124,7 @@ def _validation_set(config: TrainConfig) -> list[tuple[Tensor, Tensor, float]]:
     if not config.val_data:
         return []
     files = list_images([Path(d) for d in config.val_data])[: config.val_images]
-    images = load_rgb_images(files)
+    images = ImageFolder(files)
     pairs = []
     generator = torch.Generator().manual_seed(12345)
     for image in images:
