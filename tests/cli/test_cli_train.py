@@ -24,7 +24,21 @@ def test_train_writes_a_checkpoint_and_logs_time_stamped_lines(
         write_png(data / f"{seed}.png", height=40, width=40, seed=seed)
     out = tmp_path / "tiny.safetensors"
     args = ["train", "denoise", "--data", data, "--out", out, "--steps", "4", "--batch", "2", "--patch", "16"]
-    result = run_cli(*args, "--hparams", TINY, "--workers", "3", "--val-data", data, "--corner-share", "0.5")
+    result = run_cli(
+        *args,
+        "--hparams",
+        TINY,
+        "--workers",
+        "3",
+        "--val-data",
+        data,
+        "--corner-share",
+        "0.5",
+        "--loss",
+        "l2",
+        "--quantize-share",
+        "0.25",
+    )
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()
     assert re.fullmatch(r"\d\d:\d\d:\d\d 3 training images, manifest sha256 [0-9a-f]{16}…", lines[0])
@@ -33,7 +47,7 @@ def test_train_writes_a_checkpoint_and_logs_time_stamped_lines(
     assert lines[-1].startswith(f"trained {out}: 4 steps")
     config = read_header(out).meta["training"]["config"]
     assert config["data_workers"] == 3 and config["batch"] == 2 and config["patch"] == 16
-    assert config["corner_share"] == 0.5
+    assert config["corner_share"] == 0.5 and config["loss"] == "l2" and config["quantize_share"] == 0.25
 
 
 def test_train_rejects_bad_options_in_one_line(tmp_path: Path, run_cli: RunCli) -> None:
@@ -45,4 +59,6 @@ def test_train_rejects_bad_options_in_one_line(tmp_path: Path, run_cli: RunCli) 
     assert result.stderr.strip() == f"error: {tmp_path / 'nope'}: training data folder not found"
     result = run_cli("train", "denoise", "--data", tmp_path, "--out", out, "--corner-share", "1.5")
     assert result.exit_code == 2 and "--corner-share" in result.stderr
+    result = run_cli("train", "denoise", "--data", tmp_path, "--out", out, "--loss", "huber")
+    assert result.exit_code == 2 and result.stderr.strip() == "error: unknown loss 'huber': use one of l1, l2"
     assert not out.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from tunecli.training.data import (
     read_rgb8,
     sample_batch,
 )
-from tunecli.training.loop import TrainConfig, TrainStatus, learning_rate, sample_omega, train
+from tunecli.training.loop import TrainConfig, TrainStatus, learning_rate, objective, sample_omega, train
 
 
 def make_images(folder: Path, count: int = 4, size: int = 48) -> Path:
@@ -183,3 +184,40 @@ def test_noise_and_sigma_mapping() -> None:
     noisy = denoise.add_noise(clean, torch.tensor([25.0, 25.0]), gen, torch.tensor([False, True]))
     assert float((noisy[0] - clean[0]).std()) == pytest.approx(25 / 255, rel=0.05)
     assert torch.equal(noisy[1], torch.round(noisy[1] * 255) / 255)
+
+
+def test_objectives_are_mean_absolute_and_mean_squared_error() -> None:
+    restored = torch.tensor([[0.5, 0.25], [1.0, 0.0]])
+    clean = torch.tensor([[0.0, 0.25], [0.5, 0.5]])
+    assert float(objective(restored, clean, "l1")) == pytest.approx((0.5 + 0 + 0.5 + 0.5) / 4)
+    assert float(objective(restored, clean, "l2")) == pytest.approx((0.25 + 0 + 0.25 + 0.25) / 4)
+
+
+def test_l2_training_lowers_its_loss_and_records_it(tmp_path: Path) -> None:
+    cfg = config(tmp_path, steps=40, loss="l2", quantize_share=1.0, val_data=[])
+    result = train(cfg)
+    assert result.last_loss < result.first_loss
+    recorded = read_header(cfg.out).meta["training"]["config"]
+    assert recorded["loss"] == "l2" and recorded["quantize_share"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("loss", "l3", "unknown loss 'l3': use one of l1, l2"),
+        ("quantize_share", 1.5, "quantize share 1.5 is not in [0, 1]"),
+    ],
+)
+def test_bad_loss_or_quantize_share_is_refused(tmp_path: Path, field: str, value: object, message: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(message)):
+        train(config(tmp_path, **{field: value}))
+
+
+def test_quantize_share_picks_which_patches_are_saved_to_8_bits() -> None:
+    clean = torch.full((6, 3, 8, 8), 0.5)
+    omega = torch.tensor([[0.5, 0.5]]).expand(6, 2)
+    on_grid = lambda x: torch.allclose(x * 255, torch.round(x * 255), atol=1e-4)  # noqa: E731
+    all_8bit = denoise.degrade(clean, omega, torch.Generator().manual_seed(0), quantize_share=1.0)
+    assert all(on_grid(patch) for patch in all_8bit)
+    all_float = denoise.degrade(clean, omega, torch.Generator().manual_seed(0), quantize_share=0.0)
+    assert not any(on_grid(patch) for patch in all_float)

@@ -49,6 +49,15 @@ def train_command(
         float,
         typer.Option(min=0.0, max=1.0, help="Share of samples trained exactly at a one-hot corner (the extremes)."),
     ] = 0.2,
+    quantize_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Share of noisy patches saved to 8 bits (rounded, clipped); the rest keep float noise.",
+        ),
+    ] = 0.5,
+    loss: Annotated[str, typer.Option(help="Per-sample objective: l1 (robust) or l2 (what PSNR measures).")] = "l1",
     fixed_alpha: Annotated[
         str | None,
         typer.Option(help="Train a single-objective baseline: every sample at this alpha (e.g. 0 or 1)."),
@@ -87,6 +96,8 @@ def train_command(
         resume=str(resume) if resume else None,
         fixed_alpha=fixed_alpha,
         corner_share=corner_share,
+        quantize_share=quantize_share,
+        loss=loss,
         init_from=str(init_from) if init_from else None,
         command="tunecli " + shlex.join(sys.argv[1:]),
     )

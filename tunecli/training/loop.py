@@ -29,6 +29,7 @@ from tunecli.tasks import denoise
 from tunecli.training.data import ImageFolder, list_images, manifest_sha256, prefetch_batches
 
 TRAINABLE_TASKS = ("denoise",)
+LOSSES = ("l1", "l2")
 RESUME_SUFFIX = ".resume.safetensors"
 
 
@@ -53,6 +54,7 @@ class TrainConfig:
     corner_share: float = 0.2
     fixed_alpha: str | None = None
     quantize_share: float = 0.5
+    loss: str = "l1"
     val_data: list[str] = field(default_factory=list)
     val_images: int = 8
     val_every: int = 1000
@@ -103,6 +105,13 @@ def sample_omega(space: AlphaSpace, batch: int, corner_share: float, generator: 
             one_hot = (torch.rand(batch, space.p, generator=generator) < 0.5).to(omega.dtype)
         omega = torch.where(corner[:, None], one_hot, omega)
     return omega
+
+
+def objective(restored: Tensor, clean: Tensor, kind: str) -> Tensor:
+    """Scalar training loss between ``restored`` and ``clean`` (same shape, [0, 1] scale):
+    ``l1`` mean absolute error, ``l2`` mean squared error (the error PSNR measures)."""
+    error = restored - clean
+    return error.abs().mean() if kind == "l1" else error.square().mean()
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -195,6 +204,10 @@ def train(
     ``log`` gets a line at start-up, every ``log_every`` steps and at each validation;
     ``progress`` (for a live display) gets a :class:`TrainStatus` after every step."""
     space = _task_space(config.task)
+    if config.loss not in LOSSES:
+        raise UsageError(f"unknown loss {config.loss!r}: use one of {', '.join(LOSSES)}")
+    if not 0.0 <= config.quantize_share <= 1.0:
+        raise UsageError(f"quantize share {config.quantize_share} is not in [0, 1]")
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
@@ -284,8 +297,8 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
         restored = net(noisy, omega)
-        # per-sample objective: L1 to the clean image for the degradation that ω selects
-        loss = (restored - clean).abs().mean()
+        # per-sample objective: distance to the clean image for the degradation that ω selects
+        loss = objective(restored, clean, config.loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
