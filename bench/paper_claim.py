@@ -35,7 +35,7 @@ from tunecli.training.data import list_images
 SMALL = '{"widths": [16, 32, 64], "blocks": [1, 1, 1]}'
 
 
-def train(data: Path, out: Path, steps: int, fixed_alpha: str | None) -> None:
+def train(data: Path, out: Path, steps: int, fixed_alpha: str | None, corner_share: float = 0.2) -> None:
     if out.exists():
         print(f"# reusing {out}", flush=True)
         return
@@ -46,6 +46,8 @@ def train(data: Path, out: Path, steps: int, fixed_alpha: str | None) -> None:
     ]  # fmt: skip
     if fixed_alpha is not None:
         command += ["--fixed-alpha", fixed_alpha]
+    else:
+        command += ["--corner-share", str(corner_share)]
     print("#", " ".join(command), flush=True)
     subprocess.run(command, check=True)
 
@@ -64,11 +66,19 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/claim"))
     parser.add_argument("--images", type=int, default=12, help="first N CBSD68 images")
     parser.add_argument("--alphas", default="0,0.25,0.5,0.75,1")
+    parser.add_argument(
+        "--corner-share",
+        type=float,
+        default=0.2,
+        help="share of one-hot corners in the tunable model's ω sampling; the fixed models do not "
+        "depend on it and are reused from --work when present",
+    )
     args = parser.parse_args()
 
     args.work.mkdir(parents=True, exist_ok=True)
-    tunable, fixed0, fixed1 = (args.work / f"{n}.safetensors" for n in ("tunable", "fixed-a0", "fixed-a1"))
-    train(args.data, tunable, args.steps, None)
+    tunable_name = "tunable" if args.corner_share == 0.2 else f"tunable-corners{args.corner_share:g}"
+    tunable, fixed0, fixed1 = (args.work / f"{n}.safetensors" for n in (tunable_name, "fixed-a0", "fixed-a1"))
+    train(args.data, tunable, args.steps, None, args.corner_share)
     train(args.data, fixed0, args.steps, "0")
     train(args.data, fixed1, args.steps, "1")
     dni = args.work / "dni.safetensors"
@@ -97,6 +107,7 @@ def main() -> None:
             rows[(name, alpha)] = row.psnr
 
     print(f"\nMachine: {platform.machine()}, torch {torch.__version__}; {args.steps} steps per model, ")
+    print(f"tunable model with {args.corner_share:g} of its samples at one-hot corners, ")
     print(f"first {len(images)} CBSD68 images, float noise at σ(α) = 5 + 45α, PSNR (dB).\n")
     print("| α | σ | tunable | fixed | DNI | tunable − fixed | tunable − DNI |")
     print("|---|---|---|---|---|---|---|")
