@@ -62,3 +62,13 @@ def test_train_rejects_bad_options_in_one_line(tmp_path: Path, run_cli: RunCli) 
     result = run_cli("train", "denoise", "--data", tmp_path, "--out", out, "--loss", "huber")
     assert result.exit_code == 2 and result.stderr.strip() == "error: unknown loss 'huber': use one of l1, l2"
     assert not out.exists()
+
+
+def test_live_bar_text_shows_loss_lr_and_validation() -> None:
+    from tunecli.cli.console import train_status_text
+    from tunecli.training.loop import TrainStatus
+
+    status = TrainStatus(step=5, total=10, loss=0.00097312, lr=3e-4, validation={})
+    assert train_status_text(status) == "loss 0.0009731 · lr 3.0e-04"
+    status = TrainStatus(5, 10, 0.0123, 1e-6, {"psnr_sigma15": 34.891, "psnr_sigma25": 32.4})
+    assert train_status_text(status) == "loss 0.0123 · lr 1.0e-06 · val 34.89/32.40 dB"

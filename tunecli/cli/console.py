@@ -187,6 +187,15 @@ class BatchProgress(_StderrBar):
             notice(f"{job.source.name}: {line}")
 
 
+def train_status_text(status: TrainStatus) -> str:
+    """The bar's status field: loss (4 significant digits, so an L2 loss of 1e-3 still shows its
+    trend), learning rate and the latest validation PSNR per σ."""
+    text = f"loss {status.loss:.4g} · lr {status.lr:.1e}"
+    if status.validation:
+        text += " · val " + "/".join(f"{v:.2f}" for v in status.validation.values()) + " dB"
+    return text
+
+
 class TrainProgress(_StderrBar):
     """Training display on stderr: time-stamped log lines always (they suit ``nohup … > log``),
     plus, on a terminal, a live bar with steps, elapsed/remaining time, loss and validation PSNR."""
@@ -213,9 +222,7 @@ class TrainProgress(_StderrBar):
     def update(self, status: TrainStatus) -> None:
         if self._progress is None:
             return
-        text = f"loss {status.loss:.4f}"
-        if status.validation:
-            text += " · val " + "/".join(f"{v:.2f}" for v in status.validation.values()) + " dB"
+        text = train_status_text(status)
         if self._task is None:
             self._task = self._progress.add_task("train", total=status.total, completed=status.step, status=text)
         self._progress.update(self._task, completed=status.step, status=text)
