@@ -72,3 +72,18 @@ def test_live_bar_text_shows_loss_lr_and_validation() -> None:
     assert train_status_text(status) == "loss 0.0009731 · lr 3.0e-04"
     status = TrainStatus(5, 10, 0.0123, 1e-6, {"psnr_sigma15": 34.891, "psnr_sigma25": 32.4})
     assert train_status_text(status) == "loss 0.0123 · lr 1.0e-06 · val 34.89/32.40 dB"
+
+
+def test_val_split_holds_training_images_aside(tmp_path: Path, run_cli: RunCli, write_png: Callable[..., Path]) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for seed in range(4):
+        write_png(data / f"{seed}.png", height=32, width=32, seed=seed)
+    out = tmp_path / "split.safetensors"
+    args = ["train", "denoise", "--data", data, "--out", out, "--steps", "1", "--batch", "2", "--patch", "16"]
+    result = run_cli(*args, "--hparams", TINY, "--val-split", "2")
+    assert result.exit_code == 0, result.stderr
+    assert "2 more held aside for validation: 1.png, 3.png" in result.stderr
+    training = read_header(out).meta["training"]
+    assert training["config"]["val_split"] == 2 and training["data_files"] == 2
+    assert training["validation_files"] == ["1.png", "3.png"]

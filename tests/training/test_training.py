@@ -22,6 +22,7 @@ from tunecli.training.data import (
     prefetch_batches,
     read_rgb8,
     sample_batch,
+    split_validation,
 )
 from tunecli.training.loop import TrainConfig, TrainStatus, learning_rate, objective, sample_omega, train
 
@@ -221,3 +222,26 @@ def test_quantize_share_picks_which_patches_are_saved_to_8_bits() -> None:
     assert all(on_grid(patch) for patch in all_8bit)
     all_float = denoise.degrade(clean, omega, torch.Generator().manual_seed(0), quantize_share=0.0)
     assert not any(on_grid(patch) for patch in all_float)
+
+
+def test_split_validation_holds_aside_an_even_spread_never_trained_on(tmp_path: Path) -> None:
+    files = [tmp_path / f"{i:02d}.png" for i in range(10)]
+    training, held = split_validation(files, 3)
+    assert [f.name for f in held] == ["01.png", "05.png", "08.png"]
+    assert sorted(training + held) == files and not set(training) & set(held)
+    assert split_validation(files, 0) == (files, [])
+    with pytest.raises(UsageError, match=re.escape("--val-split 10 would hold aside all 10 training images")):
+        split_validation(files, 10)
+
+
+def test_training_with_a_validation_split_records_both_file_lists(tmp_path: Path) -> None:
+    cfg = config(tmp_path, steps=2, val_data=[], val_split=1, val_every=2)
+    result = train(cfg)
+    assert set(result.validation) == {"psnr_sigma15", "psnr_sigma25", "psnr_sigma50"}
+    training = read_header(cfg.out).meta["training"]
+    all_files = list_images([Path(cfg.data[0])])
+    kept, held = split_validation(all_files, 1)
+    assert training["validation_files"] == [held[0].name] and training["data_files"] == 3
+    assert training["data_manifest_sha256"] == manifest_sha256(kept)
+    with pytest.raises(UsageError, match="--val-split and --val-data exclude each other"):
+        train(config(tmp_path, val_split=1))

@@ -33,6 +33,13 @@ def train_command(
     val_data: Annotated[
         list[Path] | None, typer.Option("--val-data", help="Held-aside folder(s) for validation PSNR.")
     ] = None,
+    val_split: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Hold aside N training images (spread over the sorted list) for validation instead of --val-data.",
+        ),
+    ] = 0,
     val_every: Annotated[int, typer.Option(min=1, help="Validate every K steps.")] = 1000,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Write the resumable state every K steps.")] = 500,
     arch: Annotated[str, typer.Option(help="Registered architecture name.")] = "unet",
@@ -89,6 +96,7 @@ def train_command(
         arch=arch,
         hparams=arch_hparams,
         val_data=[str(d) for d in val_data or []],
+        val_split=val_split,
         val_every=val_every,
         checkpoint_every=checkpoint_every,
         threads=threads,

@@ -35,6 +35,18 @@ def list_images(folders: Sequence[Path]) -> list[Path]:
     return files
 
 
+def split_validation(files: Sequence[Path], count: int) -> tuple[list[Path], list[Path]]:
+    """``(training, held_aside)``: ``count`` images spread evenly over the sorted list are held
+    aside for validation and never trained on. Depends only on the list, not on the seed."""
+    if count <= 0:
+        return list(files), []
+    if count >= len(files):
+        raise UsageError(f"--val-split {count} would hold aside all {len(files)} training images")
+    stride = len(files) / count
+    held = {int(i * stride + stride / 2) for i in range(count)}
+    return [f for i, f in enumerate(files) if i not in held], [f for i, f in enumerate(files) if i in held]
+
+
 def manifest_sha256(files: Sequence[Path]) -> str:
     """sha256 over ``"<file name>\\t<sha256 of its bytes>\\n"`` lines in list order: names the
     exact data a model was trained on, independent of where the folder lies."""

@@ -26,7 +26,7 @@ from tunecli.errors import UsageError
 from tunecli.evaluation.metrics import psnr, quantize_8bit
 from tunecli.models import load_model, model_metadata
 from tunecli.tasks import denoise
-from tunecli.training.data import ImageFolder, list_images, manifest_sha256, prefetch_batches
+from tunecli.training.data import ImageFolder, list_images, manifest_sha256, prefetch_batches, split_validation
 
 TRAINABLE_TASKS = ("denoise",)
 LOSSES = ("l1", "l2")
@@ -56,6 +56,7 @@ class TrainConfig:
     quantize_share: float = 0.5
     loss: str = "l1"
     val_data: list[str] = field(default_factory=list)
+    val_split: int = 0
     val_images: int = 8
     val_every: int = 1000
     checkpoint_every: int = 500
@@ -128,11 +129,10 @@ def _task_space(task: str) -> AlphaSpace:
     return denoise.alpha_space()
 
 
-def _validation_set(config: TrainConfig) -> list[tuple[Tensor, Tensor, float]]:
+def _validation_set(files: list[Path]) -> list[tuple[Tensor, Tensor, float]]:
     """(noisy, clean, sigma) triples on center crops of held-aside images, seeded noise."""
-    if not config.val_data:
+    if not files:
         return []
-    files = list_images([Path(d) for d in config.val_data])[: config.val_images]
     images = ImageFolder(files)
     pairs = []
     generator = torch.Generator().manual_seed(12345)
@@ -211,11 +211,17 @@ def train(
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
-    files = list_images([Path(d) for d in config.data])
+    if config.val_split and config.val_data:
+        raise UsageError("--val-split and --val-data exclude each other; pass one")
+    files, val_files = split_validation(list_images([Path(d) for d in config.data]), config.val_split)
+    if config.val_data:  # the first val_images of the folder(s); a split validates on all it holds aside
+        val_files = list_images([Path(d) for d in config.val_data])[: config.val_images]
     data_hash = manifest_sha256(files)
     log(f"{len(files)} training images, manifest sha256 {data_hash[:16]}…")
+    if config.val_split:
+        log(f"{len(val_files)} more held aside for validation: {', '.join(f.name for f in val_files)}")
     images = ImageFolder(files)
-    val_pairs = _validation_set(config)
+    val_pairs = _validation_set(val_files)
 
     fixed_omega = None
     if config.fixed_alpha is not None:
@@ -264,6 +270,7 @@ def train(
                     "commands": commands,
                     "data_manifest_sha256": data_hash,
                     "data_files": len(files),
+                    "validation_files": [f.name for f in val_files],
                     "steps": step,
                     "wall_seconds": round(wall, 1),
                     # with --init-from: the source's training included
