@@ -24,7 +24,15 @@ from tunecli.training.data import (
     sample_batch,
     split_validation,
 )
-from tunecli.training.loop import TrainConfig, TrainStatus, learning_rate, objective, sample_omega, train
+from tunecli.training.loop import (
+    TrainConfig,
+    TrainStatus,
+    recorded_total,
+    learning_rate,
+    objective,
+    sample_omega,
+    train,
+)
 
 
 def make_images(folder: Path, count: int = 4, size: int = 48) -> Path:
@@ -107,6 +115,15 @@ def test_short_training_lowers_loss_and_writes_loadable_checkpoint(tmp_path: Pat
     assert warm_training["commands"] == [cfg.command, cfg2.command, cfg3.command]
     assert (warm_training["steps"], warm_training["total_steps"]) == (1, 71)
     assert warm_training["total_wall_seconds"] >= resumed["total_wall_seconds"] == resumed["wall_seconds"] > 0
+
+
+def testrecorded_total_is_not_claimed_when_the_source_cannot_tell_it() -> None:
+    # recorded totals are carried; a one-command source without them is its own total
+    assert recorded_total({"steps": 3, "total_steps": 9, "total_wall_seconds": 5.0}) == (9, 5.0)
+    assert recorded_total({"steps": 40, "wall_seconds": 2.5, "commands": ["a"]}) == (40, 2.5)
+    # several commands (resumes, warm starts) before totals were recorded: unknown, so null
+    assert recorded_total({"steps": 14000, "wall_seconds": 4860.0, "commands": ["a", "b"]}) == (None, None)
+    assert recorded_total({"steps": 1, "total_steps": None, "total_wall_seconds": None}) == (None, None)
 
 
 def test_batches_are_a_function_of_seed_and_step(tmp_path: Path) -> None:

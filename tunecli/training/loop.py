@@ -194,6 +194,17 @@ def _load_state(path: Path, net: nn.Module, optimizer: torch.optim.Optimizer) ->
     return header.meta
 
 
+def recorded_total(recorded: dict[str, Any]) -> tuple[int | None, float | None]:
+    """(steps, wall seconds) of all the training a checkpoint had, from its ``training`` record;
+    ``(None, None)`` when it predates ``total_steps`` and more than one command trained it."""
+    if "total_steps" in recorded:
+        total, wall = recorded["total_steps"], recorded.get("total_wall_seconds")
+        return (None, None) if total is None or wall is None else (int(total), float(wall))
+    if len(recorded.get("commands", [recorded.get("command")])) > 1:
+        return None, None
+    return int(recorded.get("steps", 0)), float(recorded.get("wall_seconds", 0.0))
+
+
 def train(
     config: TrainConfig,
     log: Callable[[str], None] = lambda _: None,
@@ -232,14 +243,19 @@ def train(
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, betas=(0.9, 0.9), weight_decay=config.weight_decay)
     start, elapsed, history = 0, 0.0, {}
     commands = [config.command]
-    prior_steps, prior_wall = 0, 0.0  # training a warm start's source had before this run
+    # training a warm start's source had before this run (None: unknown, the total is then not claimed)
+    prior_steps: int | None = 0
+    prior_wall: float | None = 0.0
     if config.resume:
         meta = _load_state(Path(config.resume), net, optimizer)
         recorded = meta.get("training", {})
         # a resumed model is reproduced by replaying every command that trained it, in order
         commands = [*recorded.get("commands", [recorded.get("command", "")]), config.command]
-        prior_steps = int(recorded.get("total_steps", recorded.get("steps", 0))) - int(recorded.get("steps", 0))
-        prior_wall = float(recorded.get("total_wall_seconds", 0.0)) - float(recorded.get("wall_seconds", 0.0))
+        if recorded.get("total_steps", 0) is None:
+            prior_steps = prior_wall = None
+        else:
+            prior_steps = int(recorded.get("total_steps", recorded.get("steps", 0))) - int(recorded.get("steps", 0))
+            prior_wall = float(recorded.get("total_wall_seconds", 0.0)) - float(recorded.get("wall_seconds", 0.0))
         start = int(meta["resume"]["step"])
         elapsed = float(meta["resume"]["wall_seconds"])
         history = meta["resume"].get("validation", {})
@@ -252,8 +268,7 @@ def train(
         recorded = source.info.meta.get("training", {})
         # warm start: the new model is reproduced by the source's commands, then this one
         commands = [*recorded.get("commands", [recorded.get("command", "")]), config.command]
-        prior_steps = int(recorded.get("total_steps", recorded.get("steps", 0)))
-        prior_wall = float(recorded.get("total_wall_seconds", recorded.get("wall_seconds", 0.0)))
+        prior_steps, prior_wall = recorded_total(recorded)
         log(f"initialized from {config.init_from} ({recorded.get('steps', '?')} steps)")
     if start >= config.steps:
         raise UsageError(f"the state is at step {start}, not before --steps {config.steps}; raise --steps")
@@ -274,8 +289,8 @@ def train(
                     "steps": step,
                     "wall_seconds": round(wall, 1),
                     # with --init-from: the source's training included
-                    "total_steps": prior_steps + step,
-                    "total_wall_seconds": round(prior_wall + wall, 1),
+                    "total_steps": None if prior_steps is None else prior_steps + step,
+                    "total_wall_seconds": None if prior_wall is None else round(prior_wall + wall, 1),
                     "config": asdict(config),
                     "validation": validation,
                 },
