@@ -27,9 +27,9 @@ from tunecli.training.data import (
 from tunecli.training.loop import (
     TrainConfig,
     TrainStatus,
-    recorded_total,
     learning_rate,
     objective,
+    recorded_total,
     sample_omega,
     train,
 )
