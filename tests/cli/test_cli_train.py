@@ -15,19 +15,24 @@ RunCli = Callable[..., Result]
 TINY = '{"widths": [8, 16], "blocks": [1, 1]}'
 
 
+def tiny_run(tmp_path: Path, write_png: Callable[..., Path], images: int, steps: int) -> tuple[Path, Path, list]:
+    """A folder of ``images`` small PNGs (``0.png`` …), the checkpoint path and the start of a
+    ``tunecli train denoise`` argument list for a few-step run on them."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for seed in range(images):
+        write_png(data / f"{seed}.png", height=40, width=40, seed=seed)
+    out = tmp_path / "tiny.safetensors"
+    args = ["train", "denoise", "--data", data, "--out", out, "--steps", str(steps), "--batch", "2", "--patch", "16"]
+    return data, out, [*args, "--hparams", TINY]
+
+
 def test_train_writes_a_checkpoint_and_logs_time_stamped_lines(
     tmp_path: Path, run_cli: RunCli, write_png: Callable[..., Path]
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    for seed in range(3):
-        write_png(data / f"{seed}.png", height=40, width=40, seed=seed)
-    out = tmp_path / "tiny.safetensors"
-    args = ["train", "denoise", "--data", data, "--out", out, "--steps", "4", "--batch", "2", "--patch", "16"]
+    data, out, args = tiny_run(tmp_path, write_png, images=3, steps=4)
     result = run_cli(
         *args,
-        "--hparams",
-        TINY,
         "--workers",
         "3",
         "--val-data",
@@ -75,13 +80,8 @@ def test_live_bar_text_shows_loss_lr_and_validation() -> None:
 
 
 def test_val_split_holds_training_images_aside(tmp_path: Path, run_cli: RunCli, write_png: Callable[..., Path]) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    for seed in range(4):
-        write_png(data / f"{seed}.png", height=32, width=32, seed=seed)
-    out = tmp_path / "split.safetensors"
-    args = ["train", "denoise", "--data", data, "--out", out, "--steps", "1", "--batch", "2", "--patch", "16"]
-    result = run_cli(*args, "--hparams", TINY, "--val-split", "2")
+    _, out, args = tiny_run(tmp_path, write_png, images=4, steps=1)
+    result = run_cli(*args, "--val-split", "2")
     assert result.exit_code == 0, result.stderr
     assert "2 more held aside for validation: 1.png, 3.png" in result.stderr
     training = read_header(out).meta["training"]
