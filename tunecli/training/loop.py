@@ -219,11 +219,11 @@ def train(
         raise UsageError(f"unknown loss {config.loss!r}: use one of {', '.join(LOSSES)}")
     if not 0.0 <= config.quantize_share <= 1.0:
         raise UsageError(f"quantize share {config.quantize_share} is not in [0, 1]")
+    if config.val_split and config.val_data:
+        raise UsageError("--val-split and --val-data exclude each other; pass one")
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
-    if config.val_split and config.val_data:
-        raise UsageError("--val-split and --val-data exclude each other; pass one")
     files, val_files = split_validation(list_images([Path(d) for d in config.data]), config.val_split)
     if config.val_data:  # the first val_images of the folder(s); a split validates on all it holds aside
         val_files = list_images([Path(d) for d in config.val_data])[: config.val_images]
