@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -114,10 +115,19 @@ def test_short_training_lowers_loss_and_writes_loadable_checkpoint(tmp_path: Pat
     warm_training = read_header(cfg3.out).meta["training"]
     assert warm_training["commands"] == [cfg.command, cfg2.command, cfg3.command]
     assert (warm_training["steps"], warm_training["total_steps"]) == (1, 71)
+    assert warm_training["init_from_sha256"] == hashlib.sha256(Path(cfg.out).read_bytes()).hexdigest()
+    assert resumed["init_from_sha256"] is None
     assert warm_training["total_wall_seconds"] >= resumed["total_wall_seconds"] == resumed["wall_seconds"] > 0
+    # resuming the warm start keeps the source's hash
+    cfg4 = config(tmp_path, steps=2, out=cfg3.out, resume=str(tmp_path / "warm.resume.safetensors"), lr=0.0)
+    train(cfg4)
+    assert (
+        read_header(cfg4.out).meta["training"]["init_from_sha256"]
+        == hashlib.sha256(Path(cfg.out).read_bytes()).hexdigest()
+    )
 
 
-def testrecorded_total_is_not_claimed_when_the_source_cannot_tell_it() -> None:
+def test_recorded_total_is_not_claimed_when_the_source_cannot_tell_it() -> None:
     # recorded totals are carried; a one-command source without them is its own total
     assert recorded_total({"steps": 3, "total_steps": 9, "total_wall_seconds": 5.0}) == (9, 5.0)
     assert recorded_total({"steps": 40, "wall_seconds": 2.5, "commands": ["a"]}) == (40, 2.5)

@@ -8,6 +8,7 @@ clipping, periodic resumable checkpoints and a validation pass on held-aside ima
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -246,16 +247,16 @@ def train(
     # training a warm start's source had before this run (None: unknown, the total is then not claimed)
     prior_steps: int | None = 0
     prior_wall: float | None = 0.0
+    source_sha256 = None  # the --init-from file's bytes, so a chain of warm starts can be verified
     if config.resume:
         meta = _load_state(Path(config.resume), net, optimizer)
         recorded = meta.get("training", {})
         # a resumed model is reproduced by replaying every command that trained it, in order
         commands = [*recorded.get("commands", [recorded.get("command", "")]), config.command]
-        if recorded.get("total_steps", 0) is None:
-            prior_steps = prior_wall = None
-        else:
-            prior_steps = int(recorded.get("total_steps", recorded.get("steps", 0))) - int(recorded.get("steps", 0))
-            prior_wall = float(recorded.get("total_wall_seconds", 0.0)) - float(recorded.get("wall_seconds", 0.0))
+        total, total_wall = recorded_total(recorded)  # the state's steps are this run's own so far
+        prior_steps = None if total is None else total - int(recorded.get("steps", 0))
+        prior_wall = None if total_wall is None else total_wall - float(recorded.get("wall_seconds", 0.0))
+        source_sha256 = recorded.get("init_from_sha256")  # a resumed warm start keeps its source
         start = int(meta["resume"]["step"])
         elapsed = float(meta["resume"]["wall_seconds"])
         history = meta["resume"].get("validation", {})
@@ -269,6 +270,7 @@ def train(
         # warm start: the new model is reproduced by the source's commands, then this one
         commands = [*recorded.get("commands", [recorded.get("command", "")]), config.command]
         prior_steps, prior_wall = recorded_total(recorded)
+        source_sha256 = hashlib.sha256(source.info.path.read_bytes()).hexdigest()
         log(f"initialized from {config.init_from} ({recorded.get('steps', '?')} steps)")
     if start >= config.steps:
         raise UsageError(f"the state is at step {start}, not before --steps {config.steps}; raise --steps")
@@ -291,6 +293,7 @@ def train(
                     # with --init-from: the source's training included
                     "total_steps": None if prior_steps is None else prior_steps + step,
                     "total_wall_seconds": None if prior_wall is None else round(prior_wall + wall, 1),
+                    "init_from_sha256": source_sha256,
                     "config": asdict(config),
                     "validation": validation,
                 },
