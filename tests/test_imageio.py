@@ -145,12 +145,24 @@ def test_lossless_round_trip_is_exact(fmt: str, dtype: str, channels: tuple[int,
             before = digest(path)
             back = read_image(path)
             assert digest(path) == before
+        expected = samples
+        if fmt == "webp" and samples.shape[2] == 4 and (samples[:, :, 3] == 255).all():
+            expected = samples[:, :, :3]  # libwebp stores no alpha plane when every pixel is opaque
         assert back.meta.format == fmt and back.meta.dtype == dtype
-        assert back.meta.mode == MODES[samples.shape[2]]
+        assert back.meta.mode == MODES[expected.shape[2]]
         assert back.pixels.dtype == np.float32 and back.pixels.shape[:2] == samples.shape[:2]
-        assert np.array_equal(stored_samples(back), samples)
+        assert np.array_equal(stored_samples(back), expected)
 
     round_trip()
+
+
+def test_webp_drops_an_all_opaque_alpha_and_keeps_the_colour_exact(tmp_path: Path) -> None:
+    samples = np.concatenate([smooth_samples(5, 6, 3), np.full((5, 6, 1), 255, np.uint8)], axis=2)
+    path = tmp_path / "opaque.webp"
+    assert write_image(path, image_from_samples(samples, "png")) == []
+    back = read_image(path)
+    assert back.meta.mode == "RGB" and back.alpha is None
+    assert np.array_equal(stored_samples(back), samples[:, :, :3])
 
 
 def test_webp_gray_is_stored_as_rgb(tmp_path: Path) -> None:
