@@ -8,7 +8,6 @@ clipping, periodic resumable checkpoints and a validation pass on held-aside ima
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -270,7 +269,7 @@ def train(
         # warm start: the new model is reproduced by the source's commands, then this one
         commands = [*recorded.get("commands", [recorded.get("command", "")]), config.command]
         prior_steps, prior_wall = recorded_total(recorded)
-        source_sha256 = hashlib.sha256(source.info.path.read_bytes()).hexdigest()
+        source_sha256 = source.sha256
         log(f"initialized from {config.init_from} ({recorded.get('steps', '?')} steps)")
     if start >= config.steps:
         raise UsageError(f"the state is at step {start}, not before --steps {config.steps}; raise --steps")
