@@ -7,6 +7,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+import torch
 from typer.testing import Result
 
 from tunecli.checkpoint import read_header
@@ -46,7 +48,7 @@ def test_train_writes_a_checkpoint_and_logs_time_stamped_lines(
     )
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()
-    assert re.fullmatch(r"\d\d:\d\d:\d\d 3 training images, manifest sha256 [0-9a-f]{16}…", lines[0])
+    assert re.fullmatch(r"\d\d:\d\d:\d\d 3 training images, manifest sha256 [0-9a-f]{16}…, training on cpu", lines[0])
     assert any(re.fullmatch(r"\d\d:\d\d:\d\d step 4/4 loss \d\.\d{5} lr .* steps/s", line) for line in lines)
     assert any(re.fullmatch(r"\d\d:\d\d:\d\d step 4 validation psnr_sigma15=.*", line) for line in lines)
     assert lines[-1].startswith(f"trained {out}: 4 steps")
@@ -66,7 +68,18 @@ def test_train_rejects_bad_options_in_one_line(tmp_path: Path, run_cli: RunCli) 
     assert result.exit_code == 2 and "--corner-share" in result.stderr
     result = run_cli("train", "denoise", "--data", tmp_path, "--out", out, "--loss", "huber")
     assert result.exit_code == 2 and result.stderr.strip() == "error: unknown loss 'huber': use one of l1, l2"
+    result = run_cli("train", "denoise", "--data", tmp_path, "--out", out, "--device", "tpu")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: unknown device 'tpu': use one of auto, cpu, cuda, cuda:N, mps"
     assert not out.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error of a machine without CUDA")
+def test_train_on_missing_cuda_is_one_line(tmp_path: Path, run_cli: RunCli) -> None:
+    out = tmp_path / "m.safetensors"
+    result = run_cli("train", "denoise", "--data", tmp_path, "--out", out, "--device", "cuda")
+    assert result.exit_code != 0 and not out.exists()
+    assert result.stderr.strip() == "error: device 'cuda' requested but CUDA is not available; use --device cpu"
 
 
 def test_live_bar_text_shows_loss_lr_and_validation() -> None:

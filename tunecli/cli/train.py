@@ -46,6 +46,9 @@ def train_command(
     hparams: Annotated[
         str, typer.Option(help="Architecture hyper-parameters as JSON, e.g. '{\"widths\": [32, 64, 128]}'.")
     ] = "{}",
+    device: Annotated[
+        str, typer.Option(help="auto (CUDA, then MPS, then CPU), cpu, cuda[:i] or mps; batches are the same on all.")
+    ] = "auto",
     threads: Annotated[int, typer.Option(help="CPU threads (0 = torch default).")] = 0,
     workers: Annotated[int, typer.Option(min=1, help="Background threads decoding images and cutting patches.")] = 2,
     init_from: Annotated[
@@ -101,6 +104,7 @@ def train_command(
         checkpoint_every=checkpoint_every,
         threads=threads,
         data_workers=workers,
+        device=device,
         resume=str(resume) if resume else None,
         fixed_alpha=fixed_alpha,
         corner_share=corner_share,

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from tunecli.alpha import AlphaSpace
 from tunecli.archs.registry import build_arch
 from tunecli.checkpoint import load_tensors, read_header, save_checkpoint
+from tunecli.device import resolve_device
 from tunecli.errors import UsageError
 from tunecli.evaluation.metrics import psnr, quantize_8bit
 from tunecli.models import load_model, model_metadata
@@ -63,6 +64,7 @@ class TrainConfig:
     log_every: int = 100
     threads: int = 0
     data_workers: int = 2
+    device: str = "auto"
     resume: str | None = None
     init_from: str | None = None
     command: str = ""
@@ -150,11 +152,12 @@ def _validation_set(files: list[Path]) -> list[tuple[Tensor, Tensor, float]]:
 def validate(net: nn.Module, pairs: list[tuple[Tensor, Tensor, float]]) -> dict[str, float]:
     """Mean PSNR (8-bit quantized output) per σ at the alpha matching σ."""
     scores: dict[str, list[float]] = {}
+    device = next(net.parameters()).device
     net.eval()
     with torch.no_grad():
         for noisy, clean, sigma in pairs:
             alpha = denoise.alpha_of_sigma(sigma)
-            out = net(noisy, torch.tensor([1 - alpha, alpha]))
+            out = net(noisy.to(device), torch.tensor([1 - alpha, alpha])).cpu()
             value = psnr(quantize_8bit(out[0].permute(1, 2, 0).numpy()), clean[0].permute(1, 2, 0).numpy())
             scores.setdefault(f"psnr_sigma{sigma:g}", []).append(value)
     net.train()
@@ -186,10 +189,10 @@ def _load_state(path: Path, net: nn.Module, optimizer: torch.optim.Optimizer) ->
     net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
     for index, param in enumerate(p for group in optimizer.param_groups for p in group["params"]):
         if f"optim.{index}.exp_avg" in tensors:
-            optimizer.state[param] = {
+            optimizer.state[param] = {  # the moments live with their parameter, the step count on the CPU
                 "step": tensors[f"optim.{index}.step"].reshape(()),
-                "exp_avg": tensors[f"optim.{index}.exp_avg"],
-                "exp_avg_sq": tensors[f"optim.{index}.exp_avg_sq"],
+                "exp_avg": tensors[f"optim.{index}.exp_avg"].to(param.device),
+                "exp_avg_sq": tensors[f"optim.{index}.exp_avg_sq"].to(param.device),
             }
     return header.meta
 
@@ -223,12 +226,17 @@ def train(
         raise UsageError("--val-split and --val-data exclude each other; pass one")
     if config.threads:
         torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed patch shapes: pick the fastest kernels once
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     out = Path(config.out)
     files, val_files = split_validation(list_images([Path(d) for d in config.data]), config.val_split)
     if config.val_data:  # the first val_images of the folder(s); a split validates on all it holds aside
         val_files = list_images([Path(d) for d in config.val_data])[: config.val_images]
     data_hash = manifest_sha256(files)
-    log(f"{len(files)} training images, manifest sha256 {data_hash[:16]}…")
+    log(f"{len(files)} training images, manifest sha256 {data_hash[:16]}…, training on {device}")
     if config.val_split:
         log(f"{len(val_files)} more held aside for validation: {', '.join(f.name for f in val_files)}")
     images = ImageFolder(files)
@@ -239,7 +247,7 @@ def train(
         fixed_omega = space.parse(config.fixed_alpha).omega
     torch.manual_seed(config.seed)
     hparams = {"p": space.p, **config.hparams}
-    net = build_arch(config.arch, hparams)
+    net = build_arch(config.arch, hparams).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, betas=(0.9, 0.9), weight_decay=config.weight_decay)
     start, elapsed, history = 0, 0.0, {}
     commands = [config.command]
@@ -264,7 +272,7 @@ def train(
         source = load_model(config.init_from)
         if source.info.meta["arch"] != config.arch or source.module.hparams != net.hparams:
             raise UsageError(f"{config.init_from}: --init-from needs the same architecture and --hparams")
-        net.load_state_dict(source.module.state_dict())
+        net.load_state_dict(source.module.state_dict())  # copies onto the training device
         recorded = source.info.meta.get("training", {})
         # warm start: the new model is reproduced by the source's commands, then this one
         commands = [*recorded.get("commands", [recorded.get("command", "")]), config.command]
@@ -307,6 +315,7 @@ def train(
     step = start
     resume_path = _resume_path(out)
     smoothed = float("nan")
+    pending: list[Tensor] = []
     batches = prefetch_batches(
         images, config.batch, config.patch, config.seed, start, config.steps, workers=config.data_workers
     )
@@ -317,7 +326,9 @@ def train(
             omega = sample_omega(space, config.batch, config.corner_share, generator)
         else:  # a single-objective baseline: every sample at one ω
             omega = torch.tensor(fixed_omega, dtype=torch.float32).expand(config.batch, space.p)
-        noisy = denoise.degrade(clean, omega, generator, config.quantize_share)
+        # degraded on the CPU from the seeded generator: the same batches on every device
+        noisy = denoise.degrade(clean, omega, generator, config.quantize_share).to(device)
+        clean, omega = clean.to(device), omega.to(device)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
         restored = net(noisy, omega)
@@ -328,11 +339,15 @@ def train(
         nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
         optimizer.step()
         step += 1
-        value = float(loss.detach())
-        running.append(value)
-        if math.isnan(first_loss):
-            first_loss = value
-        smoothed = value if math.isnan(smoothed) else 0.98 * smoothed + 0.02 * value
+        pending.append(loss.detach())
+        # reading a loss waits for the GPU, so on one the losses are read 16 steps at a time
+        if device.type == "cpu" or step % 16 == 0 or step % config.log_every == 0 or step == config.steps:
+            for value in torch.stack(pending).tolist():
+                running.append(value)
+                if math.isnan(first_loss):
+                    first_loss = value
+                smoothed = value if math.isnan(smoothed) else 0.98 * smoothed + 0.02 * value
+            pending = []
         if step % config.log_every == 0 or step == config.steps:
             last_loss = float(np.mean(running))
             rate = (step - start) / max(1e-9, time.monotonic() - began)
