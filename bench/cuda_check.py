@@ -6,9 +6,7 @@
   each compared with the CPU fp32 result (PSNR between the two and the largest difference in
   8-bit levels);
 - the CLI end to end (``tunecli denoise --device cuda``, automatic fp16) against ``--device cpu``;
-- seconds per megapixel on a 2048x2048 image, CPU and GPU;
-- training's per-sample tunable conv: the dense stacked form (CUDA's default) against the grouped
-  form, outputs, gradients and time per step.
+- seconds per megapixel on a 2048x2048 image, CPU and GPU.
 
 Exits 1 when a comparison falls below its bound, 2 when there is no CUDA.
 """
@@ -27,7 +25,6 @@ import torch
 
 from tunecli import api
 from tunecli.imageio import read_image
-from tunecli.layers import TunableConv2d, tuned
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tunecli" / "samples" / "chelsea-noisy25.png"
 # PSNR of a GPU result against the CPU fp32 one, in dB: float32 differs by rounding only
@@ -53,35 +50,6 @@ def seconds_per_mp(restorer: api.Restorer, image: np.ndarray, repeats: int = 3) 
     if restorer.device.type == "cuda":
         torch.cuda.synchronize()
     return (time.perf_counter() - began) / repeats / (image.shape[0] * image.shape[1] / 1e6)
-
-
-def per_sample_conv(batch: int = 32, size: int = 128, width: int = 32) -> list[str]:
-    """Stacked vs grouped per-sample conv on CUDA: max output/gradient difference, ms per fwd+bwd."""
-    layer = TunableConv2d(width, width, 3, p=2, padding=1).cuda()
-    x = torch.randn(batch, width, size, size, device="cuda")
-    omega = torch.rand(batch, 2, device="cuda")
-    results: dict[bool, tuple[torch.Tensor, torch.Tensor, float]] = {}
-    for stack in (False, True):
-        layer.stack_per_sample = stack
-        for repeat in range(12):
-            if repeat == 2:
-                torch.cuda.synchronize()
-                began = time.perf_counter()
-            layer.zero_grad()
-            with tuned(layer, omega):
-                out = layer(x)
-            out.square().mean().backward()
-        torch.cuda.synchronize()
-        grad = layer.weight.grad
-        assert grad is not None
-        results[stack] = (out.detach(), grad.clone(), (time.perf_counter() - began) / 10 * 1e3)
-    out_diff = float((results[True][0] - results[False][0]).abs().max())
-    grad_diff = float((results[True][1] - results[False][1]).abs().max() / results[False][1].abs().max())
-    return [
-        f"per-sample conv {batch}x{width}x{size}x{size}: grouped {results[False][2]:.2f} ms, "
-        f"stacked {results[True][2]:.2f} ms per fwd+bwd; max |out diff| {out_diff:.2e}, "
-        f"max relative grad diff {grad_diff:.2e}"
-    ]
 
 
 def main() -> int:
@@ -142,8 +110,6 @@ def main() -> int:
     for precision in ("fp32", "fp16", "bf16"):
         gpu = api.load(args.model, device="cuda", precision=precision)
         print(f"speed 2048x2048: cuda {precision} {seconds_per_mp(gpu, big):.4f} s/MP")
-    for line in per_sample_conv():
-        print(line)
     print(f"{failures} comparison(s) below bound")
     return 1 if failures else 0
 

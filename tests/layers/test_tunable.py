@@ -73,26 +73,6 @@ def test_conv_per_sample_equals_each_alone_and_shared_path(kwargs: dict, affine:
     torch.testing.assert_close(layer(x), shared, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("kwargs", [c for c in CONV_CASES if c.get("groups", 1) == 1])
-@pytest.mark.parametrize("affine", [False, True])
-def test_stacked_per_sample_conv_equals_grouped(kwargs: dict, affine: bool) -> None:
-    """The dense stacked form (CUDA's default) gives the grouped form's output and gradients."""
-    layer = TunableConv2d(p=3, affine=affine, **kwargs)
-    x = torch.randn(5, kwargs["in_channels"], 9, 10)
-    omega = torch.rand(5, 3)
-    results = []
-    for stack in (False, True):
-        layer.stack_per_sample = stack
-        layer.zero_grad()
-        with tuned(layer, omega):
-            out = layer(x)
-        out.square().sum().backward()
-        results.append((out.detach(), [p.grad.clone() for p in layer.parameters()]))
-    torch.testing.assert_close(results[1][0], results[0][0], atol=1e-5, rtol=1e-5)
-    for stacked, grouped in zip(results[1][1], results[0][1], strict=True):
-        torch.testing.assert_close(stacked, grouped, atol=1e-4, rtol=1e-4)
-
-
 @pytest.mark.parametrize("affine", [False, True])
 def test_linear_and_parameter_per_sample(affine: bool) -> None:
     p = 3

@@ -104,12 +104,7 @@ class TunableConv2d(TunableModule):
     """``nn.Conv2d`` with a bank of p kernels and p biases.
 
     Input ``(B, C_in, H, W)`` float; output ``(B, C_out, H', W')`` as ``nn.Conv2d`` would give.
-
-    ``stack_per_sample`` picks how a per-sample ω runs an ungrouped conv: ``None`` (default) stacks
-    the bank into one dense conv on CUDA and uses a per-sample grouped conv elsewhere.
     """
-
-    stack_per_sample: bool | None = None
 
     def __init__(
         self,
@@ -155,9 +150,6 @@ class TunableConv2d(TunableModule):
             return F.conv2d(x, weight, bias, t.stride, padding, t.dilation, t.groups)
         batch = x.shape[0]
         self._check_batch(omega, batch)
-        stack = self.stack_per_sample if self.stack_per_sample is not None else x.device.type == "cuda"
-        if stack and t.groups == 1:
-            return self._stacked(x, omega, padding)
         out_ch = weight.shape[1]
         y = F.conv2d(
             x.reshape(1, batch * x.shape[1], *x.shape[2:]),
@@ -169,32 +161,6 @@ class TunableConv2d(TunableModule):
             t.groups * batch,
         )
         return y.reshape(batch, out_ch, *y.shape[2:])
-
-    def _stacked(self, x: Tensor, omega: Tensor, padding: tuple[int, int] | str) -> Tensor:
-        """Per-sample ω ``(B, p)`` as one dense convolution with every kernel of the bank (and the
-        base) stacked on the output axis, then the ω-weighted sum of the p (+1) outputs.
-
-        Equal to the grouped form, since the convolution is linear in its kernel; it does p (+1)
-        times the arithmetic but in the dense convolutions GPUs run fastest (used on CUDA)."""
-        t = self.template
-        kernels, biases = self.weight, self.bias
-        coefficients = omega.to(x.dtype)
-        if self.weight0 is not None:  # affine: the base is one more kernel with coefficient 1
-            kernels = torch.cat([self.weight0[None], kernels])
-            if biases is not None and self.bias0 is not None:
-                biases = torch.cat([self.bias0[None], biases])
-            coefficients = torch.cat([coefficients.new_ones(x.shape[0], 1), coefficients], dim=1)
-        count, out_ch = kernels.shape[0], kernels.shape[1]
-        y = F.conv2d(
-            x,
-            kernels.reshape(count * out_ch, *kernels.shape[2:]),
-            None if biases is None else biases.reshape(-1),
-            t.stride,
-            padding,
-            t.dilation,
-        )
-        y = y.reshape(x.shape[0], count, out_ch, *y.shape[2:])
-        return torch.einsum("bk,bkchw->bchw", coefficients, y)
 
     def baked(self) -> nn.Conv2d:
         omega = self.omega
