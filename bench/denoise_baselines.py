@@ -9,7 +9,9 @@ noisy PNG-style inputs), PSNR/SSIM on 8-bit quantized RGB outputs, seconds per m
 Methods: input (the noisy image), tunecli (the shipped model at the alpha matching σ),
 tunecli-x8 (the same with ``--ensemble``: mean over the 8 flips/rotations, 8x the compute; on
 --x8-sets only), ffdnet, cbm3d (on the first --bm3d-limit images of --bm3d-sets).
-Prints a Markdown table (the README quotes it) and, with --json, writes every row.
+Prints a Markdown table (the README quotes it) and, with --json, writes every row. Each
+method runs the first image of each shape once untimed before timing it (see
+``evaluate_denoiser``); the summary's last column is FFDNet's time over tunecli's.
 """
 
 from __future__ import annotations
@@ -144,21 +146,26 @@ def main() -> None:
 
 def print_summary(results: list[dict]) -> None:
     """PSNR per (set, images, noise, σ), one column per method; each tunecli method minus
-    FFDNet last."""
+    FFDNet, then the speed ratio: FFDNet's seconds per megapixel over tunecli's (above 1:
+    tunecli is faster)."""
     methods = list(dict.fromkeys(r["method"] for r in results))
     ours = [m for m in methods if m.startswith("tunecli")]
     cells: dict[tuple, dict[str, float]] = {}
+    speed: dict[tuple, dict[str, float]] = {}
     for r in results:
-        cells.setdefault((r["set"], r["images"], r["noise"], r["sigma"]), {})[r["method"]] = r["psnr"]
+        key = (r["set"], r["images"], r["noise"], r["sigma"])
+        cells.setdefault(key, {})[r["method"]] = r["psnr"]
+        speed.setdefault(key, {})[r["method"]] = r["seconds_per_mp"]
     gaps = "".join(f" {m} − ffdnet |" for m in ours)
-    print("| set (images) | noise | σ | " + " | ".join(methods) + " |" + gaps)
-    print("|---|---|---|" + "---|" * (len(methods) + len(ours)))
-    for (name, count, noise, sigma), row in sorted(
-        cells.items(), key=lambda kv: (kv[0][0], -kv[0][1], kv[0][2], kv[0][3])
-    ):
+    print("| set (images) | noise | σ | " + " | ".join(methods) + " |" + gaps + " speed tunecli ÷ ffdnet |")
+    print("|---|---|---|" + "---|" * (len(methods) + len(ours) + 1))
+    for key, row in sorted(cells.items(), key=lambda kv: (kv[0][0], -kv[0][1], kv[0][2], kv[0][3])):
+        name, count, noise, sigma = key
         values = " | ".join(f"{row[m]:.2f}" if m in row else "–" for m in methods)
         diffs = "".join(f" {row[m] - row['ffdnet']:+.2f} |" if m in row and "ffdnet" in row else " – |" for m in ours)
-        print(f"| {name} ({count}) | {noise} | {sigma:g} | {values} |{diffs}")
+        times = speed[key]
+        ratio = f" {times['ffdnet'] / times['tunecli']:.2f} |" if "tunecli" in times and "ffdnet" in times else " – |"
+        print(f"| {name} ({count}) | {noise} | {sigma:g} | {values} |{diffs}{ratio}")
 
 
 if __name__ == "__main__":

@@ -80,6 +80,33 @@ def test_evaluate_rows_per_alpha() -> None:
     assert all(r.psnr > 100 for r in rows)  # exact up to float32 rounding
 
 
+@pytest.mark.parametrize("warm_up", [True, False])
+def test_first_run_of_each_shape_is_a_warm_up_outside_the_timing(
+    monkeypatch: pytest.MonkeyPatch, warm_up: bool
+) -> None:
+    """A denoiser that takes 10 s on its first call per image shape and 1 s after: with the
+    warm-up every timed call costs 1 s; without it the first of each shape is timed too."""
+    clock = [0.0]
+    monkeypatch.setattr("tunecli.evaluation.evaluate.time.perf_counter", lambda: clock[0])
+    seen: set[tuple[int, ...]] = set()
+
+    def slow_first(noisy: np.ndarray, _sigma: float, _alpha: float) -> np.ndarray:
+        clock[0] += 1.0 if noisy.shape in seen else 10.0
+        seen.add(noisy.shape)
+        return noisy
+
+    images = [
+        np.zeros((100, 100, 3), np.float32),
+        np.zeros((100, 50, 3), np.float32),
+        np.zeros((100, 100, 3), np.float32),
+    ]
+    rows = evaluate_denoiser(slow_first, images, [15, 25], lambda s: [0.0], ["float"], warm_up=warm_up)
+    megapixels = (2 * 100 * 100 + 100 * 50) / 1e6
+    first_row_seconds = 3.0 if warm_up else 2 * 10.0 + 1.0
+    assert rows[0].seconds_per_mp == pytest.approx(first_row_seconds / megapixels, rel=1e-3)
+    assert rows[1].seconds_per_mp == pytest.approx(3.0 / megapixels, rel=1e-3)
+
+
 def test_eval_rejects_bad_options(tmp_path: Path) -> None:
     model = identity_checkpoint(tmp_path / "identity.safetensors")
     data = gray_images(tmp_path / "data")
