@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tunecli.alpha import AlphaSpace, Omega, ParsedAlpha
-from tunecli.device import precision_name, resolve_device, resolve_precision
+from tunecli.device import compute_text, precision_name, resolve_device, resolve_precision
 from tunecli.errors import TunecliError, UsageError
 from tunecli.imageio import DEFAULT_MAX_PIXELS, Image, ImageMeta, float_to_samples, read_image, samples_to_float
 from tunecli.layers import bake
@@ -99,7 +99,7 @@ class Restorer:
     @property
     def compute_text(self) -> str:
         """How the model runs, for a summary line: ``"cpu fp32"``, ``"cuda:0 fp16 · ensemble x8"``."""
-        return f"{self.device} {self.precision}" + (" · ensemble x8" if self.ensemble else "")
+        return compute_text(str(self.device), self.precision, self.ensemble)
 
     # ---- alpha -------------------------------------------------------------------------
     def parse_alpha(self, alpha: AlphaLike) -> ParsedAlpha:

@@ -75,3 +75,9 @@ def precision_name(dtype: torch.dtype) -> str:
         if value == dtype:
             return name
     raise ValueError(f"unsupported dtype {dtype}")
+
+
+def compute_text(device: str, precision: str, ensemble: bool) -> str:
+    """How a model runs, for summary lines and gallery notes: ``"cpu fp32"``,
+    ``"cuda:0 fp16 · ensemble x8"``."""
+    return f"{device} {precision}" + (" · ensemble x8" if ensemble else "")

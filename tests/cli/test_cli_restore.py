@@ -403,3 +403,8 @@ def test_ensemble_flag_runs_the_api_ensemble(run_cli: RunCli, model: Path, write
     assert np.abs(got - expected.pixels).max() <= 0.5 / 255 + 1e-6  # equal up to 8-bit rounding
     plain = run_cli("denoise", "-m", model, "-a", "0.4", source, "-o", tmp_path / "p.png", "--json")
     assert json.loads(plain.stdout)["ensemble"] is False
+    # a sweep's gallery page states the same compute line as the run's summary
+    swept = run_cli("denoise", "-m", model, "--sweep", "0,1", source, "-o", tmp_path / "g", "--ensemble")
+    assert swept.exit_code == 0, swept.stderr
+    assert "cpu fp32 · ensemble x8" in swept.stderr
+    assert "cpu fp32 · ensemble x8 · tile auto" in (tmp_path / "g" / "a_denoise_sweep" / "index.html").read_text()

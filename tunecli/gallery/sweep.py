@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tunecli.alpha import AlphaSpace, Sweep
+from tunecli.device import compute_text
 from tunecli.errors import OutputError, UsageError
 from tunecli.gallery.grid import (
     MAX_CELL,
@@ -458,9 +459,8 @@ def write_gallery(
 def _settings_note(model: ModelRecord, settings: RunSettings) -> str:
     tile = "whole image" if settings.tile == 0 else f"tile {settings.tile}"
     return (
-        f"model {model.name} (sha256 {model.sha256[:12]}…) · {settings.device} {settings.precision}"
-        f"{' · ensemble x8' if settings.ensemble else ''} · "
-        f"{tile}, overlap {settings.overlap}"
+        f"model {model.name} (sha256 {model.sha256[:12]}…) · "
+        f"{compute_text(settings.device, settings.precision, settings.ensemble)} · {tile}, overlap {settings.overlap}"
     )
 
 
