@@ -24,16 +24,12 @@ import numpy as np
 import torch
 
 from tunecli import api
+from tunecli.evaluation.metrics import psnr
 from tunecli.imageio import read_image
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tunecli" / "samples" / "chelsea-noisy25.png"
 # PSNR of a GPU result against the CPU fp32 one, in dB: float32 differs by rounding only
 BOUNDS = {"fp32": 60.0, "fp16": 45.0, "bf16": 35.0}
-
-
-def psnr_between(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
 
 
 def max_levels(a: np.ndarray, b: np.ndarray) -> int:
@@ -70,7 +66,7 @@ def main() -> int:
         gpu = api.load(args.model, device="cuda", precision=precision)
         for tile in (0, "auto", 128):
             out = gpu.run(pixels, 0.4, tile=tile)
-            score = psnr_between(out, reference)
+            score = psnr(out, reference)
             ok = score >= BOUNDS[precision]
             failures += not ok
             print(
@@ -78,7 +74,7 @@ def main() -> int:
                 f"max {max_levels(out, reference)} levels"
             )
     x8 = api.load(args.model, device="cuda", precision="fp32", ensemble=True).run(pixels, 0.4)
-    score = psnr_between(x8, reference_x8)
+    score = psnr(x8, reference_x8)
     failures += score < BOUNDS["fp32"]
     print(f"{'ok  ' if score >= BOUNDS['fp32'] else 'FAIL'} cuda fp32 ensemble x8: {score:.1f} dB to CPU x8")
 
@@ -98,7 +94,7 @@ def main() -> int:
             failures += 1
             print("FAIL cli: an output is missing")
         else:
-            score = psnr_between(outputs["cuda"], outputs["cpu"])
+            score = psnr(outputs["cuda"], outputs["cpu"])
             failures += score < BOUNDS["fp16"]
             print(
                 f"{'ok  ' if score >= BOUNDS['fp16'] else 'FAIL'} cli cuda (auto fp16) vs cpu: {score:.1f} dB, "
