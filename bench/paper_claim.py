@@ -35,14 +35,22 @@ from tunecli.training.data import list_images
 SMALL = '{"widths": [16, 32, 64], "blocks": [1, 1, 1]}'
 
 
-def train(data: Path, out: Path, steps: int, fixed_alpha: str | None, corner_share: float = 0.2) -> None:
+def train(
+    data: Path,
+    out: Path,
+    steps: int,
+    fixed_alpha: str | None,
+    corner_share: float = 0.2,
+    loss: str = "l1",
+    device: str = "cpu",
+) -> None:
     if out.exists():
         print(f"# reusing {out}", flush=True)
         return
     command = [
         sys.executable, "-m", "tunecli", "train", "denoise",
         "--data", str(data / "train" / "BSDS500_train"), "--data", str(data / "train" / "BSDS500_test"),
-        "--out", str(out), "--steps", str(steps), "--hparams", SMALL, "--checkpoint-every", str(steps),
+        "--out", str(out), "--steps", str(steps), "--hparams", SMALL, "--checkpoint-every", str(steps), "--loss", loss, "--device", device,
     ]  # fmt: skip
     if fixed_alpha is not None:
         command += ["--fixed-alpha", fixed_alpha]
@@ -73,14 +81,23 @@ def main() -> None:
         help="share of one-hot corners in the tunable model's ω sampling; the fixed models do not "
         "depend on it and are reused from --work when present",
     )
+    parser.add_argument(
+        "--loss",
+        default="l1",
+        help="training objective of all three models (tunecli train --loss); a loss other than l1 "
+        "gets its own --work sub-folder",
+    )
+    parser.add_argument("--device", default="cpu", help="tunecli train --device for the three models")
     args = parser.parse_args()
+    if args.loss != "l1":
+        args.work = args.work / args.loss
 
     args.work.mkdir(parents=True, exist_ok=True)
     tunable_name = "tunable" if args.corner_share == 0.2 else f"tunable-corners{args.corner_share:g}"
     tunable, fixed0, fixed1 = (args.work / f"{n}.safetensors" for n in (tunable_name, "fixed-a0", "fixed-a1"))
-    train(args.data, tunable, args.steps, None, args.corner_share)
-    train(args.data, fixed0, args.steps, "0")
-    train(args.data, fixed1, args.steps, "1")
+    train(args.data, tunable, args.steps, None, args.corner_share, args.loss, args.device)
+    train(args.data, fixed0, args.steps, "0", loss=args.loss, device=args.device)
+    train(args.data, fixed1, args.steps, "1", loss=args.loss, device=args.device)
     dni = args.work / "dni.safetensors"
     make_dni(fixed0, fixed1, dni)
 
@@ -107,6 +124,7 @@ def main() -> None:
             rows[(name, alpha)] = row.psnr
 
     print(f"\nMachine: {platform.machine()}, torch {torch.__version__}; {args.steps} steps per model, ")
+    print(f"trained with the {args.loss} loss on {args.device}, ")
     print(f"tunable model with {args.corner_share:g} of its samples at one-hot corners, ")
     print(f"first {len(images)} CBSD68 images, float noise at σ(α) = 5 + 45α, PSNR (dB).\n")
     print("| α | σ | tunable | fixed | DNI | tunable − fixed | tunable − DNI |")

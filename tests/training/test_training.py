@@ -221,6 +221,55 @@ def test_objectives_are_mean_absolute_and_mean_squared_error() -> None:
     assert float(objective(restored, clean, "l2")) == pytest.approx((0.25 + 0 + 0.25 + 0.25) / 4)
 
 
+def test_psnr_objective_is_the_mean_negative_psnr_of_each_sample() -> None:
+    clean = torch.zeros(2, 3, 4, 4)
+    restored = torch.cat([torch.full((1, 3, 4, 4), 0.1), torch.full((1, 3, 4, 4), 0.01)])
+    # per-sample MSE 1e-2 and 1e-4: PSNR 20 and 40 dB, so the loss is -(20 + 40) / 2
+    assert float(objective(restored, clean, "psnr")) == pytest.approx(-30.0, abs=1e-4)
+    # scale-free per sample: halving one sample's error gains 6.02 dB however small it was
+    halved = torch.cat([restored[:1], restored[1:] / 2])
+    gain = float(objective(restored, clean, "psnr") - objective(halved, clean, "psnr"))
+    assert gain == pytest.approx(20 * np.log10(2) / 2, abs=1e-4)
+
+
+def test_a_unet_grown_by_one_level_starts_as_its_source_and_then_trains(tmp_path: Path) -> None:
+    cfg = config(tmp_path, steps=10, hparams={"widths": [8, 16], "blocks": [1, 2]}, val_data=[])
+    train(cfg)
+    grown_hparams = {"widths": [8, 16, 32], "blocks": [1, 1, 1]}
+    cfg2 = config(tmp_path, steps=1, lr=0.0, warmup=1, out=str(tmp_path / "grown.safetensors"), init_from=cfg.out,
+                  hparams=grown_hparams, val_data=[])  # fmt: skip
+    lines: list[str] = []
+    train(cfg2, log=lines.append)
+    assert any(line.startswith("grown from") for line in lines)
+    source, grown = load_model(cfg.out).module, load_model(cfg2.out).module
+    assert grown.hparams["widths"] == [8, 16, 32]
+    x = torch.rand(2, 3, 24, 24)
+    for omega in ([1.0, 0.0], [0.3, 0.7]):
+        with torch.no_grad():
+            assert torch.allclose(grown(x, torch.tensor(omega)), source(x, torch.tensor(omega)), atol=1e-6)
+    assert read_header(cfg2.out).meta["training"]["commands"] == [cfg.command, cfg2.command]
+
+
+@pytest.mark.parametrize(
+    ("hparams", "message"),
+    [
+        ({"widths": [8, 16, 32], "blocks": [1, 2, 1]}, "cannot grow widths [8, 16, 32] blocks [1, 2, 1]"),
+        ({"widths": [8, 16, 32, 64], "blocks": [1, 1, 1, 1]}, "it needs one more level"),
+        ({"widths": [8], "blocks": [1]}, "cannot grow widths [8] blocks [1] from widths [8, 16]"),
+        ({}, "--init-from needs the same architecture (tiny)"),
+    ],
+)
+def test_init_from_an_ungrowable_source_is_refused(tmp_path: Path, hparams: dict, message: str) -> None:
+    cfg = config(tmp_path, steps=2, hparams={"widths": [8, 16], "blocks": [1, 2]}, val_data=[])
+    train(cfg)
+    arch = "unet" if hparams else "tiny"
+    bad = config(
+        tmp_path, steps=1, out=str(tmp_path / "bad.safetensors"), init_from=cfg.out, hparams=hparams, arch=arch
+    )
+    with pytest.raises(UsageError, match=re.escape(message)):
+        train(bad)
+
+
 def test_l2_training_lowers_its_loss_and_records_it(tmp_path: Path) -> None:
     cfg = config(tmp_path, steps=40, loss="l2", quantize_share=1.0, val_data=[])
     result = train(cfg)
@@ -232,7 +281,7 @@ def test_l2_training_lowers_its_loss_and_records_it(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("loss", "l3", "unknown loss 'l3': use one of l1, l2"),
+        ("loss", "l3", "unknown loss 'l3': use one of l1, l2, psnr"),
         ("quantize_share", 1.5, "quantize share 1.5 is not in [0, 1]"),
     ],
 )

@@ -8,6 +8,7 @@ followed by pixel shuffle (the same map as a 2x2 stride-2 transposed conv).
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from tunecli.archs.registry import TilingContract, register_arch
@@ -83,6 +84,49 @@ class TunableUNet(nn.Module):
             radius += step  # pixel-shuffle up-sampling mixes a 2x2 neighbourhood
         radius += 2 * self.blocks[-1] * 2 ** (levels - 1)
         return TilingContract(scale=1, size_multiple=2 ** (levels - 1), receptive_radius=radius, tile_exact=True)
+
+    @torch.no_grad()
+    def grow_from(self, source: nn.Module) -> None:
+        """Take the weights of ``source``, a U-Net with one level fewer, so that this network
+        computes exactly what ``source`` computes (a warm start that adds depth).
+
+        ``source``'s levels must match this network's first levels (widths, blocks, ``p``,
+        ``affine``, channels), and its bottom must hold twice the blocks of this network's level
+        at the same depth: the first half becomes that level's encoder, the second half its
+        decoder. The new level (down-sampling, bottom, up-sampling) starts from random weights
+        except the up-sampling conv, which starts at zero, so the new level adds nothing until
+        training teaches it to. Raises ``ValueError`` when the shapes do not fit.
+        """
+        if not isinstance(source, TunableUNet):
+            raise ValueError(f"cannot grow a U-Net from a {type(source).__name__}")
+        depth = len(source.widths)  # index of the new level
+        fits = (
+            len(self.widths) == depth + 1
+            and self.widths[:depth] == source.widths
+            and self.blocks[: depth - 1] == source.blocks[:-1]
+            and 2 * self.blocks[depth - 1] == source.blocks[-1]
+            and (self.p, self.channels) == (source.p, source.channels)
+            and (self.head.weight0 is None) == (source.head.weight0 is None)
+        )
+        if not fits:
+            raise ValueError(
+                f"cannot grow widths {list(self.widths)} blocks {list(self.blocks)} from widths "
+                f"{list(source.widths)} blocks {list(source.blocks)}: it needs one more level, the same "
+                "widths and blocks above it, and half the source's bottom blocks on each side of the old bottom"
+            )
+        shared = [
+            "head",
+            "tail",
+            *(f"{part}.{i}" for part in ("encoders", "downs", "ups", "decoders") for i in range(depth - 1)),
+        ]
+        for name in shared:
+            self.get_submodule(name).load_state_dict(source.get_submodule(name).state_dict())
+        half = self.blocks[depth - 1]
+        for i in range(half):
+            self.encoders[depth - 1][i].load_state_dict(source.bottom[i].state_dict())
+            self.decoders[depth - 1][i].load_state_dict(source.bottom[half + i].state_dict())
+        for parameter in self.ups[depth - 1].parameters():
+            parameter.zero_()
 
     def forward(self, x: Tensor, omega: Tensor | None = None) -> Tensor:
         if omega is not None:

@@ -53,7 +53,10 @@ def train_command(
     workers: Annotated[int, typer.Option(min=1, help="Background threads decoding images and cutting patches.")] = 2,
     init_from: Annotated[
         Path | None,
-        typer.Option(help="Start from a trained checkpoint's weights (fresh optimizer and schedule)."),
+        typer.Option(
+            help="Start from a trained checkpoint's weights (fresh optimizer and schedule); a U-Net "
+            "with one level fewer is grown into the --hparams one, computing the same at the start."
+        ),
     ] = None,
     corner_share: Annotated[
         float,
@@ -67,7 +70,12 @@ def train_command(
             help="Share of noisy patches saved to 8 bits (rounded, clipped); the rest keep float noise.",
         ),
     ] = 0.5,
-    loss: Annotated[str, typer.Option(help="Per-sample objective: l1 (robust) or l2 (what PSNR measures).")] = "l1",
+    loss: Annotated[
+        str,
+        typer.Option(
+            help="Per-sample objective: l1 (robust), l2 (what PSNR measures) or psnr (−PSNR per sample, so every noise level weighs the same)."
+        ),
+    ] = "l1",
     fixed_alpha: Annotated[
         str | None,
         typer.Option(help="Train a single-objective baseline: every sample at this alpha (e.g. 0 or 1)."),

