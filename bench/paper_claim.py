@@ -133,7 +133,7 @@ def main() -> None:
         t, d = rows[("tunable", alpha)], rows[("DNI", alpha)]
         f = rows.get((f"fixed α={alpha:g}", alpha))
         fixed = f"{f:.2f}" if f is not None else "–"
-        gap = f"{t - f:+.2f}" if f is not None else "–"
+        gap = f"{t - f:+.3f}" if f is not None else "–"
         print(f"| {alpha:g} | {denoise.sigma_of_alpha(alpha):g} | {t:.2f} | {fixed} | {d:.2f} | {gap} | {t - d:+.2f} |")
 
 
