@@ -232,7 +232,7 @@ def test_psnr_objective_is_the_mean_negative_psnr_of_each_sample() -> None:
     assert gain == pytest.approx(20 * np.log10(2) / 2, abs=1e-4)
 
 
-def test_a_unet_grown_by_one_level_starts_as_its_source_and_then_trains(tmp_path: Path) -> None:
+def test_a_unet_grown_by_one_level_starts_out_computing_its_source(tmp_path: Path) -> None:
     cfg = config(tmp_path, steps=10, hparams={"widths": [8, 16], "blocks": [1, 2]}, val_data=[])
     train(cfg)
     grown_hparams = {"widths": [8, 16, 32], "blocks": [1, 1, 1]}
