@@ -6,7 +6,8 @@
   each compared with the CPU fp32 result (PSNR between the two and the largest difference in
   8-bit levels);
 - the CLI end to end (``tunecli denoise --device cuda``, automatic fp16) against ``--device cpu``;
-- seconds per megapixel on a 2048x2048 image, CPU and GPU.
+- seconds per megapixel on a 2048x2048 image, CPU and GPU;
+- a real CUDA out-of-memory: the same image whole under a 1 GiB memory cap falls back to tiles.
 
 Exits 1 when a comparison falls below its bound, 2 when there is no CUDA.
 """
@@ -14,6 +15,7 @@ Exits 1 when a comparison falls below its bound, 2 when there is no CUDA.
 from __future__ import annotations
 
 import argparse
+import gc
 import subprocess
 import sys
 import tempfile
@@ -25,7 +27,7 @@ import torch
 
 from tunecli import api
 from tunecli.evaluation.metrics import psnr
-from tunecli.imageio import read_image
+from tunecli.imageio import Image, ImageMeta, read_image
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tunecli" / "samples" / "chelsea-noisy25.png"
 # PSNR of a GPU result against the CPU fp32 one, in dB: float32 differs by rounding only
@@ -46,6 +48,25 @@ def seconds_per_mp(restorer: api.Restorer, image: np.ndarray, repeats: int = 3) 
     if restorer.device.type == "cuda":
         torch.cuda.synchronize()
     return (time.perf_counter() - began) / repeats / (image.shape[0] * image.shape[1] / 1e6)
+
+
+def check_out_of_memory(model: str, image: np.ndarray, reference: np.ndarray) -> int:
+    """Cap this process's CUDA memory at 1 GiB so the whole ``image`` cannot fit, run it with
+    ``tile=0`` and check the real out-of-memory fallback: a notice, smaller tiles, the CPU result.
+    Returns the number of failures (0 or 1). Run it last: the cap stays for the process."""
+    gc.collect()
+    torch.cuda.empty_cache()
+    torch.cuda.set_per_process_memory_fraction(2**30 / torch.cuda.get_device_properties(0).total_memory)
+    gpu = api.load(model, device="cuda", precision="fp32")
+    height, width = image.shape[:2]
+    restored = gpu.restore(Image(image, None, ImageMeta("tiff", "float32", "RGB")), gpu.parse_alpha(0.4).omega, tile=0)
+    score = psnr(restored.image.pixels, reference)
+    ok = score >= BOUNDS["fp32"] and any(n.startswith("out of memory with the whole image") for n in restored.notices)
+    print(
+        f"{'ok  ' if ok else 'FAIL'} cuda fp32 {width}x{height} whole image under a 1 GiB cap: "
+        f"{'; '.join(restored.notices) or 'no notice'}; {score:.1f} dB to CPU fp32"
+    )
+    return 0 if ok else 1
 
 
 def main() -> int:
@@ -106,6 +127,7 @@ def main() -> int:
     for precision in ("fp32", "fp16", "bf16"):
         gpu = api.load(args.model, device="cuda", precision=precision)
         print(f"speed 2048x2048: cuda {precision} {seconds_per_mp(gpu, big):.4f} s/MP")
+    failures += check_out_of_memory(args.model, big, cpu.run(big, 0.4, tile=0))
     print(f"{failures} comparison(s) below bound")
     return 1 if failures else 0
 

@@ -182,6 +182,27 @@ def test_non_finite_half_precision_output_is_recomputed_in_fp32(
     assert np.array_equal(restored.image.pixels, pixels)
 
 
+def test_out_of_memory_falls_back_to_tiles_and_says_so(restorer: Restorer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A device out-of-memory on the whole image is retried in halved tiles, the result is the
+    tile-exact one, and the notice names what did not fit."""
+    network = restorer.baked((0.5, 0.5), torch.float32)
+
+    def small_memory(x: Tensor) -> Tensor:
+        if x.shape[-1] > 48:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        return network(x)
+
+    monkeypatch.setattr(restorer, "baked", lambda omega, dtype=None: small_memory)
+    pixels = np.random.default_rng(7).random((96, 96, 3), dtype=np.float32)
+    image = Image(pixels, None, ImageMeta("png", "uint8", "RGB"))
+    whole = restorer.restore(image, (0.5, 0.5), tile=0)
+    assert whole.notices == ("out of memory with the whole image; used 48px tiles",)
+    expected = np.clip(reference(restorer, pixels, (0.5, 0.5)), 0, 1)
+    assert np.abs(whole.image.pixels - expected).max() < 1e-5
+    tiled = restorer.restore(image, (0.5, 0.5), tile=96)
+    assert tiled.notices == ("out of memory with 96px tiles; used 48px tiles",)
+
+
 def test_non_finite_fp32_output_is_an_error(restorer: Restorer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(restorer, "baked", lambda omega, dtype=None: lambda x: x * float("nan"))
     with pytest.raises(TunecliError, match=r"produced non-finite values \(NaN/Inf\)"):

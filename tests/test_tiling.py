@@ -17,6 +17,7 @@ from tunecli.tiling import (
     HOST_AUTO_TILE,
     auto_tile,
     default_overlap,
+    fitted_tile,
     pad_to_multiple,
     tile_apply,
     tile_apply_adaptive,
@@ -155,6 +156,38 @@ def test_tile_origins_lie_on_the_grid_and_cover(length: int, tile: int, overlap:
     assert all(a + tile - b >= overlap for a, b in itertools.pairwise(origins))
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    length=st.integers(1, 400),
+    tile=st.integers(1, 200),
+    overlap=st.integers(0, 40),
+    multiple=st.sampled_from([1, 2, 4, 8]),
+)
+def test_fitted_tile_is_the_smallest_side_with_as_few_tiles(
+    length: int, tile: int, overlap: int, multiple: int
+) -> None:
+    def up(v: int) -> int:
+        return -(-v // multiple) * multiple
+
+    length, tile, overlap = up(length), up(tile), up(overlap)
+    if tile < length and tile <= overlap:
+        with pytest.raises(ValueError, match="larger than the overlap"):
+            fitted_tile(length, tile, overlap, multiple)
+        return
+    fitted = fitted_tile(length, tile, overlap, multiple)
+    assert fitted <= min(tile, length) and fitted % multiple == 0
+    count = len(tile_origins(length, min(tile, length), overlap, multiple))
+    assert len(tile_origins(length, fitted, overlap, multiple)) == count
+    smaller = fitted - multiple
+    if smaller > overlap:  # one step smaller needs more tiles: the side is minimal
+        assert len(tile_origins(length, smaller, overlap, multiple)) > count
+
+
+def test_fitted_tile_trims_the_overlap_of_a_2048_pixel_side() -> None:
+    assert fitted_tile(2048, 1024, 88, 4) == 744  # 3 tiles either way
+    assert fitted_tile(900, 1024, 88, 4) == 900  # one tile: the whole side
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     height=st.integers(1, 70),
@@ -219,14 +252,14 @@ def test_out_of_memory_halves_the_tile_and_goes_on(tiny_rgb: nn.Module) -> None:
 
     def fussy(x: Tensor) -> Tensor:
         sides.append(x.shape[-1])
-        if x.shape[-1] > 40:
+        if x.shape[-1] > 30:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
         return tiny_rgb(x)
 
     image = torch.rand(3, 100, 100)
     result = tile_apply_adaptive(fussy, image, tile=0, overlap=8, receptive_radius=3, batch_size=2)
-    assert result.tile == 25
-    assert max(sides) == 100 and sides[-1] <= 40
+    assert result.tile == 25  # 100 → 50 (fitted to 39: too big) → 25 (fitted to 24)
+    assert sides[:3] == [100, 100, 39] and sides[3:] == [24] * 36  # 6 × 6 tiles of 24 px, one per batch
     assert (result.image - whole(tiny_rgb, image, tiny_rgb.tiling)).abs().max() < EXACT
 
 

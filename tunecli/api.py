@@ -209,7 +209,8 @@ class Restorer:
                 progress=progress,
             )
             if result.tile != used_tile:
-                notices.append(f"out of memory with {used_tile}px tiles; used {result.tile}px tiles")
+                tried = f"{used_tile}px tiles" if used_tile else "the whole image"
+                notices.append(f"out of memory with {tried}; used {result.tile}px tiles")
                 if tile == "auto":
                     self._auto_tile[dtype] = result.tile
             output = result.image

@@ -48,6 +48,21 @@ def default_overlap(contract: TilingContract) -> int:
     return _round_up(2 * contract.receptive_radius + BLEND_RAMP, contract.size_multiple)
 
 
+def fitted_tile(length: int, tile: int, overlap: int, multiple: int) -> int:
+    """The smallest tile side (a multiple of ``multiple``, at most ``tile``) that covers ``length``
+    with as few tiles as ``tile`` itself needs, so the overlap is not wider than it must be.
+
+    2048 pixels with 1024-pixel tiles and an overlap of 88 need 3 tiles per axis; tiles of 744
+    pixels cover them just as well with 1.8 times fewer pixels to compute.
+    """
+    if tile >= length:
+        return length
+    if tile <= overlap:
+        raise ValueError(f"tile ({tile}) must be larger than the overlap ({overlap})")
+    count = math.ceil((length - overlap) / (tile - overlap))
+    return min(_round_up(math.ceil((length + (count - 1) * overlap) / count), multiple), tile)
+
+
 def tile_origins(length: int, tile: int, overlap: int, multiple: int) -> list[int]:
     """Start offsets of tiles of side ``tile`` covering ``length`` with at least ``overlap``.
 
@@ -123,8 +138,9 @@ def tile_apply(
 
     ``image``: float32 ``(C, H, W)`` or ``(B, C, H, W)`` on the host. ``model_fn`` maps a
     ``(b, C, h, w)`` batch on ``device`` in ``dtype`` (``h``, ``w`` multiples of
-    ``size_multiple``) to ``(b, C', h·scale, w·scale)``. ``tile`` is the tile side in input
-    pixels (0: the whole image in one piece) and ``overlap`` the minimum overlap between
+    ``size_multiple``) to ``(b, C', h·scale, w·scale)``. ``tile`` is the largest tile side in input
+    pixels (0: the whole image in one piece; tiles shrink to :func:`fitted_tile` along each
+    axis) and ``overlap`` the minimum overlap between
     neighbouring tiles; both are rounded up to ``size_multiple``. ``receptive_radius`` input
     pixels at inner tile edges get weight 0. ``progress(done, total)`` is called after each batch.
 
@@ -144,7 +160,8 @@ def tile_apply(
     padded_h, padded_w = padded.shape[-2:]
     overlap = _round_up(overlap, size_multiple)
     side = _round_up(tile, size_multiple) if tile else max(padded_h, padded_w)
-    tile_h, tile_w = min(side, padded_h), min(side, padded_w)
+    tile_h = fitted_tile(padded_h, side, overlap, size_multiple)
+    tile_w = fitted_tile(padded_w, side, overlap, size_multiple)
     ys = tile_origins(padded_h, tile_h, overlap, size_multiple)
     xs = tile_origins(padded_w, tile_w, overlap, size_multiple)
     margin = min(receptive_radius, overlap // 2)
