@@ -1,10 +1,12 @@
 """Benchmark: CPU inference speed of candidate architectures against FFDNet, before training one.
 
 Speed does not depend on the weights, so each candidate (an ``--arch`` and its ``--hparams``, as
-``tunecli train`` takes them) is built with random weights and run whole-image, the way
-``bench/denoise_baselines.py`` runs the shipped model, on the same noisy image as FFDNet. Prints
-seconds per megapixel (median of ``--repeats`` runs after one warm-up) and FFDNet's time over
-the candidate's: above 1 the candidate is faster.
+``tunecli train`` takes them) is built with random weights, baked at alpha 0.5 (kernels mixed
+once, as tunecli runs a model) and run whole-image, the way ``bench/denoise_baselines.py`` runs
+the shipped model, on the same noisy image as FFDNet. Prints seconds per megapixel (median of
+``--repeats`` runs after one warm-up) and FFDNet's time over the candidate's: above 1 the
+candidate is faster. ``--size`` and ``--tile auto`` time a large
+photo the way ``tunecli denoise`` runs it on a CPU (FFDNet always runs whole).
 
     python bench/arch_speed.py '{"widths": [32, 64, 128], "blocks": [1, 1, 2]}' \\
         '{"widths": [32, 64, 128, 256], "blocks": [1, 1, 1, 1]}'
@@ -13,6 +15,7 @@ the candidate's: above 1 the candidate is faster.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import statistics
@@ -22,8 +25,9 @@ from collections.abc import Callable
 import torch
 from denoise_baselines import ffdnet_denoiser  # bench/ is the script's directory, so on sys.path
 
-from tunecli.archs.registry import build_arch
-from tunecli.tiling import tile_apply
+from tunecli.archs import build_arch
+from tunecli.layers import bake
+from tunecli.tiling import auto_tile, default_batch_size, default_overlap, tile_apply
 
 
 def seconds(run: Callable[[], object], repeats: int) -> float:
@@ -42,6 +46,12 @@ def main() -> None:
     parser.add_argument("hparams", nargs="+", help="JSON hyper-parameters of each candidate")
     parser.add_argument("--arch", default="unet")
     parser.add_argument("--size", default="481x321", help="image WIDTHxHEIGHT (default: a CBSD68 image)")
+    parser.add_argument(
+        "--tile",
+        default="0",
+        help="0: the whole image in one piece (default); auto: the tiles and batch `tunecli denoise` uses "
+        "on a CPU; N: tiles of at most N pixels (with the model's exact overlap)",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
@@ -54,22 +64,37 @@ def main() -> None:
     ffdnet_s = seconds(lambda: ffdnet(noisy, 25.0, 0.44), args.repeats) / megapixels
 
     print(f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; ")
-    print(f"{width}x{height} image, median of {args.repeats} runs.\n")
-    print("| candidate | parameters | receptive radius | s/MP | FFDNet s/MP | FFDNet ÷ candidate |")
-    print("|---|---|---|---|---|---|")
+    tiling = {"0": "whole", "auto": "`--tile auto` tiles on a CPU"}.get(args.tile, f"tiles of at most {args.tile} px")
+    print(f"{width}x{height} image, {tiling} (tunecli), whole (FFDNet); median of {args.repeats} runs.\n")
+    print("| candidate | parameters | receptive radius | tile | s/MP | FFDNet s/MP | FFDNet ÷ candidate |")
+    print("|---|---|---|---|---|---|---|")
     for text in args.hparams:
         net = build_arch(args.arch, json.loads(text)).eval()
         contract = net.tiling
+        baked = bake(net, torch.tensor([0.5, 0.5]))  # as tunecli runs a model: kernels mixed once
+        overlap = default_overlap(contract)
+        if args.tile == "auto":
+            tile = auto_tile(baked, contract, 3, device="cpu", dtype=torch.float32, overlap=overlap)
+        else:
+            tile = int(args.tile)
 
-        def run(net: torch.nn.Module = net, multiple: int = contract.size_multiple) -> object:
-            omega = torch.tensor([0.5, 0.5])
-            return tile_apply(lambda t: net(t, omega), image, tile=0, overlap=0, size_multiple=multiple)
+        run = functools.partial(
+            tile_apply,
+            baked,
+            image,
+            tile=tile,
+            overlap=overlap if tile else 0,
+            size_multiple=contract.size_multiple,
+            receptive_radius=contract.receptive_radius,
+            batch_size=default_batch_size("cpu"),
+        )
 
         with torch.no_grad():
             candidate_s = seconds(run, args.repeats) / megapixels
         params = sum(p.numel() for p in net.parameters())
         print(
-            f"| {args.arch} {text} | {params / 1e6:.2f} M | {contract.receptive_radius} | {candidate_s:.2f} "
+            f"| {args.arch} {text} | {params / 1e6:.2f} M | {contract.receptive_radius} | {tile or 'whole'} "
+            f"| {candidate_s:.2f} "
             f"| {ffdnet_s:.2f} | {ffdnet_s / candidate_s:.2f} |"
         )
 

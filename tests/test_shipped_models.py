@@ -43,10 +43,13 @@ def cat() -> tuple[np.ndarray, np.ndarray]:
     return clean, noisy_version(clean, 25.0, seed=1, index=0, quantized=True)
 
 
-@needs_denoiser
-def test_denoiser_improves_psnr_and_alpha_is_monotonic(cat: tuple[np.ndarray, np.ndarray]) -> None:
+DENOISERS = sorted(name for name, info in SHIPPED.items() if info.meta["task"] == "denoise")
+
+
+@pytest.mark.parametrize("name", DENOISERS)
+def test_denoiser_improves_psnr_and_alpha_is_monotonic(name: str, cat: tuple[np.ndarray, np.ndarray]) -> None:
     clean, noisy = cat
-    restorer = load(DENOISER, device="cpu")
+    restorer = load(name, device="cpu")
     matching = denoise.alpha_of_sigma(25.0)
     restored = restorer.run(noisy, alpha=matching, tile=0)
     assert psnr(restored, clean) > psnr(noisy, clean) + 6.0

@@ -14,8 +14,10 @@ from tunecli.archs import TilingContract, build_arch
 from tunecli.errors import DeviceError
 from tunecli.layers import bake
 from tunecli.tiling import (
-    HOST_AUTO_TILE,
+    CPU_AUTO_TILE,
+    MPS_AUTO_TILE,
     auto_tile,
+    default_batch_size,
     default_overlap,
     fitted_tile,
     pad_to_multiple,
@@ -299,5 +301,13 @@ def test_default_overlap_covers_twice_the_radius_on_the_grid() -> None:
 
 def test_auto_tile_on_cpu_is_fixed_and_above_the_overlap(tiny_rgb: nn.Module) -> None:
     contract = TilingContract(scale=1, size_multiple=8, receptive_radius=3, tile_exact=True)
-    assert auto_tile(tiny_rgb, contract, 3, device="cpu", dtype=torch.float32) == HOST_AUTO_TILE
-    assert auto_tile(tiny_rgb, contract, 3, device="cpu", dtype=torch.float32, overlap=800) == 1608
+    assert auto_tile(tiny_rgb, contract, 3, device="cpu", dtype=torch.float32) == CPU_AUTO_TILE == 512
+    # four overlaps when wider, so a wide-reaching model's tiles are not mostly overlap
+    assert auto_tile(tiny_rgb, contract, 3, device="cpu", dtype=torch.float32, overlap=168) == 672
+    assert auto_tile(tiny_rgb, contract, 3, device="cpu", dtype=torch.float32, overlap=801) == 3208
+    assert auto_tile(tiny_rgb, contract, 3, device="mps", dtype=torch.float32) == MPS_AUTO_TILE == 1024
+
+
+def test_default_batch_is_one_tile_on_a_cpu_and_four_on_a_gpu() -> None:
+    assert default_batch_size("cpu") == 1
+    assert default_batch_size("cuda:0") == default_batch_size("mps") == 4

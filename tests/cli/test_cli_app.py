@@ -66,6 +66,7 @@ def weights(tmp_path: Path, make_model: ModelFactory, monkeypatch: pytest.Monkey
     make_model("denoise", name="denoise-unet", folder=folder)
     make_model("deblur", name="deblur-box", space=BOX, folder=folder)
     monkeypatch.setenv("TUNECLI_WEIGHTS", str(folder))
+    monkeypatch.setattr("tunecli.models.weights_dirs", lambda: [folder])  # only these two, whatever weights/ holds
     return folder
 
 

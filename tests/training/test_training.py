@@ -250,6 +250,24 @@ def test_a_unet_grown_by_one_level_starts_out_computing_its_source(tmp_path: Pat
     assert read_header(cfg2.out).meta["training"]["commands"] == [cfg.command, cfg2.command]
 
 
+def test_left_out_hparams_come_from_the_resume_state_or_the_init_from_checkpoint(tmp_path: Path) -> None:
+    custom = {"widths": [8, 16, 32], "blocks": [1, 1, 2]}
+    cfg = config(tmp_path, steps=4, hparams=custom, val_data=[])
+    train(cfg)
+    resume = str(tmp_path / "model.resume.safetensors")
+    resumed = config(tmp_path, steps=6, hparams=None, resume=resume, val_data=[])
+    assert train(resumed).steps == 6
+    assert load_model(cfg.out).module.hparams["widths"] == [8, 16, 32]
+    warm = config(tmp_path, steps=1, hparams=None, init_from=cfg.out, out=str(tmp_path / "warm.safetensors"),
+                  lr=0.0, warmup=1, val_data=[])  # fmt: skip
+    train(warm)
+    assert load_model(warm.out).module.hparams == load_model(cfg.out).module.hparams
+    mismatched = config(tmp_path, steps=8, hparams={"widths": [8, 16], "blocks": [1, 1]}, resume=resume, val_data=[])
+    message = 'the state was trained with --hparams \'{"affine": false, "blocks": [1, 1, 2]'
+    with pytest.raises(UsageError, match=re.escape(message)):
+        train(mismatched)
+
+
 @pytest.mark.parametrize(
     ("hparams", "message"),
     [

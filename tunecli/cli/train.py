@@ -44,8 +44,12 @@ def train_command(
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Write the resumable state every K steps.")] = 500,
     arch: Annotated[str, typer.Option(help="Registered architecture name.")] = "unet",
     hparams: Annotated[
-        str, typer.Option(help="Architecture hyper-parameters as JSON, e.g. '{\"widths\": [32, 64, 128]}'.")
-    ] = "{}",
+        str | None,
+        typer.Option(
+            help="Architecture hyper-parameters as JSON, e.g. '{\"widths\": [32, 64, 128]}' "
+            "(default: those of the --resume state or the --init-from checkpoint, else the architecture's)."
+        ),
+    ] = None,
     device: Annotated[
         str, typer.Option(help="auto (CUDA, then MPS, then CPU), cpu, cuda[:i] or mps; batches are the same on all.")
     ] = "auto",
@@ -85,12 +89,14 @@ def train_command(
     from tunecli.errors import UsageError
     from tunecli.training.loop import TrainConfig, train
 
-    try:
-        arch_hparams = json.loads(hparams)
-    except json.JSONDecodeError:
-        raise UsageError(f"--hparams is not valid JSON: {hparams!r}") from None
-    if not isinstance(arch_hparams, dict):
-        raise UsageError("--hparams must be a JSON object")
+    arch_hparams = None
+    if hparams is not None:
+        try:
+            arch_hparams = json.loads(hparams)
+        except json.JSONDecodeError:
+            raise UsageError(f"--hparams is not valid JSON: {hparams!r}") from None
+        if not isinstance(arch_hparams, dict):
+            raise UsageError("--hparams must be a JSON object")
     if resume and init_from:
         raise UsageError("--resume and --init-from exclude each other; pass one")
     if out.suffix != ".safetensors":

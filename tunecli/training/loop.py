@@ -52,7 +52,8 @@ class TrainConfig:
     grad_clip: float = 0.5
     seed: int = 0
     arch: str = "unet"
-    hparams: dict[str, Any] = field(default_factory=dict)
+    #: None: those of the ``resume`` state or the ``init_from`` checkpoint, else the arch's defaults
+    hparams: dict[str, Any] | None = None
     corner_share: float = 0.2
     fixed_alpha: str | None = None
     quantize_share: float = 0.5
@@ -198,7 +199,13 @@ def _load_state(path: Path, net: nn.Module, optimizer: torch.optim.Optimizer) ->
     if "resume" not in header.meta:
         raise UsageError(f"{path}: not a resumable training state (use the {RESUME_SUFFIX} file)")
     tensors = load_tensors(header)
-    net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    try:
+        net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    except RuntimeError:
+        raise UsageError(
+            f"{path}: the state was trained with --hparams '{json.dumps(header.meta.get('hparams'))}', "
+            "which this command's --hparams do not match; leave --hparams out to use the state's"
+        ) from None
     for index, param in enumerate(p for group in optimizer.param_groups for p in group["params"]):
         if f"optim.{index}.exp_avg" in tensors:
             optimizer.state[param] = {  # the moments live with their parameter, the step count on the CPU
@@ -207,6 +214,20 @@ def _load_state(path: Path, net: nn.Module, optimizer: torch.optim.Optimizer) ->
                 "exp_avg_sq": tensors[f"optim.{index}.exp_avg_sq"].to(param.device),
             }
     return header.meta
+
+
+def starting_hparams(config: TrainConfig) -> dict[str, Any]:
+    """The architecture hyper-parameters to build: ``config.hparams`` when given, else those
+    recorded in the ``--resume`` state or the ``--init-from`` checkpoint (same arch), else ``{}``
+    (the architecture's defaults)."""
+    if config.hparams is not None:
+        return config.hparams
+    source = config.resume or config.init_from
+    if source:
+        meta = read_header(source).meta
+        if meta.get("arch") == config.arch:
+            return dict(meta.get("hparams", {}))
+    return {}
 
 
 def recorded_total(recorded: dict[str, Any]) -> tuple[int | None, float | None]:
@@ -258,7 +279,7 @@ def train(
     if config.fixed_alpha is not None:
         fixed_omega = space.parse(config.fixed_alpha).omega
     torch.manual_seed(config.seed)
-    hparams = {"p": space.p, **config.hparams}
+    hparams = {"p": space.p, **starting_hparams(config)}
     net = build_arch(config.arch, hparams).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, betas=(0.9, 0.9), weight_decay=config.weight_decay)
     start, elapsed, history = 0, 0.0, {}
