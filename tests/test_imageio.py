@@ -253,15 +253,38 @@ def test_tiff_carries_icc_and_exif_values(tmp_path: Path) -> None:
         assert jpeg.getexif()[272] == "Model 7" and jpeg.getexif().get_ifd(0x8769)[0x9003] == "2024:05:06 07:08:09"
 
 
-def test_deep_colour_tiff_keeps_icc_and_says_exif_is_dropped(tmp_path: Path) -> None:
-    samples = (np.arange(2 * 3 * 3).reshape(2, 3, 3) * 997).astype(np.uint16)
-    image = image_from_samples(samples, "tiff", icc_profile=SRGB_ICC, exif=camera_exif())
-    assert write_image(tmp_path / "d.tif", image) == [
-        "EXIF dropped: 16-bit and float colour TIFFs are written without it"
-    ]
+@pytest.mark.parametrize(("dtype", "byteorder"), [("uint16", "<"), ("float32", "<"), ("uint16", ">")])
+def test_deep_colour_tiff_keeps_icc_and_exif(tmp_path: Path, dtype: str, byteorder: str) -> None:
+    samples = (np.arange(2 * 3 * 4).reshape(2, 3, 4) * 997).astype(np.uint16)
+    if dtype == "float32":
+        samples = samples.astype(np.float32) / 65535
+    source = PIL.Image.Exif()
+    source.endian = byteorder  # the TIFF is written in the camera block's byte order
+    source[270], source[271], source[272], source[274], source[305] = (
+        "a test scene", "TuneCam", "Model 7", 3, "RawConv 2.1"
+    )  # fmt: skip
+    source[0x8769] = {0x9003: "2024:05:06 07:08:09", 0x9286: b"ASCII\x00\x00\x00hello", 0xA005: {1: "R98"}}
+    source[0x8825] = {1: "N", 2: (48.0, 51.0, 24.0)}
+    image = image_from_samples(samples, "tiff", icc_profile=SRGB_ICC, exif=source.tobytes())
+    assert write_image(tmp_path / "d.tif", image) == []
     back = read_image(tmp_path / "d.tif")
-    assert back.meta.icc_profile == SRGB_ICC and back.meta.exif is None
+    assert back.meta.icc_profile == SRGB_ICC
     assert np.array_equal(stored_samples(back), samples)
+    exif = PIL.Image.Exif()
+    exif.load(back.meta.exif)
+    assert [exif[tag] for tag in (270, 271, 272, 274, 305)] == ["a test scene", "TuneCam", "Model 7", 3, "RawConv 2.1"]
+    assert exif.get_ifd(0x8769)[0x9003] == "2024:05:06 07:08:09"
+    assert exif.get_ifd(0x8769)[0x9286] == b"ASCII\x00\x00\x00hello"
+    assert exif.get_ifd(0xA005) == {1: "R98"}  # the interoperability directory nested in EXIF
+    assert exif.get_ifd(0x8825) == {1: "N", 2: (48.0, 51.0, 24.0)}
+    with tifffile.TiffFile(tmp_path / "d.tif") as tif:  # a valid TIFF to another reader, tags in order
+        assert tif.byteorder == byteorder
+        codes = list(tif.pages.first.tags.keys())
+        assert codes == sorted(codes) and {0x8769, 0x8825} <= set(codes)
+        assert tif.pages.first.tags[0x8769].value["DateTimeOriginal"] == "2024:05:06 07:08:09"
+    write_image(tmp_path / "back.jpg", back)  # and on into a JPEG
+    with PIL.Image.open(tmp_path / "back.jpg") as jpeg:
+        assert jpeg.getexif().get_ifd(0x8769)[0x9003] == "2024:05:06 07:08:09"
 
 
 # ---- conversions on reading -------------------------------------------------------------------

@@ -3,12 +3,15 @@
 Pillow decodes 1–8-bit TIFFs (palette, CMYK, YCbCr, LZW and JPEG compression included) and
 16-bit or float gray exactly, so those go through the common Pillow path. Deeper samples with
 colour or alpha it narrows to 8 bits or drops channels from, so those are read and written with
-tifffile, which keeps every sample. tifffile cannot write an EXIF sub-directory, so deep colour
-TIFFs are written without EXIF (the writer says so in a notice).
+tifffile, which keeps every sample. tifffile refuses to write EXIF and GPS sub-directory
+pointers, so :func:`write_deep_tiff` writes placeholders, appends the sub-directories (serialized
+by Pillow, as for a JPEG) and turns the placeholders into the pointers.
 """
 
 from __future__ import annotations
 
+import io
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -31,6 +34,7 @@ _UNASSOCIATED_ALPHA = 2
 _ICC_TAG = 34675
 _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
+_INTEROP_IFD = 0xA005  # inside the EXIF sub-directory
 # IFD0 tags a camera writes next to its EXIF sub-directory: ImageDescription, Make, Model,
 # Orientation, Software, DateTime, Artist, Copyright. Structural TIFF tags stay behind.
 _EXIF_IFD0_TAGS = (270, 271, 272, 274, 305, 306, 315, 33432)
@@ -137,16 +141,37 @@ def read_deep_tiff(path: Path, layout: TiffLayout) -> DeepTiff:
     return DeepTiff(np.ascontiguousarray(samples[:, :, :keep]), colour, premultiplied, notices)
 
 
+# Unassigned (or IFD0-foreign) tag codes just below the EXIF and GPS pointers: tifffile writes them,
+# and renaming them to the pointer keeps the directory's tags in ascending order.
+_POINTER_PLACEHOLDERS = {_EXIF_IFD: _EXIF_IFD - 1, _GPS_IFD: _GPS_IFD - 1}
+_ASCII, _SHORT, _LONG = 2, 3, 4
+
+
 def write_deep_tiff(file: BinaryIO, samples: np.ndarray, colour_channels: int, options: dict[str, Any]) -> None:
     """Write uint16/float32 ``(H, W, K)`` samples (K = colour_channels [+ 1 alpha]) as a zlib TIFF.
 
-    ``options``: the same ``icc_profile`` and ``dpi`` keys Pillow's writers take.
+    ``options``: the same ``icc_profile``, ``dpi`` and ``exif`` keys Pillow's writers take. Of
+    the EXIF block, the camera's first-directory tags (make, model, orientation, date, …) and its
+    EXIF and GPS sub-directories are written, as :func:`tiff_metadata` reads them.
     """
     has_alpha = samples.shape[2] > colour_channels
     dpi = options.get("dpi")
+    exif = PIL.Image.Exif()
+    if options.get("exif"):
+        exif.load(options["exif"])
+    pointers = [tag for tag in (_EXIF_IFD, _GPS_IFD) if exif.get_ifd(tag)]
+    camera = {tag: exif[tag] for tag in _EXIF_IFD0_TAGS if tag in exif and tag not in (270, 305)}
+    extratags = [
+        (tag, _SHORT, 1, int(value), True) if tag == 274 else (tag, _ASCII, 0, _ascii(value), True)
+        for tag, value in camera.items()
+    ]
+    extratags += [(_POINTER_PLACEHOLDERS[tag], _LONG, 1, 0, True) for tag in pointers]
+    byteorder = exif.endian or "<"
+    buffer = io.BytesIO()
     tifffile.imwrite(
-        file,
+        buffer,
         samples,
+        byteorder=byteorder,
         photometric="rgb" if colour_channels == 3 else "minisblack",
         planarconfig="contig",
         extrasamples=("unassalpha",) if has_alpha else None,
@@ -154,8 +179,43 @@ def write_deep_tiff(file: BinaryIO, samples: np.ndarray, colour_channels: int, o
         iccprofile=options.get("icc_profile"),
         resolution=(float(dpi[0]), float(dpi[1])) if dpi else None,
         resolutionunit="INCH" if dpi else None,
+        description=_ascii(exif[270]) if 270 in exif else None,
+        software=_ascii(exif[305]) if 305 in exif else None,
         metadata=None,
+        extratags=extratags,
     )
+    data = buffer.getvalue()
+    if pointers:
+        data = _append_sub_directories(data, exif, pointers, byteorder)
+    file.write(data)
+
+
+def _ascii(value: object) -> bytes:
+    return value.encode("utf-8", "replace") if isinstance(value, str) else bytes(value)  # type: ignore[arg-type]
+
+
+def _append_sub_directories(data: bytes, exif: PIL.Image.Exif, pointers: list[int], byteorder: str) -> bytes:
+    """Append ``exif``'s EXIF/GPS sub-directories to the classic TIFF ``data`` (written in
+    ``byteorder`` with a LONG placeholder per pointer) and point the first directory at them."""
+    for tag in list(exif):
+        if tag not in pointers:
+            del exif[tag]  # only the sub-directories travel in the appended block
+    start = len(data) + len(data) % 2  # directories start on a word boundary
+    block = exif.tobytes(start)  # b"Exif\0\0", an 8-byte header, then a directory that lives at `start`
+    appended = block[6 + 8 :]
+    out = bytearray(data + b"\0" * (start - len(data)) + appended)
+    (count,) = struct.unpack_from(byteorder + "H", out, start)
+    targets = {}
+    for index in range(count):
+        tag, _type, _count, value = struct.unpack_from(byteorder + "HHII", out, start + 2 + 12 * index)
+        targets[tag] = value
+    with tifffile.TiffFile(io.BytesIO(bytes(out))) as tif:
+        tags = tif.pages.first.tags
+        for pointer in pointers:
+            placeholder = tags[_POINTER_PLACEHOLDERS[pointer]]
+            struct.pack_into(byteorder + "H", out, placeholder.offset, pointer)
+            struct.pack_into(byteorder + "I", out, placeholder.valueoffset, targets[pointer])
+    return bytes(out)
 
 
 @dataclass
@@ -180,6 +240,8 @@ def tiff_metadata(ifd0: PIL.Image.Exif) -> TiffMetadata:
             carried[tag] = ifd0[tag]
     for pointer in (_EXIF_IFD, _GPS_IFD):
         sub = ifd0.get_ifd(pointer)
+        if pointer == _EXIF_IFD and _INTEROP_IFD in sub:  # nested, so it is written out, not a stale offset
+            sub = {**sub, _INTEROP_IFD: ifd0.get_ifd(_INTEROP_IFD)}
         if sub:
             carried[pointer] = sub
     has_camera_data = _EXIF_IFD in carried or _GPS_IFD in carried or any(t in carried for t in (271, 272))
@@ -199,6 +261,6 @@ def read_tiff_ifd0(path: Path) -> PIL.Image.Exif:
     ifd0 = PIL.Image.Exif()
     with path.open("rb") as file:
         ifd0.load_from_fp(file)
-        for pointer in (_EXIF_IFD, _GPS_IFD):
+        for pointer in (_EXIF_IFD, _GPS_IFD, _INTEROP_IFD):
             ifd0.get_ifd(pointer)  # read the sub-directories while the file is open
     return ifd0

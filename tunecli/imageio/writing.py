@@ -73,7 +73,7 @@ def write_image(
     planes = pixels if alpha is None else np.concatenate([pixels, alpha[:, :, None]], axis=2)
     samples = float_to_samples(planes, dtype)
     deep_colour = dtype != "uint8" and samples.shape[2] > 1
-    options = _save_options(fmt, image, quality, deep_colour, notices)
+    options = _save_options(fmt, image, quality, notices)
     try:
         with atomic_output(path, overwrite=overwrite) as file:
             _encode(file, fmt, samples, pixels.shape[2], deep_colour, options)
@@ -138,9 +138,7 @@ def _resolve_sample_type(path: Path, fmt: FileFormat, bit_depth: str, source: st
     return chosen
 
 
-def _save_options(
-    fmt: FileFormat, image: Image, quality: int | None, deep_colour: bool, notices: list[str]
-) -> dict[str, Any]:
+def _save_options(fmt: FileFormat, image: Image, quality: int | None, notices: list[str]) -> dict[str, Any]:
     """Pillow save keywords for ``fmt`` (also read by the pypng and tifffile writers)."""
     meta = image.meta
     options: dict[str, Any] = {}
@@ -150,10 +148,8 @@ def _save_options(
         else:
             notices.append(f"{fmt.label} cannot hold an ICC profile: profile dropped")
     if meta.exif:
-        if fmt.exif and not (fmt.name == "tiff" and deep_colour):
+        if fmt.exif:
             options["exif"] = exif_block(meta.exif)
-        elif fmt.exif:
-            notices.append("EXIF dropped: 16-bit and float colour TIFFs are written without it")
         else:
             notices.append(f"{fmt.label} cannot hold EXIF: EXIF dropped")
     dpi = meta.extra.get("dpi")
