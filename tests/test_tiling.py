@@ -134,6 +134,11 @@ def test_tile_zero_is_one_whole_call(tiny_rgb: nn.Module) -> None:
     assert torch.equal(out, whole(tiny_rgb, image, tiny_rgb.tiling))
 
 
+def on_grid(multiple: int, *values: int) -> tuple[int, ...]:
+    """Each value rounded up to a multiple of ``multiple``, as the tiling engine does."""
+    return tuple(-(-v // multiple) * multiple for v in values)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     length=st.integers(1, 80),
@@ -142,10 +147,7 @@ def test_tile_zero_is_one_whole_call(tiny_rgb: nn.Module) -> None:
     multiple=st.sampled_from([1, 2, 4, 8]),
 )
 def test_tile_origins_lie_on_the_grid_and_cover(length: int, tile: int, overlap: int, multiple: int) -> None:
-    def up(v: int) -> int:
-        return -(-v // multiple) * multiple
-
-    length, tile, overlap = up(length), up(tile), up(overlap)
+    length, tile, overlap = on_grid(multiple, length, tile, overlap)
     tile = min(tile, length)
     if tile < length and tile <= overlap:
         with pytest.raises(ValueError, match="larger than the overlap"):
@@ -168,10 +170,7 @@ def test_tile_origins_lie_on_the_grid_and_cover(length: int, tile: int, overlap:
 def test_fitted_tile_is_the_smallest_side_with_as_few_tiles(
     length: int, tile: int, overlap: int, multiple: int
 ) -> None:
-    def up(v: int) -> int:
-        return -(-v // multiple) * multiple
-
-    length, tile, overlap = up(length), up(tile), up(overlap)
+    length, tile, overlap = on_grid(multiple, length, tile, overlap)
     if tile < length and tile <= overlap:
         with pytest.raises(ValueError, match="larger than the overlap"):
             fitted_tile(length, tile, overlap, multiple)
