@@ -77,7 +77,8 @@ def test_single_input_sweep_writes_outputs_grid_page_and_manifest(
     folder = tmp_path / "cat_denoise_sweep"
     assert summary.exit_code == 0 and summary.galleries == [folder] and summary.combined is None
     names = {"cat_denoise_a0.00.png", "cat_denoise_a0.50.png", "cat_denoise_a1.00.png"}
-    assert {p.name for p in folder.iterdir()} == names | {"grid.png", "index.html", "manifest.json"}
+    assert {p.name for p in folder.iterdir()} == names | {"grid.png", "index.html", "manifest.json", "input"}
+    assert (folder / "input" / "cat.png").read_bytes() == source.read_bytes()  # the folder stands alone
 
     # every output is what a plain single-alpha run gives
     for alpha in (0.0, 0.5, 1.0):
@@ -94,7 +95,7 @@ def test_single_input_sweep_writes_outputs_grid_page_and_manifest(
     page = (folder / "index.html").read_text()
     for name in names:
         assert f'href="{name}"' in page
-    assert 'href="../cat.png"' in page
+    assert 'href="input/cat.png"' in page and "../" not in page
 
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["model"]["sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()

@@ -13,6 +13,7 @@ a time), and several inputs get a combined gallery with a row per image.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -59,6 +60,7 @@ from tunecli.imageio import (
     read_image,
     write_image,
 )
+from tunecli.imageio.atomic import atomic_output
 from tunecli.runner import (
     BatchReporter,
     BatchSummary,
@@ -78,6 +80,8 @@ GRID_NAME = "grid.png"
 HTML_NAME = "index.html"
 MANIFEST_NAME = "manifest.json"
 PREVIEW_FOLDER = "previews"
+#: A copy of the input (when a browser shows its format), so the gallery folder stands alone.
+INPUT_FOLDER = "input"
 #: Formats a browser shows; other outputs (TIFF) get an 8-bit PNG preview for the page.
 BROWSER_FORMATS = frozenset({"png", "jpeg", "webp", "bmp"})
 #: Most images a combined sheet shows (the combined page lists them all).
@@ -369,6 +373,17 @@ def _combined_cell(images: int, alphas: int) -> int:
 # ---- writing the galleries -------------------------------------------------------------------------
 
 
+def _input_view(folder: Path, path: Path, pixels: np.ndarray) -> Path:
+    """The input as the page shows it, kept inside the gallery so the folder can be moved or
+    shared whole: a copy in ``input/`` of a file a browser shows, else the PNG preview."""
+    if needs_preview(path):
+        return _browser_view(folder, path, pixels)
+    target = folder / INPUT_FOLDER / path.name
+    with path.open("rb") as source, atomic_output(target, overwrite=True) as copy:
+        shutil.copyfileobj(source, copy)
+    return target
+
+
 def _browser_view(folder: Path, path: Path, pixels: np.ndarray) -> Path:
     """``path`` itself when a browser shows it, else an 8-bit PNG preview written beside the gallery."""
     if not needs_preview(path):
@@ -413,7 +428,7 @@ def write_gallery(
         baseline = measure(source.pixels, reference)
         input_lines.append(f"{baseline.psnr:.2f} dB")
         input_label += f" · {baseline.psnr:.2f} dB · SSIM {baseline.ssim:.4f}"
-    views = [GalleryView(input_label, _browser_view(folder, gallery.source, source.pixels), input_thumb)]
+    views = [GalleryView(input_label, _input_view(folder, gallery.source, source.pixels), input_thumb)]
     record = InputRecord(
         input=str(gallery.source),
         folder=str(folder),
