@@ -281,7 +281,9 @@ def register(app: typer.Typer, spec: TaskCommand) -> None:
         tile: Annotated[
             str,
             typer.Option(
-                help="Tile side in pixels, auto (fits the device), or 0 (whole image).", rich_help_panel=PERFORMANCE
+                help="Largest tile side in pixels (tiles shrink evenly to fit the image), auto (free memory on "
+                "CUDA, 512 px one at a time on a CPU), or 0 (whole image).",
+                rich_help_panel=PERFORMANCE,
             ),
         ] = "auto",
         overlap: Annotated[
