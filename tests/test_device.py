@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tunecli.device import precision_name, resolve_device, resolve_precision
+from tunecli.device import inference_memory_format, precision_name, resolve_device, resolve_precision
 from tunecli.errors import DeviceError, UsageError
 
 
@@ -44,3 +44,9 @@ def test_precisions() -> None:
     with pytest.raises(UsageError, match=r"^unknown precision 'fp64': use auto, fp32, fp16, bf16$"):
         resolve_precision("fp64", cpu)
     assert [precision_name(d) for d in (torch.float32, torch.float16, torch.bfloat16)] == ["fp32", "fp16", "bf16"]
+
+
+def test_inference_layout_is_channels_last_on_cpu_only() -> None:
+    assert inference_memory_format(torch.device("cpu")) == torch.channels_last
+    assert inference_memory_format(torch.device("cuda", 0)) == torch.contiguous_format
+    assert inference_memory_format(torch.device("mps")) == torch.contiguous_format

@@ -25,7 +25,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tunecli.alpha import AlphaSpace, Omega, ParsedAlpha
-from tunecli.device import compute_text, precision_name, resolve_device, resolve_precision
+from tunecli.device import (
+    compute_text,
+    inference_memory_format,
+    precision_name,
+    resolve_device,
+    resolve_precision,
+)
 from tunecli.errors import TunecliError, UsageError
 from tunecli.imageio import DEFAULT_MAX_PIXELS, Image, ImageMeta, float_to_samples, read_image, samples_to_float
 from tunecli.layers import bake
@@ -127,7 +133,8 @@ class Restorer:
         module = self.model.module
         omega_tensor = torch.tensor(omega, dtype=torch.float32, device=next(module.parameters()).device)
         # kernels are mixed in float32, then the baked copy (never the model) moves to dtype
-        baked: nn.Module = bake(module, omega_tensor).to(self.device, dtype).eval()
+        layout = inference_memory_format(self.device)
+        baked: nn.Module = bake(module, omega_tensor).to(self.device, dtype, memory_format=layout).eval()
         if self.ensemble:
             baked = DihedralEnsemble(baked).eval()
         self._baked[key] = baked

@@ -81,3 +81,11 @@ def compute_text(device: str, precision: str, ensemble: bool) -> str:
     """How a model runs, for summary lines and gallery notes: ``"cpu fp32"``,
     ``"cuda:0 fp16 · ensemble x8"``."""
     return f"{device} {precision}" + (" · ensemble x8" if ensemble else "")
+
+
+def inference_memory_format(device: torch.device) -> torch.memory_format:
+    """How a baked network's conv weights are laid out on ``device``: channels-last on a CPU,
+    where oneDNN then runs the whole network in that layout (the shipped denoiser ran 1.4-1.7x
+    faster on the 2-core CI machine, same output to float rounding; ``bench/arch_speed.py``), and
+    PyTorch's default elsewhere (not measured on GPUs). Inputs and outputs stay ``(B, C, H, W)``."""
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
