@@ -5,7 +5,7 @@ times, or (b) stack K copies of the image and run the tunable network once with 
 ω (grouped convolutions). This prints seconds for both and their ratio, so the choice made in
 ``tunecli.gallery.sweep`` (baking) is checked, not assumed.
 
-    python bench/sweep_batching.py --model denoise-unet --alphas 7 --size 256
+    python bench/sweep_batching.py --model denoise-unet-l4 --alphas 7 --size 256
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 
 from tunecli.layers import bake
-from tunecli.models import load_model
+from tunecli.models import DEFAULT_MODELS, load_model
 
 
 def best_of(runs: int, fn: Callable[[], None]) -> float:
@@ -32,7 +32,7 @@ def best_of(runs: int, fn: Callable[[], None]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="denoise-unet")
+    parser.add_argument("--model", default=DEFAULT_MODELS["denoise"])
     parser.add_argument("--alphas", type=int, default=7)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3)

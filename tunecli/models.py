@@ -34,7 +34,7 @@ SUFFIX = ".safetensors"
 
 #: The model each task command uses when ``--model`` is not given.
 DEFAULT_MODELS: dict[str, str] = {
-    "denoise": "denoise-unet",
+    "denoise": "denoise-unet-l4",
     "deblur": "deblur-unet",
     "upscale": "upscale-x4",
     "style": "style-mix",

@@ -14,6 +14,7 @@ from conftest import BOX, ModelFactory
 from typer.testing import Result
 
 from tunecli import __version__
+from tunecli.models import DEFAULT_MODELS
 
 RunCli = Callable[..., Result]
 
@@ -28,6 +29,8 @@ for args in (["--help"], ["denoise", "--help"], ["upscale", "--help"], ["models"
 assert "torch" not in sys.modules, sorted(m for m in sys.modules if m.startswith("torch"))
 print("ok")
 """
+
+DENOISER = DEFAULT_MODELS["denoise"]  # the fixture weights stand in for the shipped default
 
 
 def test_help_does_not_import_torch() -> None:
@@ -63,7 +66,7 @@ def test_task_help_has_panels_and_examples(run_cli: RunCli) -> None:
 @pytest.fixture()
 def weights(tmp_path: Path, make_model: ModelFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "weights"
-    make_model("denoise", name="denoise-unet", folder=folder)
+    make_model("denoise", name=DENOISER, folder=folder)
     make_model("deblur", name="deblur-box", space=BOX, folder=folder)
     monkeypatch.setenv("TUNECLI_WEIGHTS", str(folder))
     monkeypatch.setattr("tunecli.models.weights_dirs", lambda: [folder])  # only these two, whatever weights/ holds
@@ -74,7 +77,7 @@ def test_models_table(run_cli: RunCli, weights: Path) -> None:
     result = run_cli("models")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "denoise-unet (default)" in out
+    assert f"{DENOISER} (default)" in out
     assert "0 = gentle … 1 = strong" in out
     assert "box: noise (noise removal), blur (sharpening)" in out
     assert "alpha=0.50" in out and "noise=0.50 blur=0.50" in out
@@ -83,7 +86,7 @@ def test_models_table(run_cli: RunCli, weights: Path) -> None:
 
 
 def test_models_card(run_cli: RunCli, weights: Path) -> None:
-    result = run_cli("models", "denoise-unet")
+    result = run_cli("models", DENOISER)
     assert result.exit_code == 0, result.output
     out = result.stdout
     for text in (
@@ -99,7 +102,7 @@ def test_models_card(run_cli: RunCli, weights: Path) -> None:
 
 def test_models_json(run_cli: RunCli, weights: Path) -> None:
     listing = json.loads(run_cli("models", "--json").stdout)
-    assert [m["name"] for m in listing] == ["deblur-box", "denoise-unet"]
+    assert [m["name"] for m in listing] == ["deblur-box", DENOISER]
     card = json.loads(run_cli("models", "deblur-box", "--json").stdout)
     assert card["task"] == "deblur" and card["alpha_space"]["domain"] == "box"
 
@@ -107,7 +110,7 @@ def test_models_json(run_cli: RunCli, weights: Path) -> None:
 def test_models_unknown_name(run_cli: RunCli, weights: Path) -> None:
     result = run_cli("models", "nope")
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: no model named 'nope' (installed: deblur-box, denoise-unet)")
+    assert result.stderr.startswith(f"error: no model named 'nope' (installed: deblur-box, {DENOISER})")
     assert result.stderr.count("\n") == 1
 
 

@@ -10,7 +10,7 @@ import typer
 from tunecli.cli import console
 
 EVAL_EPILOG = (
-    "Example: tunecli eval denoise-unet --data ../shared/data/test/CBSD68 --sigma 15,25,50\n\n"
+    "Example: tunecli eval denoise-unet-l4 --data ../shared/data/test/CBSD68 --sigma 15,25,50\n\n"
     "Without --alpha each sigma is run at the alpha the model card maps it to."
 )
 
