@@ -314,8 +314,9 @@ def load(
 
     ``device``: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda[:i]`` or ``mps``;
     ``precision``: ``auto`` (fp16 on a GPU, fp32 on CPU), ``fp32``, ``fp16`` or ``bf16``;
-    ``batch_size``: tiles per forward pass (default: 1 on a CPU, 4 on a GPU); ``ensemble``: average the 8 flips/rotations of every
-    tile (8x the compute, a little more fidelity). Raises a :class:`~tunecli.errors.TunecliError`.
+    ``batch_size``: tiles per forward pass (default: 1 on a CPU, 4 on a GPU); ``ensemble``:
+    average the 8 flips/rotations of every tile (8x the compute, a little more fidelity).
+    Raises a :class:`~tunecli.errors.TunecliError`.
     """
     torch_device = resolve_device(device)
     dtype = resolve_precision(precision, torch_device)
