@@ -75,11 +75,11 @@ def main() -> None:
         "| FFDNet channels-last s/MP | FFDNet channels-last ÷ candidate |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
+    layout = inference_memory_format(torch.device("cpu"))
     for text in args.hparams:
         net = build_arch(args.arch, json.loads(text)).eval()
         contract = net.tiling
         # as tunecli runs a model on a CPU: kernels mixed once, weights laid out channels-last
-        layout = inference_memory_format(torch.device("cpu"))
         baked = bake(net, torch.tensor([0.5, 0.5])).to(memory_format=layout)
         overlap = default_overlap(contract)
         if args.tile == "auto":

@@ -58,12 +58,23 @@ def fitted_tile(length: int, tile: int, overlap: int, multiple: int) -> int:
     2048 pixels with 1024-pixel tiles and an overlap of 88 need 3 tiles per axis; tiles of 744
     pixels cover them just as well with 1.8 times fewer pixels to compute.
     """
-    if tile >= length:
+    count = tile_count(length, tile, overlap)
+    if count == 1:
         return length
+    return min(_round_up(math.ceil((length + (count - 1) * overlap) / count), multiple), tile)
+
+
+def tile_count(length: int, tile: int, overlap: int) -> int:
+    """How many tiles of side ``tile`` overlapping by at least ``overlap`` cover ``length``.
+
+    Raises ``ValueError`` when more than one tile is needed and ``tile`` is not larger than
+    ``overlap``.
+    """
+    if tile >= length:
+        return 1
     if tile <= overlap:
         raise ValueError(f"tile ({tile}) must be larger than the overlap ({overlap})")
-    count = math.ceil((length - overlap) / (tile - overlap))
-    return min(_round_up(math.ceil((length + (count - 1) * overlap) / count), multiple), tile)
+    return math.ceil((length - overlap) / (tile - overlap))
 
 
 def tile_origins(length: int, tile: int, overlap: int, multiple: int) -> list[int]:
@@ -72,11 +83,9 @@ def tile_origins(length: int, tile: int, overlap: int, multiple: int) -> list[in
     ``length``, ``tile`` and ``overlap`` are multiples of ``multiple``, and so is every origin;
     origins are spread as evenly as that grid allows, the last one is ``length - tile``.
     """
-    if tile >= length:
+    count = tile_count(length, tile, overlap)
+    if count == 1:
         return [0]
-    if tile <= overlap:
-        raise ValueError(f"tile ({tile}) must be larger than the overlap ({overlap})")
-    count = math.ceil((length - overlap) / (tile - overlap))
     units = (length - tile) // multiple
     return [multiple * round(i * units / (count - 1)) for i in range(count)]
 
