@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from tunecli.alpha import AlphaAxis, AlphaSpace
+from tunecli.archs.registry import build_arch
 from tunecli.checkpoint import read_header
 from tunecli.errors import UsageError
 from tunecli.models import load_model
@@ -31,6 +32,8 @@ from tunecli.training.loop import (
     learning_rate,
     objective,
     recorded_total,
+    run_grouped,
+    sample_grouped_omega,
     sample_omega,
     train,
 )
@@ -301,6 +304,8 @@ def test_l2_training_lowers_its_loss_and_records_it(tmp_path: Path) -> None:
     [
         ("loss", "l3", "unknown loss 'l3': use one of l1, l2, psnr"),
         ("quantize_share", 1.5, "quantize share 1.5 is not in [0, 1]"),
+        ("omega_groups", 3, "--omega-groups 3 does not divide --batch 4"),
+        ("precision", "fp16", "unknown training precision 'fp16': use one of fp32, bf16"),
     ],
 )
 def test_bad_loss_or_quantize_share_is_refused(tmp_path: Path, field: str, value: object, message: str) -> None:
@@ -339,3 +344,36 @@ def test_training_with_a_validation_split_records_both_file_lists(tmp_path: Path
     assert training["data_manifest_sha256"] == manifest_sha256(kept)
     with pytest.raises(UsageError, match="--val-split and --val-data exclude each other"):
         train(config(tmp_path, val_split=1))
+
+
+def test_grouped_omega_repeats_each_draw_over_its_group() -> None:
+    space = denoise.alpha_space()
+    omega = sample_grouped_omega(space, 12, 3, 0.2, torch.Generator().manual_seed(1))
+    assert omega.shape == (12, 2)
+    groups = omega.view(3, 4, 2)
+    torch.testing.assert_close(groups, groups[:, :1].expand(3, 4, 2), rtol=0, atol=0)
+    assert len({tuple(g[0].tolist()) for g in groups}) == 3
+    # 0 or batch groups: one ω per sample, exactly sample_omega's draw
+    per_sample = sample_grouped_omega(space, 12, 0, 0.2, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(per_sample, sample_omega(space, 12, 0.2, torch.Generator().manual_seed(1)))
+
+
+def test_grouped_forward_equals_the_per_sample_forward() -> None:
+    torch.manual_seed(0)
+    net = build_arch("unet", {"widths": [8, 16], "blocks": [1, 1], "p": 2})
+    x = torch.rand(6, 3, 16, 16)
+    omega = sample_grouped_omega(denoise.alpha_space(), 6, 2, 0.0, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        per_sample = net(x, omega)  # grouped convolution, one kernel mix per sample
+        grouped = run_grouped(net, x.contiguous(memory_format=torch.channels_last), omega, 2)
+    torch.testing.assert_close(grouped, per_sample, rtol=1e-5, atol=1e-5)
+
+
+def test_bf16_training_with_shared_omega_groups_lowers_its_loss(tmp_path: Path) -> None:
+    cfg = config(tmp_path, steps=40, loss="l2", omega_groups=2, precision="bf16", val_data=[])
+    result = train(cfg)
+    assert result.last_loss < 0.8 * result.first_loss
+    recorded = read_header(cfg.out).meta["training"]["config"]
+    assert (recorded["omega_groups"], recorded["precision"]) == (2, "bf16")
+    weights = load_model(cfg.out).module.state_dict()
+    assert all(t.dtype == torch.float32 for t in weights.values())  # the checkpoint stays fp32

@@ -32,6 +32,7 @@ from tunecli.training.data import ImageFolder, list_images, manifest_sha256, pre
 
 TRAINABLE_TASKS = ("denoise",)
 LOSSES = ("l1", "l2", "psnr")
+PRECISIONS = ("fp32", "bf16")
 RESUME_SUFFIX = ".resume.safetensors"
 
 
@@ -58,6 +59,11 @@ class TrainConfig:
     fixed_alpha: str | None = None
     quantize_share: float = 0.5
     loss: str = "l1"
+    #: distinct ω per step: the batch splits into this many equal groups, each sharing one ω
+    #: (0: one ω per sample, as in the paper)
+    omega_groups: int = 0
+    #: "fp32", or "bf16": forward pass under bfloat16 autocast (weights and optimizer stay fp32)
+    precision: str = "fp32"
     val_data: list[str] = field(default_factory=list)
     val_split: int = 0
     val_images: int = 8
@@ -110,6 +116,28 @@ def sample_omega(space: AlphaSpace, batch: int, corner_share: float, generator: 
             one_hot = (torch.rand(batch, space.p, generator=generator) < 0.5).to(omega.dtype)
         omega = torch.where(corner[:, None], one_hot, omega)
     return omega
+
+
+def sample_grouped_omega(
+    space: AlphaSpace, batch: int, groups: int, corner_share: float, generator: torch.Generator
+) -> Tensor:
+    """``(batch, p)`` ω: ``groups`` draws of :func:`sample_omega`, each repeated over
+    ``batch // groups`` consecutive samples (``groups`` 0 or ``batch``: one ω per sample)."""
+    if groups in (0, batch):
+        return sample_omega(space, batch, corner_share, generator)
+    return sample_omega(space, groups, corner_share, generator).repeat_interleave(batch // groups, dim=0)
+
+
+def run_grouped(net: nn.Module, noisy: Tensor, omega: Tensor, groups: int) -> Tensor:
+    """``net(noisy, omega)`` for ``noisy`` ``(B, C, H, W)`` and ``omega`` ``(B, p)`` whose rows come
+    in ``groups`` equal runs of one ω: each run goes through the net with that shared ω, so its
+    tunable layers mix their kernels once and run dense convolutions instead of per-sample
+    grouped ones. ``groups`` 0 or ``B``: one pass with per-sample ω."""
+    batch = noisy.shape[0]
+    if groups in (0, batch):
+        return net(noisy, omega)
+    size = batch // groups
+    return torch.cat([net(noisy[i : i + size], omega[i]) for i in range(0, batch, size)])
 
 
 def objective(restored: Tensor, clean: Tensor, kind: str) -> Tensor:
@@ -257,6 +285,10 @@ def train(
         raise UsageError(f"quantize share {config.quantize_share} is not in [0, 1]")
     if config.val_split and config.val_data:
         raise UsageError("--val-split and --val-data exclude each other; pass one")
+    if config.omega_groups and config.batch % config.omega_groups:
+        raise UsageError(f"--omega-groups {config.omega_groups} does not divide --batch {config.batch}")
+    if config.precision not in PRECISIONS:
+        raise UsageError(f"unknown training precision {config.precision!r}: use one of {', '.join(PRECISIONS)}")
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
@@ -350,6 +382,9 @@ def train(
         )
 
     net.train()
+    # a fixed-alpha baseline shares its one ω over the whole batch
+    groups = 1 if config.fixed_alpha is not None else config.omega_groups
+    shared_omega = groups not in (0, config.batch)
     generator = torch.Generator()
     first_loss = last_loss = float("nan")
     running: list[float] = []
@@ -365,15 +400,19 @@ def train(
         generator.manual_seed(config.seed * 1_000_003 + step)
         clean = torch.from_numpy(batch)
         if config.fixed_alpha is None:
-            omega = sample_omega(space, config.batch, config.corner_share, generator)
+            omega = sample_grouped_omega(space, config.batch, config.omega_groups, config.corner_share, generator)
         else:  # a single-objective baseline: every sample at one ω
             omega = torch.tensor(fixed_omega, dtype=torch.float32).expand(config.batch, space.p)
         # degraded on the CPU from the seeded generator: the same batches on every device
         noisy = denoise.degrade(clean, omega, generator, config.quantize_share).to(device)
         clean, omega = clean.to(device), omega.to(device)
+        if shared_omega and device.type == "cpu":
+            noisy = noisy.contiguous(memory_format=torch.channels_last)  # dense convs run faster so
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
-        restored = net(noisy, omega)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+            restored = run_grouped(net, noisy, omega, groups)
+        restored = restored.float()
         # per-sample objective: distance to the clean image for the degradation that ω selects
         loss = objective(restored, clean, config.loss)
         optimizer.zero_grad(set_to_none=True)
