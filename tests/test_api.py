@@ -164,17 +164,23 @@ def test_each_alpha_is_baked_once(restorer: Restorer, monkeypatch: pytest.Monkey
 
 
 class NanInHalf(nn.Module):
-    """Returns NaN unless it runs in float32 (what an fp16 overflow looks like)."""
+    """Returns NaN unless its weights are float32 (what an fp16 overflow looks like); like every
+    network it takes float32 input."""
+
+    def __init__(self, dtype: torch.dtype | None) -> None:
+        super().__init__()
+        self.dtype = dtype
 
     def forward(self, x: Tensor) -> Tensor:
-        return x if x.dtype == torch.float32 else torch.full_like(x, float("nan"))
+        assert x.dtype == torch.float32
+        return x if self.dtype == torch.float32 else torch.full_like(x, float("nan"))
 
 
 def test_non_finite_half_precision_output_is_recomputed_in_fp32(
     restorer: Restorer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     half = Restorer(restorer.model, torch.device("cpu"), torch.bfloat16)
-    monkeypatch.setattr(half, "baked", lambda omega, dtype=None: NanInHalf())
+    monkeypatch.setattr(half, "baked", lambda omega, dtype=None: NanInHalf(dtype))
     pixels = np.random.default_rng(6).random((5, 5, 3), dtype=np.float32)
     restored = half.restore(Image(pixels, None, ImageMeta("png", "uint8", "RGB")), (0.5, 0.5), tile=0)
     assert restored.precision == "fp32"

@@ -54,3 +54,23 @@ def test_unet_rejects_bad_hparams() -> None:
         build_arch("unet", {"widths": [8, 16], "blocks": [1]})
     with pytest.raises(TypeError):
         build_arch("unet", {"depth": 3})
+
+
+@pytest.mark.parametrize("arch,hparams", [("tiny", {}), ("unet", {"widths": [4, 8], "blocks": [1, 1]})])
+def test_half_precision_networks_take_float32_and_keep_the_skip_exact(arch: str, hparams: dict) -> None:
+    """Weights in bf16, input in float32: the output is float32 and only the correction is
+    rounded, so a network whose correction is zero returns a 16-bit image bit for bit."""
+    from tunecli.layers import bake
+
+    net = build_arch(arch, hparams)
+    last = net.body[-1] if arch == "tiny" else net.tail
+    with torch.no_grad():
+        for parameter in last.parameters():
+            parameter.zero_()
+    baked = bake(net, torch.tensor([0.5, 0.5])).to(torch.bfloat16).eval()
+    x = torch.randint(0, 65536, (1, 3, 16, 16)).float() / 65535  # 16-bit levels bf16 cannot hold
+    assert not torch.equal(x.bfloat16().float(), x)
+    with torch.inference_mode():
+        out = baked(x)
+    assert out.dtype == torch.float32
+    assert torch.equal(out, x)

@@ -36,4 +36,5 @@ class TinyTunable(nn.Module):
         if omega is not None:
             set_omega(self, omega)
         scale = self.scale()
-        return x + scale[:, :, None, None] * self.body(x)
+        correction = scale[:, :, None, None] * self.body(x.to(self.body[0].weight.dtype))
+        return x + correction.to(x.dtype)

@@ -3,6 +3,9 @@
 Every registered class takes keyword hyper-parameters (JSON-serializable), exposes ``p`` and
 :attr:`tiling`, and has ``forward(x, omega=None)`` where ``x`` is ``(B, C, H, W)`` float in
 [0, 1] and ``omega`` is ``(p,)`` or ``(B, p)`` (``None``: use the ω already set or baked).
+``x`` may be float32 while the weights are fp16/bf16: the network computes in its weights'
+dtype and returns ``x``'s dtype (the residual networks here add their correction to ``x``
+in float32, so half precision rounds the correction, not the image).
 """
 
 from __future__ import annotations

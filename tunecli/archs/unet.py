@@ -131,7 +131,8 @@ class TunableUNet(nn.Module):
     def forward(self, x: Tensor, omega: Tensor | None = None) -> Tensor:
         if omega is not None:
             set_omega(self, omega)
-        h = self.head(x)
+        # the skip stays in the input's dtype: in half precision only the correction is rounded
+        h = self.head(x.to(self.head.weight.dtype))
         skips = []
         for encoder, down in zip(self.encoders, self.downs, strict=True):
             h = encoder(h)
@@ -140,4 +141,4 @@ class TunableUNet(nn.Module):
         h = self.bottom(h)
         for i in reversed(range(len(self.ups))):
             h = self.decoders[i](self.ups[i](h) + skips[i])
-        return x + self.tail(h)
+        return x + self.tail(h).to(x.dtype)
