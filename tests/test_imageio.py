@@ -253,11 +253,15 @@ def test_tiff_carries_icc_and_exif_values(tmp_path: Path) -> None:
         assert jpeg.getexif()[272] == "Model 7" and jpeg.getexif().get_ifd(0x8769)[0x9003] == "2024:05:06 07:08:09"
 
 
-@pytest.mark.parametrize(("dtype", "byteorder"), [("uint16", "<"), ("float32", "<"), ("uint16", ">")])
-def test_deep_colour_tiff_keeps_icc_and_exif(tmp_path: Path, dtype: str, byteorder: str) -> None:
+@pytest.mark.parametrize(
+    ("dtype", "byteorder"), [("uint16", "<"), ("float32", "<"), ("uint16", ">"), ("uint8", "<"), ("uint8", ">")]
+)
+def test_colour_tiff_keeps_icc_and_every_exif_directory(tmp_path: Path, dtype: str, byteorder: str) -> None:
     samples = (np.arange(2 * 3 * 4).reshape(2, 3, 4) * 997).astype(np.uint16)
     if dtype == "float32":
         samples = samples.astype(np.float32) / 65535
+    elif dtype == "uint8":  # Pillow's TIFF writer would leave a stale interoperability offset
+        samples = (samples // 257).astype(np.uint8)
     source = PIL.Image.Exif()
     source.endian = byteorder  # the TIFF is written in the camera block's byte order
     source[270], source[271], source[272], source[274], source[305] = (
@@ -285,6 +289,51 @@ def test_deep_colour_tiff_keeps_icc_and_exif(tmp_path: Path, dtype: str, byteord
     write_image(tmp_path / "back.jpg", back)  # and on into a JPEG
     with PIL.Image.open(tmp_path / "back.jpg") as jpeg:
         assert jpeg.getexif().get_ifd(0x8769)[0x9003] == "2024:05:06 07:08:09"
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
+@pytest.mark.parametrize("mode", ["L", "LA"])
+def test_gray_tiff_keeps_every_exif_directory(tmp_path: Path, dtype: str, mode: str) -> None:
+    exif = PIL.Image.Exif()
+    exif[271] = "TuneCam"
+    exif[0x8769] = {0x9003: "2024:05:06 07:08:09", 0xA005: {1: "R98"}}
+    rng = np.random.default_rng(3)
+    pixels = rng.random((5, 7, 1), dtype=np.float32)
+    alpha = rng.random((5, 7), dtype=np.float32) if mode == "LA" else None
+    if dtype != "float32":  # levels the file can hold exactly
+        levels = np.iinfo(dtype).max
+        pixels = np.round(pixels * levels) / levels
+        alpha = None if alpha is None else np.round(alpha * levels) / levels
+    assert (
+        write_image(tmp_path / "g.tif", Image(pixels, alpha, ImageMeta("tiff", dtype, mode, exif=exif.tobytes()))) == []
+    )
+    back = read_image(tmp_path / "g.tif")
+    assert (back.meta.dtype, back.meta.mode) == (dtype, mode)
+    np.testing.assert_allclose(back.pixels, pixels, rtol=0, atol=1e-7)
+    if alpha is not None:
+        np.testing.assert_allclose(back.alpha, alpha, rtol=0, atol=1e-7)
+    carried = PIL.Image.Exif()
+    carried.load(back.meta.exif)
+    assert carried[271] == "TuneCam" and carried.get_ifd(0xA005) == {1: "R98"}
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "float32"])
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_deep_gray_tiff_reads_exactly_in_either_byte_order(
+    tmp_path: Path, dtype: str, byteorder: str, compression: str | None
+) -> None:
+    """Pillow turns big-endian 16-bit gray into 8-bit-clipped values when converting it, and
+    decodes compressed big-endian float samples byte-swapped; both read exactly here."""
+    stored = (np.arange(35).reshape(5, 7) * 1871).astype(np.uint16)
+    expected = stored / 65535
+    if dtype == "float32":
+        stored = (stored / 65535).astype(np.float32)
+        expected = stored
+    tifffile.imwrite(tmp_path / "g.tif", stored, byteorder=byteorder, compression=compression, photometric="minisblack")
+    back = read_image(tmp_path / "g.tif")
+    assert (back.meta.dtype, back.meta.mode) == (dtype, "L")
+    np.testing.assert_allclose(back.pixels[:, :, 0], expected, rtol=0, atol=1e-7)
 
 
 # ---- conversions on reading -------------------------------------------------------------------

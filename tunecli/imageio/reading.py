@@ -170,6 +170,7 @@ def _read_with_pillow(path: Path, header: bytes, max_pixels: int | None) -> Imag
                 samples = png16.read_png16(path)
             else:
                 samples = np.asarray(pixel_source)
+                samples = samples.astype(samples.dtype.newbyteorder("="), copy=False)  # I;16B: native order
                 if samples.ndim == 2:
                     samples = samples[:, :, None]
             samples = _apply_colour_key(samples, im.info.get("transparency"), pixel_source.mode, notices)
@@ -203,12 +204,11 @@ def _stored_orientation(im: PIL.Image.Image, orientation: object) -> PIL.Image.I
 
 
 def _pillow_exact_mode(path: Path, im: PIL.Image.Image, notices: list[str]) -> PIL.Image.Image:
-    """The image in a mode whose samples numpy reads directly (L, LA, RGB, RGBA, I;16, F)."""
+    """The image in a mode whose samples numpy reads directly (L, LA, RGB, RGBA, F, and I;16
+    in either byte order: Pillow's conversion from I;16B clips to 255, numpy reads it exactly)."""
     mode = im.mode
-    if mode in ("L", "LA", "RGB", "RGBA", "I;16", "F"):
+    if mode in ("L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         return im
-    if mode in ("I;16B", "I;16L", "I;16N"):
-        return im.convert("I;16")
     if mode == "1":
         notices.append("1-bit image converted to 8-bit gray")
         return im.convert("L")

@@ -58,6 +58,7 @@ class TiffLayout:
     photometric: int
     compression: str
     pages: int
+    byteorder: str = "<"  # "<" little-endian (II), ">" big-endian (MM)
 
     @property
     def pillow_exact(self) -> bool:
@@ -66,7 +67,9 @@ class TiffLayout:
             return True
         single_gray = self.samples_per_pixel == 1 and self.photometric == _MINISBLACK
         deep_gray = (self.sample_format, self.bits_per_sample) in ((_UINT, 16), (_FLOAT, 32))
-        return single_gray and deep_gray
+        # Pillow 13 decodes compressed big-endian float samples in the wrong byte order
+        swapped_float = self.sample_format == _FLOAT and self.byteorder == ">"
+        return single_gray and deep_gray and not swapped_float
 
 
 def inspect_tiff(path: Path) -> TiffLayout:
@@ -82,6 +85,7 @@ def inspect_tiff(path: Path) -> TiffLayout:
             photometric=int(page.photometric),
             compression=tifffile.COMPRESSION(page.compression).name,
             pages=len(tif.pages),
+            byteorder=tif.byteorder,
         )
 
 
@@ -148,7 +152,8 @@ _ASCII, _SHORT, _LONG = 2, 3, 4
 
 
 def write_deep_tiff(file: BinaryIO, samples: np.ndarray, colour_channels: int, options: dict[str, Any]) -> None:
-    """Write uint16/float32 ``(H, W, K)`` samples (K = colour_channels [+ 1 alpha]) as a zlib TIFF.
+    """Write uint8/uint16/float32 ``(H, W, K)`` samples (K = colour_channels [+ 1 alpha]) as a
+    zlib TIFF (every deep colour TIFF, and every TIFF that carries EXIF).
 
     ``options``: the same ``icc_profile``, ``dpi`` and ``exif`` keys Pillow's writers take. Of
     the EXIF block, the camera's first-directory tags (make, model, orientation, date, …) and its
@@ -170,10 +175,10 @@ def write_deep_tiff(file: BinaryIO, samples: np.ndarray, colour_channels: int, o
     buffer = io.BytesIO()
     tifffile.imwrite(
         buffer,
-        samples,
+        samples if samples.shape[2] > 1 else samples[:, :, 0],
         byteorder=byteorder,
         photometric="rgb" if colour_channels == 3 else "minisblack",
-        planarconfig="contig",
+        planarconfig="contig" if samples.shape[2] > 1 else None,
         extrasamples=("unassalpha",) if has_alpha else None,
         compression="zlib",
         iccprofile=options.get("icc_profile"),

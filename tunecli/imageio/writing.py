@@ -177,7 +177,8 @@ def _encode(
 ) -> None:
     if deep_colour and fmt.name == "png":
         png16.write_png16(file, samples, png16.metadata_chunks(options))
-    elif deep_colour:
+    elif deep_colour or (fmt.name == "tiff" and "exif" in options):
+        # Pillow's TIFF writer leaves the EXIF interoperability directory at a stale offset
         tiff.write_deep_tiff(file, samples, colour, options)
     else:
         _pillow_image(samples).save(file, format=_PILLOW_NAMES[fmt.name], **options)
