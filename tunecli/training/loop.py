@@ -140,6 +140,33 @@ def run_grouped(net: nn.Module, noisy: Tensor, omega: Tensor, groups: int) -> Te
     return torch.cat([net(noisy[i : i + size], omega[i]) for i in range(0, batch, size)])
 
 
+def optimizer_step(
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    noisy: Tensor,
+    clean: Tensor,
+    omega: Tensor,
+    config: TrainConfig,
+    groups: int,
+) -> Tensor:
+    """One optimizer step on a degraded batch: ``noisy`` and ``clean`` ``(B, C, H, W)`` float32
+    and ``omega`` ``(B, p)`` on the training device, ``omega`` in ``groups`` equal runs
+    (:func:`run_grouped`). The forward pass runs under ``config.precision``; the loss is
+    ``config.loss`` (:func:`objective`), gradients are clipped to ``config.grad_clip``.
+    Returns the loss, detached (reading it would wait for a GPU)."""
+    if groups not in (0, noisy.shape[0]) and noisy.device.type == "cpu":
+        noisy = noisy.contiguous(memory_format=torch.channels_last)  # dense convs run faster so
+    with torch.autocast(noisy.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+        restored = run_grouped(net, noisy, omega, groups)
+    # per-sample objective: distance to the clean image for the degradation that ω selects
+    loss = objective(restored.float(), clean, config.loss)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+    optimizer.step()
+    return loss.detach()
+
+
 def objective(restored: Tensor, clean: Tensor, kind: str) -> Tensor:
     """Scalar training loss between ``restored`` and ``clean`` (same shape ``(B, C, H, W)``, [0, 1]
     scale): ``l1`` mean absolute error, ``l2`` mean squared error (the error PSNR measures),
@@ -384,7 +411,6 @@ def train(
     net.train()
     # a fixed-alpha baseline shares its one ω over the whole batch
     groups = 1 if config.fixed_alpha is not None else config.omega_groups
-    shared_omega = groups not in (0, config.batch)
     generator = torch.Generator()
     first_loss = last_loss = float("nan")
     running: list[float] = []
@@ -406,21 +432,10 @@ def train(
         # degraded on the CPU from the seeded generator: the same batches on every device
         noisy = denoise.degrade(clean, omega, generator, config.quantize_share).to(device)
         clean, omega = clean.to(device), omega.to(device)
-        if shared_omega and device.type == "cpu":
-            noisy = noisy.contiguous(memory_format=torch.channels_last)  # dense convs run faster so
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-            restored = run_grouped(net, noisy, omega, groups)
-        restored = restored.float()
-        # per-sample objective: distance to the clean image for the degradation that ω selects
-        loss = objective(restored, clean, config.loss)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
-        optimizer.step()
+        pending.append(optimizer_step(net, optimizer, noisy, clean, omega, config, groups))
         step += 1
-        pending.append(loss.detach())
         # reading a loss waits for the GPU, so on one the losses are read 16 steps at a time
         if device.type == "cpu" or step % 16 == 0 or step % config.log_every == 0 or step == config.steps:
             for value in torch.stack(pending).tolist():
