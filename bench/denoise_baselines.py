@@ -9,7 +9,8 @@ noisy PNG-style inputs), PSNR/SSIM on 8-bit quantized RGB outputs, seconds per m
 Methods: input (the noisy image), tunecli (the shipped model at the alpha matching σ),
 tunecli-x8 (the same with ``--ensemble``: mean over the 8 flips/rotations, 8x the compute; on
 --x8-sets only), tunecli-bf16 (the same with ``--precision bf16``: bfloat16 weights and
-activations, fast on CPUs with AMX), ffdnet, cbm3d (on the first --bm3d-limit images of --bm3d-sets).
+activations, fast on CPUs with AMX), tunecli-x8-bf16 (both; on --x8-sets only), ffdnet,
+cbm3d (on the first --bm3d-limit images of --bm3d-sets).
 Prints a Markdown table (the README quotes it) and, with --json, writes every row. Each
 method runs the first image of each shape once untimed before timing it (see
 ``evaluate_denoiser``); the summary's last column is FFDNet's time over tunecli's.
@@ -102,6 +103,7 @@ def main() -> None:
         "tunecli": lambda: tunecli_denoiser(args.model),
         "tunecli-x8": lambda: tunecli_denoiser(args.model, ensemble=True),
         "tunecli-bf16": lambda: tunecli_denoiser(args.model, precision="bf16"),
+        "tunecli-x8-bf16": lambda: tunecli_denoiser(args.model, ensemble=True, precision="bf16"),
         "ffdnet": ffdnet_denoiser,
         "cbm3d": bm3d_denoiser,
     }
@@ -119,7 +121,7 @@ def main() -> None:
             runs = [subset] if method == "cbm3d" else [images, subset] if with_bm3d and subset != images else [images]
             if method == "cbm3d" and not with_bm3d:
                 continue
-            if method == "tunecli-x8":
+            if method.startswith("tunecli-x8"):
                 if name not in args.x8_sets.split(","):
                     continue
                 runs = [images]
