@@ -92,7 +92,7 @@ def train_command(
         str,
         typer.Option(
             help="fp32, or bf16: forward pass under bfloat16 autocast (weights and optimizer stay fp32; "
-            "fast on CPUs with AMX/AVX512-BF16 and on recent GPUs)."
+            "with --omega-groups 2 it trained 5.65x faster than per-sample fp32 on a 2-core AMX CPU)."
         ),
     ] = "fp32",
     fixed_alpha: Annotated[
