@@ -94,7 +94,7 @@ def main() -> None:
         baked = bake(net, torch.tensor([0.5, 0.5])).to(dtype=dtype, memory_format=layout)
         overlap = default_overlap(contract)
         if args.tile == "auto":
-            tile = auto_tile(baked, contract, 3, device="cpu", dtype=torch.float32, overlap=overlap)
+            tile = auto_tile(baked, contract, 3, device="cpu", overlap=overlap)
         else:
             tile = int(args.tile)
 

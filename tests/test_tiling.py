@@ -300,11 +300,11 @@ def test_default_overlap_covers_twice_the_radius_on_the_grid() -> None:
 
 def test_auto_tile_on_cpu_is_fixed_and_above_the_overlap(tiny_rgb: nn.Module) -> None:
     contract = TilingContract(scale=1, size_multiple=8, receptive_radius=3, tile_exact=True)
-    assert auto_tile(tiny_rgb, contract, 3, device="cpu", dtype=torch.float32) == CPU_AUTO_TILE == 512
+    assert auto_tile(tiny_rgb, contract, 3, device="cpu") == CPU_AUTO_TILE == 512
     # four overlaps when wider, so a wide-reaching model's tiles are not mostly overlap
-    assert auto_tile(tiny_rgb, contract, 3, device="cpu", dtype=torch.float32, overlap=168) == 672
-    assert auto_tile(tiny_rgb, contract, 3, device="cpu", dtype=torch.float32, overlap=801) == 3208
-    assert auto_tile(tiny_rgb, contract, 3, device="mps", dtype=torch.float32) == MPS_AUTO_TILE == 1024
+    assert auto_tile(tiny_rgb, contract, 3, device="cpu", overlap=168) == 672
+    assert auto_tile(tiny_rgb, contract, 3, device="cpu", overlap=801) == 3208
+    assert auto_tile(tiny_rgb, contract, 3, device="mps") == MPS_AUTO_TILE == 1024
 
 
 def test_default_batch_is_one_tile_on_a_cpu_and_four_on_a_gpu() -> None:

@@ -162,8 +162,7 @@ class Restorer:
 
     def tile_size(self, tile: TileSpec, overlap: int, module: nn.Module, dtype: torch.dtype) -> int:
         """Resolve a checked ``tile`` (``"auto"``, 0 or a side in pixels) to a side in pixels
-        (0 = whole); ``auto`` probes ``module`` (a baked network in ``dtype``, fed float32 like
-        every tile) on CUDA."""
+        (0 = whole); ``auto`` probes ``module`` (a baked network in ``dtype``) on CUDA."""
         if tile != "auto":
             return tile
         if dtype not in self._auto_tile:
@@ -172,7 +171,6 @@ class Restorer:
                 self.model.tiling,
                 self.model.channels,
                 device=self.device,
-                dtype=torch.float32,
                 batch_size=self.batch_size,
                 overlap=overlap,
             )
@@ -213,7 +211,6 @@ class Restorer:
                 receptive_radius=contract.receptive_radius,
                 batch_size=self.batch_size,
                 device=self.device,
-                dtype=torch.float32,  # networks take float32 and compute in their weights' dtype
                 progress=progress,
             )
             if result.tile != used_tile:

@@ -143,13 +143,12 @@ def tile_apply(
     receptive_radius: int = 0,
     batch_size: int = 4,
     device: torch.device | str = "cpu",
-    dtype: torch.dtype = torch.float32,
     progress: TileProgress | None = None,
 ) -> Tensor:
     """Run ``model_fn`` over ``image`` tile by tile and blend the tiles seamlessly.
 
     ``image``: float32 ``(C, H, W)`` or ``(B, C, H, W)`` on the host. ``model_fn`` maps a
-    ``(b, C, h, w)`` batch on ``device`` in ``dtype`` (``h``, ``w`` multiples of
+    float32 ``(b, C, h, w)`` batch on ``device`` (``h``, ``w`` multiples of
     ``size_multiple``) to ``(b, C', h·scale, w·scale)``. ``tile`` is the largest tile side in input
     pixels (0: the whole image in one piece; tiles shrink to :func:`fitted_tile` along each
     axis) and ``overlap`` the minimum overlap between
@@ -195,7 +194,8 @@ def tile_apply(
             crops = torch.stack(
                 [padded[b, :, ys[iy] : ys[iy] + tile_h, xs[ix] : xs[ix] + tile_w] for b, iy, ix in chunk]
             )
-            result = model_fn(crops.to(device=device, dtype=dtype, non_blocking=True))
+            # float32 whatever the weights: a half-precision network rounds only its correction
+            result = model_fn(crops.to(device=device, non_blocking=True))
             expected = (len(chunk), tile_h * scale, tile_w * scale)
             if result.dim() != 4 or (result.shape[0], *result.shape[2:]) != expected:
                 raise ValueError(
@@ -250,7 +250,6 @@ def tile_apply_adaptive(
     receptive_radius: int = 0,
     batch_size: int = 4,
     device: torch.device | str = "cpu",
-    dtype: torch.dtype = torch.float32,
     progress: TileProgress | None = None,
 ) -> TiledOutput:
     """:func:`tile_apply` that halves the tile (and then the batch) on device out-of-memory.
@@ -272,7 +271,6 @@ def tile_apply_adaptive(
                 receptive_radius=receptive_radius,
                 batch_size=batch_size,
                 device=device,
-                dtype=dtype,
                 progress=progress,
             )
             return TiledOutput(output, tile)
@@ -304,7 +302,6 @@ def auto_tile(
     channels: int,
     *,
     device: torch.device | str,
-    dtype: torch.dtype,
     batch_size: int = 1,
     overlap: int = 0,
 ) -> int:
@@ -324,7 +321,7 @@ def auto_tile(
     torch.cuda.reset_peak_memory_stats(device)
     baseline = torch.cuda.memory_allocated(device)
     with torch.inference_mode():
-        model_fn(torch.zeros(1, channels, side, side, device=device, dtype=dtype))
+        model_fn(torch.zeros(1, channels, side, side, device=device))
     torch.cuda.synchronize(device)
     per_pixel = max(torch.cuda.max_memory_allocated(device) - baseline, 1) / (side * side)
     free, _ = torch.cuda.mem_get_info(device)

@@ -1,11 +1,14 @@
 """TIFF through tifffile: layout inspection, deep colour samples, and TIFF metadata.
 
 Pillow decodes 1–8-bit TIFFs (palette, CMYK, YCbCr, LZW and JPEG compression included) and
-16-bit or float gray exactly, so those go through the common Pillow path. Deeper samples with
-colour or alpha it narrows to 8 bits or drops channels from, so those are read and written with
-tifffile, which keeps every sample. tifffile refuses to write EXIF and GPS sub-directory
-pointers, so :func:`write_deep_tiff` writes placeholders, appends the sub-directories (serialized
-by Pillow, as for a JPEG) and turns the placeholders into the pointers.
+16-bit or float gray exactly (but compressed big-endian float byte-swapped), so those go
+through the common Pillow path. Deeper samples with colour or alpha it narrows to 8 bits or
+drops channels from, so those are read with tifffile, which keeps every sample. They are
+written with tifffile too, and so is every TIFF that carries EXIF, whose interoperability
+directory Pillow's writer leaves at a stale offset. tifffile refuses to write EXIF and GPS
+sub-directory pointers, so :func:`write_tiff` writes placeholders, appends the
+sub-directories (serialized by Pillow, as for a JPEG) and turns the placeholders into the
+pointers.
 """
 
 from __future__ import annotations
@@ -151,7 +154,7 @@ _POINTER_PLACEHOLDERS = {_EXIF_IFD: _EXIF_IFD - 1, _GPS_IFD: _GPS_IFD - 1}
 _ASCII, _SHORT, _LONG = 2, 3, 4
 
 
-def write_deep_tiff(file: BinaryIO, samples: np.ndarray, colour_channels: int, options: dict[str, Any]) -> None:
+def write_tiff(file: BinaryIO, samples: np.ndarray, colour_channels: int, options: dict[str, Any]) -> None:
     """Write uint8/uint16/float32 ``(H, W, K)`` samples (K = colour_channels [+ 1 alpha]) as a
     zlib TIFF (every deep colour TIFF, and every TIFF that carries EXIF).
 

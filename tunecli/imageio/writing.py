@@ -179,7 +179,7 @@ def _encode(
         png16.write_png16(file, samples, png16.metadata_chunks(options))
     elif deep_colour or (fmt.name == "tiff" and "exif" in options):
         # Pillow's TIFF writer leaves the EXIF interoperability directory at a stale offset
-        tiff.write_deep_tiff(file, samples, colour, options)
+        tiff.write_tiff(file, samples, colour, options)
     else:
         _pillow_image(samples).save(file, format=_PILLOW_NAMES[fmt.name], **options)
 

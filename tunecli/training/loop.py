@@ -4,8 +4,9 @@ Each sample of a batch gets its own ω (uniform on the simplex or in the box, wi
 one-hot corners so the extremes are trained as well as the middle); the network runs at that ω
 and the loss is that sample's objective mix. With ``omega_groups`` the batch instead splits
 into groups sharing one ω each (dense convolutions: faster, above all on a CPU), and
-``precision="bf16"`` runs the forward pass under bfloat16 autocast. Adam(W) with warm-up + cosine decay, gradient
-clipping, periodic resumable checkpoints and a validation pass on held-aside images.
+``precision="bf16"`` runs the forward pass under bfloat16 autocast. Adam(W) with warm-up +
+cosine decay, gradient clipping, periodic resumable checkpoints and a validation pass on
+held-aside images.
 """
 
 from __future__ import annotations
@@ -134,11 +135,14 @@ def run_grouped(net: nn.Module, noisy: Tensor, omega: Tensor, groups: int) -> Te
     """``net(noisy, omega)`` for ``noisy`` ``(B, C, H, W)`` and ``omega`` ``(B, p)`` whose rows come
     in ``groups`` equal runs of one ω: each run goes through the net with that shared ω, so its
     tunable layers mix their kernels once and run dense convolutions instead of per-sample
-    grouped ones. ``groups`` 0 or ``B``: one pass with per-sample ω."""
+    grouped ones (on a CPU in channels-last layout). ``groups`` 0 or ``B``: one pass with
+    per-sample ω."""
     batch = noisy.shape[0]
     if groups in (0, batch):
         return net(noisy, omega)
     size = batch // groups
+    if noisy.device.type == "cpu":
+        noisy = noisy.contiguous(memory_format=torch.channels_last)  # dense convs run faster so
     return torch.cat([net(noisy[i : i + size], omega[i]) for i in range(0, batch, size)])
 
 
@@ -156,8 +160,6 @@ def optimizer_step(
     (:func:`run_grouped`). The forward pass runs under ``config.precision``; the loss is
     ``config.loss`` (:func:`objective`), gradients are clipped to ``config.grad_clip``.
     Returns the loss, detached (reading it would wait for a GPU)."""
-    if groups not in (0, noisy.shape[0]) and noisy.device.type == "cpu":
-        noisy = noisy.contiguous(memory_format=torch.channels_last)  # dense convs run faster so
     with torch.autocast(noisy.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
         restored = run_grouped(net, noisy, omega, groups)
     # per-sample objective: distance to the clean image for the degradation that ω selects
