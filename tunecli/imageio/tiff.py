@@ -1,9 +1,10 @@
 """TIFF through tifffile: layout inspection, deep colour samples, and TIFF metadata.
 
 Pillow decodes 1–8-bit TIFFs (palette, CMYK, YCbCr, LZW and JPEG compression included) and
-16-bit or float gray exactly (but compressed big-endian float byte-swapped), so those go
-through the common Pillow path. Deeper samples with colour or alpha it narrows to 8 bits or
-drops channels from, so those are read with tifffile, which keeps every sample. They are
+16-bit or float gray exactly, so those go through the common Pillow path; big-endian float
+gray, which Pillow byte-swaps when compressed, is read with tifffile. Deeper samples with
+colour or alpha Pillow narrows to 8 bits or drops channels from, so those are read with
+tifffile as well, which keeps every sample (:attr:`TiffLayout.pillow_exact`). They are
 written with tifffile too, and so is every TIFF that carries EXIF, whose interoperability
 directory Pillow's writer leaves at a stale offset. tifffile refuses to write EXIF and GPS
 sub-directory pointers, so :func:`write_tiff` writes placeholders, appends the
