@@ -91,8 +91,8 @@ def train_command(
     precision: Annotated[
         str,
         typer.Option(
-            help="fp32, or bf16: forward pass under bfloat16 autocast (weights and optimizer stay fp32; "
-            "with --omega-groups 2 it trained 5.65x faster than per-sample fp32 on a 2-core AMX CPU)."
+            help="fp32, or bf16: forward pass under bfloat16 autocast (weights and optimizer stay fp32). "
+            "Faster on GPUs and on CPUs with AMX-BF16; measure with bench/train_speed.py."
         ),
     ] = "fp32",
     fixed_alpha: Annotated[
