@@ -11,7 +11,7 @@ import json
 import time
 import traceback
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -111,6 +111,10 @@ class TunecliGroup(TyperGroup):
             raise typer.Exit(INTERRUPTED) from None
 
 
+# ``typing.Self`` is Python 3.11+; tunecli supports 3.10, so ``__enter__`` is typed with a TypeVar.
+_Bar = TypeVar("_Bar", bound="_StderrBar")
+
+
 class _StderrBar:
     """A transient rich progress display on stderr, drawn only on a terminal (a context manager)."""
 
@@ -123,7 +127,7 @@ class _StderrBar:
     def _columns(self) -> tuple[ProgressColumn, ...]:
         raise NotImplementedError
 
-    def __enter__(self) -> Self:
+    def __enter__(self: _Bar) -> _Bar:
         if self._wanted():
             self._progress = Progress(*self._columns(), console=err_console, transient=True)
             self._progress.start()
