@@ -82,6 +82,16 @@ def test_exit_codes(tmp_path: Path) -> None:
     assert BatchSummary([FileResult(job, "done"), FileResult(job, "failed", "x", OutputError("x"))]).exit_code == 3
 
 
+def test_reason_names_the_input_once(tmp_path: Path) -> None:
+    job = Job(tmp_path / "a.png", tmp_path / "out" / "a.png", None)
+    read_error = f"{job.source}: empty file (0 bytes)"
+    assert FileResult(job, "failed", read_error).reason == "empty file (0 bytes)"
+    write_error = f"{job.target}: cannot create the folder"  # another path: kept
+    assert FileResult(job, "failed", write_error).reason == write_error
+    assert FileResult(job, "failed", "RuntimeError: boom").reason == "RuntimeError: boom"
+    assert FileResult(job, "done").reason is None
+
+
 # ---- running ---------------------------------------------------------------------------------
 
 

@@ -90,6 +90,15 @@ class FileResult:
     precision: str | None = None
     notices: tuple[str, ...] = ()
 
+    @property
+    def reason(self) -> str | None:
+        """``error`` without its leading ``"{input}: "`` (the reader's errors start with the input's
+        path), for a report line that names the input itself once."""
+        if self.error is None:
+            return None
+        prefix = f"{self.job.source}: "
+        return self.error[len(prefix) :] if self.error.startswith(prefix) else self.error
+
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "input": str(self.job.source),

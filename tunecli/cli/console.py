@@ -177,7 +177,7 @@ class BatchProgress(_StderrBar):
             self._progress.advance(self._files)
         job = result.job
         if result.status == "failed":
-            _line("failed: ", "bold red", f"{job.source}: {result.error}")
+            _line("failed: ", "bold red", f"{job.source}: {result.reason}")
             if self.debug and result.exception is not None:
                 show_traceback(result.exception)
             return
