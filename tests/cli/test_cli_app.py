@@ -63,6 +63,30 @@ def test_task_help_has_panels_and_examples(run_cli: RunCli) -> None:
     assert "photo_denoise_a0.30.png" in result.stdout
 
 
+def every_command_line() -> list[list[str]]:
+    """``[]`` (the root) and every command's name, as registered on the app."""
+    import typer
+
+    from tunecli.cli import app
+
+    return [[], *([name] for name in typer.main.get_command(app).commands)]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("command", every_command_line(), ids=lambda c: " ".join(c) or "tunecli")
+def test_flags_show_no_value_placeholder(run_cli: RunCli, command: list[str]) -> None:
+    """An on/off flag takes no value: ``<bool>`` beside it invited ``--overwrite true``."""
+    result = run_cli(*command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "--help" in result.stdout
+    assert "<bool>" not in result.stdout
+
+
+def test_options_with_values_keep_their_placeholder(run_cli: RunCli) -> None:
+    out = run_cli("denoise", "--help").stdout
+    assert "--overwrite" in out and "--recursive" in out
+    assert "<path>" in out and "<auto|8|16|32f>" in out
+
+
 @pytest.fixture()
 def weights(tmp_path: Path, make_model: ModelFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "weights"

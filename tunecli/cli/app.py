@@ -51,9 +51,13 @@ def root(
 
 for _spec in restore.TASK_COMMANDS:
     restore.register(app, _spec)
-app.command("models", rich_help_panel="Models")(models_command)
-app.command("train", rich_help_panel="Training and evaluation", epilog=TRAIN_EPILOG)(train_command)
-app.command("eval", rich_help_panel="Training and evaluation", epilog=EVAL_EPILOG)(eval_command)
+app.command("models", cls=console.TunecliCommand, rich_help_panel="Models")(models_command)
+app.command("train", cls=console.TunecliCommand, rich_help_panel="Training and evaluation", epilog=TRAIN_EPILOG)(
+    train_command
+)
+app.command("eval", cls=console.TunecliCommand, rich_help_panel="Training and evaluation", epilog=EVAL_EPILOG)(
+    eval_command
+)
 
 
 def main() -> None:

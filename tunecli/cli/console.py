@@ -28,7 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from tunecli.errors import TunecliError
 
@@ -94,7 +94,27 @@ def set_debug(ctx: typer.Context, enabled: bool) -> None:
         ctx.meta[_DEBUG_KEY] = True
 
 
-class TunecliGroup(TyperGroup):
+class _FlagsTakeNoValue:
+    """Help without a type placeholder beside on/off flags.
+
+    Typer's rich help shows ``<bool>`` for a flag such as ``--overwrite``, which reads as if it
+    took a value (``--overwrite true``, then ``true: no such file or folder``). An empty metavar
+    makes the help show nothing there; flags never print a metavar anywhere else.
+    """
+
+    def get_params(self, ctx: typer.Context) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class TunecliCommand(_FlagsTakeNoValue, TyperCommand):
+    """Every tunecli command (pass as ``cls=`` when registering one): flags show no placeholder."""
+
+
+class TunecliGroup(_FlagsTakeNoValue, TyperGroup):
     """The root command group: maps tunecli errors to one line and their exit code, and Ctrl-C
     to exit 130, for every command (including ones registered by other modules)."""
 

@@ -356,4 +356,6 @@ def register(app: typer.Typer, spec: TaskCommand) -> None:
         )
 
     command.__name__ = task
-    app.command(task, help=spec.summary, epilog=_epilog(spec), rich_help_panel="Restore")(command)
+    app.command(task, cls=console.TunecliCommand, help=spec.summary, epilog=_epilog(spec), rich_help_panel="Restore")(
+        command
+    )
