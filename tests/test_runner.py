@@ -55,6 +55,19 @@ def test_folders_hidden_files_and_mirroring(tmp_path: Path) -> None:
     ]
 
 
+def test_links_to_folders_are_passed_over_below_an_input(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    a = png(root / "a.png")
+    (root / "loop").symlink_to(".", target_is_directory=True)
+    (root / "sub").mkdir()
+    (root / "sub" / "up").symlink_to("..", target_is_directory=True)
+    deep = plan([root], output=tmp_path / "out", recursive=True)
+    assert [job.source for job in deep.jobs] == [a]
+    assert deep.passed_over == (root / "loop", root / "sub" / "up")
+    flat = plan([root], output=tmp_path / "out")  # no subfolders walked, none to report
+    assert [job.source for job in flat.jobs] == [a] and flat.passed_over == ()
+
+
 def test_planning_errors(tmp_path: Path) -> None:
     a = png(tmp_path / "a.png")
     with pytest.raises(UsageError, match=r"^no input given"):

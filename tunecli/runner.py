@@ -71,10 +71,12 @@ class Job:
 
 @dataclass(frozen=True)
 class Plan:
-    """The planned jobs, and how many non-image files were passed over in input folders."""
+    """The planned jobs, how many non-image files were passed over in input folders, and the
+    links to folders that a recursive walk passed over (see :func:`plan_jobs`)."""
 
     jobs: list[Job]
     ignored: int = 0
+    passed_over: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -188,8 +190,13 @@ class SilentReporter:
 # ---- planning --------------------------------------------------------------------------------
 
 
-def _walk(folder: Path, recursive: bool) -> Iterator[Path]:
-    """Files of ``folder`` (and below it with ``recursive``), sorted, hidden entries skipped."""
+def _walk(folder: Path, recursive: bool, passed_over: list[Path]) -> Iterator[Path]:
+    """Files of ``folder`` (and below it with ``recursive``), sorted, hidden entries skipped.
+
+    Links to folders below ``folder`` are never followed but appended to ``passed_over``: a
+    link may point back up the tree (``loop -> .``) or to a folder walked anyway, so following
+    them would repeat images. ``folder`` itself may be a link (the user named it).
+    """
     try:
         entries = sorted(folder.iterdir())
     except OSError as err:
@@ -198,8 +205,12 @@ def _walk(folder: Path, recursive: bool) -> Iterator[Path]:
         if entry.name.startswith("."):
             continue
         if entry.is_dir():
-            if recursive:
-                yield from _walk(entry, recursive)
+            if not recursive:
+                continue
+            if entry.is_symlink():
+                passed_over.append(entry)
+            else:
+                yield from _walk(entry, recursive, passed_over)
         elif entry.is_file():
             yield entry
 
@@ -223,7 +234,8 @@ def plan_jobs(inputs: Sequence[Path], *, task: str, label: str, options: OutputO
     """Pair every input image with its output path (SPEC §4).
 
     ``inputs``: files and folders (with ``options.recursive`` folders are walked and the tree is
-    mirrored under ``options.output``). Raises :class:`~tunecli.errors.UsageError` — before any
+    mirrored under ``options.output``; links to folders met on the way are not followed but
+    listed in :attr:`Plan.passed_over`, so every folder of the tree is walked once). Raises :class:`~tunecli.errors.UsageError` — before any
     file is touched — for a missing input, no images at all, a bad ``-o``/``--suffix``/
     ``--format``, an output path equal to an input, or two inputs sharing one output.
     """
@@ -235,10 +247,11 @@ def plan_jobs(inputs: Sequence[Path], *, task: str, label: str, options: OutputO
 
     sources: list[tuple[Path, Path | None]] = []  # (file, folder it was found under)
     ignored = 0
+    passed_over: list[Path] = []
     for given in inputs:
         if given.is_dir():
             found = 0
-            for path in _walk(given, options.recursive):
+            for path in _walk(given, options.recursive, passed_over):
                 if is_image_path(path):
                     sources.append((path, given))
                     found += 1
@@ -274,7 +287,7 @@ def plan_jobs(inputs: Sequence[Path], *, task: str, label: str, options: OutputO
             jobs.append(Job(source, folder / _output_name(source, task, label, options, out_format), out_format))
 
     _check_collisions(jobs)
-    return Plan(jobs, ignored)
+    return Plan(jobs, ignored, tuple(passed_over))
 
 
 def _checked_format(name: str) -> str:

@@ -259,6 +259,33 @@ def test_recursive_mirrors_the_tree(
     assert snapshot(photos) == before
 
 
+def test_recursive_passes_over_folder_links_once_each(
+    run_cli: RunCli, model: Path, write_png: WritePng, tmp_path: Path, snapshot: Snapshot
+) -> None:
+    """A link to a folder below an input is not followed (a note names it): a `loop -> .` link
+    neither repeats the tree nor inflates the counts. A link given as the input is walked."""
+    photos = tmp_path / "photos"
+    write_png(photos / "good.png")
+    write_png(tmp_path / "elsewhere" / "other.png", seed=1)
+    (photos / "loop").symlink_to(".", target_is_directory=True)
+    (photos / "ext").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+
+    result = run_cli("denoise", "-m", model, "-r", photos, "-o", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.output
+    assert sorted(snapshot(tmp_path / "out")) == ["good_denoise_a0.50.png"]
+    summary = json.loads(result.stdout)
+    assert (summary["done"], summary["skipped"], summary["failed"]) == (1, 0, 0)
+    assert [Path(f["input"]) for f in summary["files"]] == [photos / "good.png"]
+    for link in ("ext", "loop"):
+        assert f"note: passed over {photos / link}: a link to a folder (not followed; " in result.stderr
+    assert result.stderr.count("note: passed over") == 2
+    assert "1 done, 0 skipped, 0 failed in " in result.stderr
+
+    linked = run_cli("denoise", "-m", model, "-r", photos / "ext", "-o", tmp_path / "ext-out", "-q")
+    assert linked.exit_code == 0, linked.output
+    assert sorted(snapshot(tmp_path / "ext-out")) == ["other_denoise_a0.50.png"]
+
+
 def test_recursive_without_output_writes_next_to_each_input(
     run_cli: RunCli, model: Path, write_png: WritePng, tmp_path: Path
 ) -> None:

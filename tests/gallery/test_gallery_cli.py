@@ -54,6 +54,17 @@ def test_sweep_writes_a_gallery_and_a_json_summary(tmp_path: Path, model: Path) 
     assert {p.name for p in folder.iterdir()} >= {"grid.png", "index.html", "manifest.json", "cat_denoise_a0.50.png"}
 
 
+def test_recursive_sweep_passes_over_a_folder_link(tmp_path: Path, model: Path) -> None:
+    save_png(tmp_path / "in" / "cat.png", 0)
+    (tmp_path / "in" / "loop").symlink_to(".", target_is_directory=True)
+    result = run("denoise", "-r", tmp_path / "in", "-o", tmp_path / "out", "-m", model, "--sweep", "0,1", "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["galleries"] == [str(tmp_path / "out" / "cat_denoise_sweep")]
+    assert (summary["done"], summary["failed"]) == (2, 0)
+    assert f"note: passed over {tmp_path / 'in' / 'loop'}: a link to a folder" in result.stderr
+
+
 def test_sweep_with_references_over_a_folder(tmp_path: Path, model: Path) -> None:
     for i, name in enumerate(("a.png", "b.png")):
         save_png(tmp_path / "in" / name, i)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import time
 import traceback
+from collections.abc import Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -63,6 +65,15 @@ def warning(message: str) -> None:
 
 def notice(message: str) -> None:
     _line("note: ", "cyan", message)
+
+
+def passed_over(ignored: int, links: Sequence[Path]) -> None:
+    """Notes on what planning passed over: ``ignored`` non-image files, and the links to folders
+    a recursive walk does not follow (one line each)."""
+    if ignored:
+        notice(f"passed over {ignored} file(s) that are not images")
+    for link in links:
+        notice(f"passed over {link}: a link to a folder (not followed; pass it as an input to include it)")
 
 
 def info(message: str) -> None:

@@ -156,8 +156,8 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
     if parsed.notice and not options.quiet:
         console.notice(parsed.notice)
     plan = plan_jobs(options.inputs, task=task, label=space.label(parsed.omega), options=output_options)
-    if plan.ignored and not options.quiet:
-        console.notice(f"passed over {plan.ignored} file(s) that are not images")
+    if not options.quiet:
+        console.passed_over(plan.ignored, plan.passed_over)
 
     from tunecli.api import load
     from tunecli.runner import run_batch
@@ -253,7 +253,13 @@ def register(app: typer.Typer, spec: TaskCommand) -> None:
         ] = None,
         recursive: Annotated[
             bool,
-            typer.Option("--recursive", "-r", help="Walk folders; mirror their tree under -o.", rich_help_panel=OUTPUT),
+            typer.Option(
+                "--recursive",
+                "-r",
+                help="Walk folders; mirror their tree under -o. Links to folders inside are not followed (a note "
+                "names each).",
+                rich_help_panel=OUTPUT,
+            ),
         ] = False,
         suffix: Annotated[
             str,

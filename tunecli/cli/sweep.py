@@ -43,8 +43,8 @@ def run_sweep_command(
         options=output_options,
         reference=options.reference,
     )
-    if plan.ignored and not options.quiet:
-        console.notice(f"passed over {plan.ignored} file(s) that are not images")
+    if not options.quiet:
+        console.passed_over(plan.ignored, plan.passed_over)
 
     from tunecli.api import load
     from tunecli.gallery.sweep import run_sweep

@@ -109,7 +109,8 @@ class GalleryPlan:
 
 @dataclass(frozen=True)
 class SweepPlan:
-    """Everything a sweep will write. ``combined``: the overview folder for several inputs."""
+    """Everything a sweep will write. ``combined``: the overview folder for several inputs;
+    ``ignored`` and ``passed_over`` as in :class:`tunecli.runner.Plan`."""
 
     task: str
     space: AlphaSpace
@@ -118,6 +119,7 @@ class SweepPlan:
     galleries: tuple[GalleryPlan, ...]
     combined: Path | None
     ignored: int = 0
+    passed_over: tuple[Path, ...] = ()
 
     @property
     def files(self) -> list[Path]:
@@ -205,7 +207,7 @@ def plan_sweep(
     if len(galleries) > 1:
         root = output if output is not None else Path(os.path.commonpath([g.folder.parent for g in galleries]))
         combined = root / f"{task}_sweep"
-    plan = SweepPlan(task, space, sweep, spec, tuple(galleries), combined, base.ignored)
+    plan = SweepPlan(task, space, sweep, spec, tuple(galleries), combined, base.ignored, base.passed_over)
     if options.existing == "error":
         existing = [path for path in plan.files if path.exists()]
         if existing:
