@@ -14,7 +14,17 @@ import tunecli.runner
 from tunecli.api import Restored
 from tunecli.errors import InputImageError, OutputError, UsageError
 from tunecli.imageio import Image, read_image
-from tunecli.runner import BatchSummary, FileResult, Job, OutputOptions, Plan, plan_jobs, run_batch
+from tunecli.runner import (
+    BatchSummary,
+    FileResult,
+    Job,
+    OutputOptions,
+    Plan,
+    output_folders,
+    plan_jobs,
+    prepare_output_folders,
+    run_batch,
+)
 
 WAIT = 10.0  # seconds; only reached when the behaviour under test is missing
 
@@ -103,6 +113,22 @@ def test_reason_names_the_input_once(tmp_path: Path) -> None:
     assert FileResult(job, "failed", write_error).reason == write_error
     assert FileResult(job, "failed", "RuntimeError: boom").reason == "RuntimeError: boom"
     assert FileResult(job, "done").reason is None
+
+
+def test_output_folders_are_the_written_ones_and_are_prepared_empty(tmp_path: Path) -> None:
+    png(tmp_path / "in" / "a.png")
+    png(tmp_path / "in" / "sub" / "c.png")
+    out = tmp_path / "out"
+    png(out / "a_denoise_a0.30.png")  # exists: skipped or reported, never written
+    planned = plan([tmp_path / "in"], output=out, recursive=True)
+    for existing in ("skip", "error"):
+        assert output_folders(planned, OutputOptions(existing=existing)) == [out / "sub"]
+    assert output_folders(planned, OutputOptions(existing="overwrite")) == [out, out / "sub"]
+    prepare_output_folders([out / "sub"])
+    assert (out / "sub").is_dir() and list((out / "sub").iterdir()) == []  # the probe file is gone
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match=r"file/out: cannot create this folder \(Not a directory\)$"):
+        prepare_output_folders([tmp_path / "file" / "out"])
 
 
 # ---- running ---------------------------------------------------------------------------------

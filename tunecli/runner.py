@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,7 @@ from tunecli.imageio import (
     read_image,
     write_image,
 )
+from tunecli.imageio.atomic import check_writable_folder
 
 if TYPE_CHECKING:  # the runner plans without torch; only running needs tunecli.api
     from tunecli.api import Restored, Restorer, TileSpec
@@ -307,6 +308,28 @@ def _check_collisions(jobs: list[Job]) -> None:
         if key in seen:
             raise UsageError(f"{seen[key].source} and {job.source} would both be written to {job.target}")
         seen[key] = job
+
+
+def output_folders(plan: Plan, options: OutputOptions) -> list[Path]:
+    """The folders a run of ``plan`` will write into, sorted: those of the jobs whose output does
+    not exist yet or is to be replaced (an existing output is skipped or reported, not written)."""
+    return sorted(
+        {job.target.parent for job in plan.jobs if options.existing == "overwrite" or not job.target.exists()}
+    )
+
+
+def prepare_output_folders(folders: Iterable[Path]) -> None:
+    """Create every output folder and prove it writable, before any model runs, so an unwritable
+    ``-o`` is found at once rather than after every image was computed.
+
+    Raises :class:`~tunecli.errors.UsageError` (exit 2) naming the first folder that cannot be
+    created or written (see :func:`tunecli.imageio.atomic.check_writable_folder`).
+    """
+    for folder in folders:
+        try:
+            check_writable_folder(folder)
+        except OutputError as err:
+            raise UsageError(str(err)) from None
 
 
 # ---- running ---------------------------------------------------------------------------------

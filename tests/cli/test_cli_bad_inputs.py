@@ -149,18 +149,61 @@ def test_single_bad_file_exit_code_and_one_line(
     assert sorted(p.name for p in corpus.iterdir() if "_denoise_" in p.name or p.name.startswith(".")) == []
 
 
-def test_unwritable_output_folder(
-    run_cli: RunCli, model: Path, write_png: WritePng, tmp_path: Path, snapshot: Snapshot
+@pytest.fixture()
+def no_model_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if a model is loaded: output checks must come before any model runs."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a model was loaded before the output folder was checked")
+
+    monkeypatch.setattr("tunecli.api.load", refuse)
+
+
+@pytest.mark.parametrize("sweep", [[], ["--sweep", "0,1"]], ids=["alpha", "sweep"])
+def test_output_folder_that_cannot_be_created_stops_before_any_model_runs(
+    run_cli: RunCli,
+    model: Path,
+    write_png: WritePng,
+    tmp_path: Path,
+    snapshot: Snapshot,
+    no_model_load: None,
+    sweep: list[str],
 ) -> None:
     a, b = write_png(tmp_path / "in" / "a.png"), write_png(tmp_path / "in" / "b.png", seed=2)
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where a folder should be")
-    result = run_cli("denoise", "-m", model, a, b, "-o", blocker / "out")
-    assert result.exit_code == 3
-    lines = [line for line in result.stderr.splitlines() if line.startswith("failed: ")]
-    assert len(lines) == 2
-    assert lines[0].startswith(f"failed: {a}: {blocker / 'out' / 'a_denoise_a0.50.png'}: cannot create the folder")
+    result = run_cli("denoise", "-m", model, a, b, "-o", blocker / "out", *sweep)
+    assert result.exit_code == 2, result.output
+    folder = blocker / "out" / ("a_denoise_sweep" if sweep else "")  # a sweep's first folder is a gallery's
+    assert result.stderr == f"error: {folder}: cannot create this folder (Not a directory)\n"
     assert sorted(snapshot(tmp_path)) == ["blocker", "in/a.png", "in/b.png", "models/denoise-test.safetensors"]
+
+
+def test_output_folder_without_write_permission_stops_before_any_model_runs(
+    run_cli: RunCli,
+    model: Path,
+    write_png: WritePng,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    no_model_load: None,
+) -> None:
+    """Root writes through any folder mode, so the folder's refusal is played by os.open; the probe
+    (create a temporary file, remove it) is the real one."""
+    source = write_png(tmp_path / "a.png")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_open = os.open
+
+    def refusing_open(path: object, *args: object, **kwargs: object) -> int:
+        if Path(str(path)).parent == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    result = run_cli("denoise", "-m", model, source, "-o", locked)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"error: {locked}: cannot write into this folder (Permission denied)\n"
+    assert list(locked.iterdir()) == []
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores folder permissions")
@@ -173,8 +216,8 @@ def test_read_only_output_folder(run_cli: RunCli, model: Path, write_png: WriteP
         result = run_cli("denoise", "-m", model, source, "-o", locked)
     finally:
         locked.chmod(0o700)
-    assert result.exit_code == 1
-    assert f"failed: {source}: " in result.stderr
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {locked}: cannot write into this folder (Permission denied)\n"
     assert list(locked.iterdir()) == []
 
 

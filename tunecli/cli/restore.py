@@ -121,7 +121,7 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
     """Run one task command end to end; raises ``typer.Exit`` with a non-zero exit code."""
     from tunecli.alpha import ParsedAlpha
     from tunecli.imageio import DEFAULT_MAX_PIXELS
-    from tunecli.runner import OutputOptions, plan_jobs
+    from tunecli.runner import OutputOptions, output_folders, plan_jobs, prepare_output_folders
 
     console.set_debug(ctx, options.debug)
     if options.skip_existing and options.overwrite:
@@ -158,6 +158,7 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
     plan = plan_jobs(options.inputs, task=task, label=space.label(parsed.omega), options=output_options)
     if not options.quiet:
         console.passed_over(plan.ignored, plan.passed_over)
+    prepare_output_folders(output_folders(plan, output_options))
 
     from tunecli.api import load
     from tunecli.runner import run_batch

@@ -30,6 +30,7 @@ def run_sweep_command(
     from tunecli.alpha import parse_sweep
     from tunecli.gallery.sweep import plan_sweep
     from tunecli.imageio import DEFAULT_MAX_PIXELS
+    from tunecli.runner import prepare_output_folders
 
     assert options.sweep is not None
     space = info.alpha_space
@@ -45,6 +46,7 @@ def run_sweep_command(
     )
     if not options.quiet:
         console.passed_over(plan.ignored, plan.passed_over)
+    prepare_output_folders(plan.folders)
 
     from tunecli.api import load
     from tunecli.gallery.sweep import run_sweep

@@ -122,6 +122,11 @@ class SweepPlan:
     passed_over: tuple[Path, ...] = ()
 
     @property
+    def folders(self) -> list[Path]:
+        """The folders the sweep writes into: every gallery's, then the overview's."""
+        return [gallery.folder for gallery in self.galleries] + ([self.combined] if self.combined else [])
+
+    @property
     def files(self) -> list[Path]:
         paths = [path for gallery in self.galleries for path in gallery.files]
         if self.combined is not None:

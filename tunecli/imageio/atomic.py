@@ -36,7 +36,10 @@ def atomic_output(path: Path, *, overwrite: bool) -> Iterator[BinaryIO]:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{path}: cannot create the folder {path.parent} ({exc.strerror or exc})") from exc
-    temp = _create_temp_beside(path)
+    try:
+        temp = _create_temp_in(path.parent, path.name)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write into {path.parent} ({exc.strerror or exc})") from exc
     try:
         # Opened by name so that writers which need ``file.name`` (tifffile) work.
         with temp.open("r+b") as file:
@@ -49,18 +52,34 @@ def atomic_output(path: Path, *, overwrite: bool) -> Iterator[BinaryIO]:
         raise
 
 
-def _create_temp_beside(path: Path) -> Path:
-    """A new hidden file in ``path``'s folder (mode 0o666 less the umask, like any new file)."""
+def check_writable_folder(folder: Path) -> None:
+    """Create ``folder`` (and its parents) if missing and prove that :func:`atomic_output` can
+    write there: a temporary file is created in it and removed again.
+
+    Raises :class:`OutputError` (one line naming the folder) when the folder cannot be created or
+    no file can be created in it. Folders it created stay (they would be created by the run).
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{folder}: cannot create this folder ({exc.strerror or exc})") from exc
+    try:
+        _create_temp_in(folder, "write-test").unlink()
+    except OSError as exc:
+        raise OutputError(f"{folder}: cannot write into this folder ({exc.strerror or exc})") from exc
+
+
+def _create_temp_in(folder: Path, name: str) -> Path:
+    """A new hidden file ``.{name}.{random}.tmp`` in ``folder`` (mode 0o666 less the umask, like
+    any new file); raises OSError when the folder refuses it."""
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     while True:
-        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        temp = folder / f".{name}.{secrets.token_hex(4)}.tmp"
         try:
             os.close(os.open(temp, flags, 0o666))
             return temp
         except FileExistsError:
             continue
-        except OSError as exc:
-            raise OutputError(f"{path}: cannot write into {path.parent} ({exc.strerror or exc})") from exc
 
 
 def _move_into_place(temp: Path, path: Path, *, overwrite: bool) -> None:
