@@ -15,11 +15,13 @@ from tunecli.api import Restored
 from tunecli.errors import InputImageError, OutputError, UsageError
 from tunecli.imageio import Image, read_image
 from tunecli.runner import (
+    BatchInterrupted,
     BatchSummary,
     FileResult,
     Job,
     OutputOptions,
     Plan,
+    SilentReporter,
     output_folders,
     plan_jobs,
     prepare_output_folders,
@@ -223,3 +225,51 @@ def test_interrupt_propagates_and_leaves_only_complete_files(tmp_path: Path) -> 
         )
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0_denoise_a0.30.png"]
     read_image(tmp_path / "out" / "0_denoise_a0.30.png")
+
+
+class RecordingReporter(SilentReporter):
+    """Keeps every finished result, as the CLI's reporter prints a line for each."""
+
+    def __init__(self) -> None:
+        self.finished: list[FileResult] = []
+
+    def file_finished(self, result: FileResult) -> None:
+        self.finished.append(result)
+
+
+def test_interrupt_reports_the_write_in_flight_and_carries_the_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the first output is still being written: that write finishes, is reported
+    (the CLI's `wrote:` line) and counted; the other two never start."""
+    sources = [png(tmp_path / "in" / f"{i}.png") for i in range(3)]
+    interrupted = threading.Event()
+    original_write = tunecli.runner.write_image
+
+    def write_after_the_interrupt(path: Path, image: Image, **kwargs: Any) -> list[str]:
+        assert interrupted.wait(WAIT)
+        return original_write(path, image, **kwargs)
+
+    def interrupt(call: int) -> None:
+        if call == 2:
+            interrupted.set()
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(tunecli.runner, "write_image", write_after_the_interrupt)
+    reporter = RecordingReporter()
+    with pytest.raises(BatchInterrupted) as caught:
+        run_batch(
+            InvertingRestorer(interrupt),  # type: ignore[arg-type]
+            plan(sources, output=tmp_path / "out"),
+            (0.5, 0.5),
+            options=OutputOptions(),
+            reporter=reporter,
+        )
+    target = tmp_path / "out" / "0_denoise_a0.30.png"
+    assert [(r.job.target, r.status) for r in reporter.finished] == [(target, "done")]
+    summary = caught.value.summary
+    assert summary.results == reporter.finished
+    assert (summary.interrupted, summary.not_started, summary.exit_code) == (True, 2, 130)
+    assert summary.counts_text().startswith("1 done, 0 skipped, 0 failed, 2 not started (interrupted) in ")
+    assert summary.to_json()["not_started"] == 2 and summary.to_json()["interrupted"] is True
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [target.name]

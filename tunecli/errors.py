@@ -6,6 +6,9 @@ Every error a user can cause is a :class:`TunecliError` with a one-line message;
 
 from __future__ import annotations
 
+#: Exit status of a run stopped with Ctrl-C (SPEC §5).
+INTERRUPTED = 130
+
 
 class TunecliError(Exception):
     """Base of all tunecli errors. ``str(err)`` is a complete one-line message."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from tunecli.alpha import Omega
-from tunecli.errors import OutputError, TunecliError, UsageError
+from tunecli.errors import INTERRUPTED, OutputError, TunecliError, UsageError
 from tunecli.imageio import (
     DEFAULT_MAX_PIXELS,
     Image,
@@ -122,17 +122,25 @@ class FileResult:
 
 @dataclass
 class BatchSummary:
-    """Every job's result and the run's totals; :attr:`exit_code` follows SPEC §5."""
+    """Every job's result and the run's totals; :attr:`exit_code` follows SPEC §5.
+
+    ``interrupted``: the run was stopped by Ctrl-C; ``not_started`` planned outputs were then
+    never written (their jobs have no result).
+    """
 
     results: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
     ignored: int = 0
+    interrupted: bool = False
+    not_started: int = 0
 
     def counts_text(self) -> str:
-        """``"3 done, 0 skipped, 1 failed in 2.5 s"`` — the summary line's common part."""
+        """``"3 done, 0 skipped, 1 failed in 2.5 s"`` — the summary line's common part (after
+        Ctrl-C: ``"1 done, 0 skipped, 0 failed, 2 not started (interrupted) in 0.4 s"``)."""
+        stopped = f", {self.not_started} not started (interrupted)" if self.interrupted else ""
         return (
-            f"{self.count('done')} done, {self.count('skipped')} skipped, {self.count('failed')} failed "
-            f"in {self.seconds:.1f} s"
+            f"{self.count('done')} done, {self.count('skipped')} skipped, {self.count('failed')} failed"
+            f"{stopped} in {self.seconds:.1f} s"
         )
 
     def count(self, status: Status) -> int:
@@ -140,7 +148,10 @@ class BatchSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 when nothing failed; a lone failed file keeps its error's code; a batch with failures 3."""
+        """130 when interrupted; else 0 when nothing failed; a lone failed file keeps its error's
+        code; a batch with failures 3."""
+        if self.interrupted:
+            return INTERRUPTED
         failed = [r for r in self.results if r.status == "failed"]
         if not failed:
             return 0
@@ -155,9 +166,20 @@ class BatchSummary:
             "skipped": self.count("skipped"),
             "failed": self.count("failed"),
             "ignored_files": self.ignored,
+            "interrupted": self.interrupted,
+            "not_started": self.not_started,
             "seconds": round(self.seconds, 4),
             "files": [r.to_json() for r in self.results],
         }
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a batch; ``summary`` holds what was finished before (``interrupted`` set),
+    so the caller can report it before exiting 130."""
+
+    def __init__(self, summary: BatchSummary) -> None:
+        super().__init__()
+        self.summary = summary
 
 
 class BatchReporter(Protocol):
@@ -361,7 +383,8 @@ def run_batch(
     The next input is decoded and finished outputs are encoded on background threads. A file
     that fails is recorded with a one-line error and the batch goes on. On ``KeyboardInterrupt``
     queued work is dropped, writes already running finish (each is atomic, so no partial file
-    exists), and the interrupt propagates.
+    exists) and are reported to ``reporter`` like any other, and :class:`BatchInterrupted`
+    is raised with the summary of what was finished.
     """
     reporter = reporter or SilentReporter()
     summary = BatchSummary(ignored=plan.ignored)
@@ -404,6 +427,7 @@ def run_batch(
     reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunecli-read")
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunecli-write")
     writing: list[_Started] = []
+    interrupted = False
     try:
         runnable: list[Job] = []
         for job in plan.jobs:
@@ -433,15 +457,28 @@ def run_batch(
                 continue
             writing.append(_Started(job, began, restored, writer.submit(write, job, restored.image)))
             while writing and writing[0].write.done():
-                collect(writing.pop(0))
+                collect(writing[0])
+                writing.pop(0)
         while writing:
-            collect(writing.pop(0))
+            collect(writing[0])  # popped only once reported, so an interrupt here loses no file
+            writing.pop(0)
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         reader.shutdown(wait=True, cancel_futures=True)
         writer.shutdown(wait=True, cancel_futures=True)
+    if interrupted:
+        reported = {result.job for result in summary.results}
+        for entry in writing:  # writes that ran to their end get their line; cancelled ones never began
+            if not entry.write.cancelled() and entry.job not in reported:
+                collect(entry)
     order = {job: index for index, job in enumerate(plan.jobs)}
     summary.results.sort(key=lambda result: order[result.job])
     summary.seconds = time.perf_counter() - started_at
+    if interrupted:
+        summary.interrupted = True
+        summary.not_started = len(plan.jobs) - len(summary.results)
+        raise BatchInterrupted(summary)
     return summary
 
 

@@ -18,8 +18,10 @@ from PIL import Image as PILImage
 from typer.testing import Result
 
 from tunecli.api import Restorer
+from tunecli.cli.console import BatchProgress
 from tunecli.errors import InputImageError
 from tunecli.imageio import read_image
+from tunecli.runner import FileResult
 
 RunCli = Callable[..., Result]
 WritePng = Callable[..., Path]
@@ -221,30 +223,64 @@ def test_read_only_output_folder(run_cli: RunCli, model: Path, write_png: WriteP
     assert list(locked.iterdir()) == []
 
 
-def test_ctrl_c_exits_130_and_leaves_no_partial_file(
+@pytest.mark.parametrize("where", ["restorer", "reporter"])
+def test_ctrl_c_exits_130_with_a_summary_and_leaves_no_partial_file(
     run_cli: RunCli,
     model: Path,
     write_png: WritePng,
     tmp_path: Path,
     snapshot: Snapshot,
     monkeypatch: pytest.MonkeyPatch,
+    where: str,
 ) -> None:
+    """Ctrl-C during the second image's compute, or while the first `wrote:` line is printed:
+    every output on disk is complete and has its `wrote:` line, and a summary line counts what
+    was done and what never started before `error: interrupted`."""
     for i in range(3):
         write_png(tmp_path / "in" / f"{i}.png", seed=i)
     before = snapshot(tmp_path / "in")
-    original = Restorer.restore
-    calls = []
+    if where == "restorer":
+        original = Restorer.restore
+        calls = []
 
-    def interrupted_on_the_second_image(self: Restorer, *args: object, **kwargs: object) -> object:
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
+        def interrupted_on_the_second_image(self: Restorer, *args: object, **kwargs: object) -> object:
+            calls.append(1)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Restorer, "restore", interrupted_on_the_second_image)
-    result = run_cli("denoise", "-m", model, tmp_path / "in", "-o", tmp_path / "out")
+        monkeypatch.setattr(Restorer, "restore", interrupted_on_the_second_image)
+    else:
+        original_finished = BatchProgress.file_finished
+        lines = []
+
+        def interrupted_after_the_first_line(self: BatchProgress, result: FileResult) -> None:
+            original_finished(self, result)
+            lines.append(1)
+            if len(lines) == 1:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(BatchProgress, "file_finished", interrupted_after_the_first_line)
+    result = run_cli("denoise", "-m", model, tmp_path / "in", "-o", tmp_path / "out", "--json")
     assert result.exit_code == 130
     assert result.stderr.endswith("error: interrupted\n")
-    assert sorted(snapshot(tmp_path / "out")) == ["0_denoise_a0.50.png"]
-    read_image(tmp_path / "out" / "0_denoise_a0.50.png")
+    written = sorted(snapshot(tmp_path / "out"))
+    assert written[:1] == ["0_denoise_a0.50.png"]  # the first image was always finished
+    if where == "restorer":
+        assert written == ["0_denoise_a0.50.png"]
+    for name in written:
+        read_image(tmp_path / "out" / name)
+        assert result.stderr.count(f"wrote: {tmp_path / 'out' / name} (") == 1
+    assert result.stderr.count("wrote: ") == len(written)
+    summary_line = result.stderr.splitlines()[-2]
+    assert summary_line.startswith(
+        f"{len(written)} done, 0 skipped, 0 failed, {3 - len(written)} not started (interrupted) in "
+    )
+    report = json.loads(result.stdout)
+    assert (report["done"], report["not_started"], report["interrupted"], report["exit_code"]) == (
+        len(written),
+        3 - len(written),
+        True,
+        130,
+    )
     assert snapshot(tmp_path / "in") == before

@@ -11,6 +11,7 @@ from PIL import Image as PILImage
 from typer.testing import CliRunner, Result
 
 from tunecli.alpha import AlphaAxis, AlphaSpace
+from tunecli.api import Restorer
 from tunecli.archs import build_arch
 from tunecli.checkpoint import save_checkpoint
 from tunecli.cli import app
@@ -63,6 +64,31 @@ def test_recursive_sweep_passes_over_a_folder_link(tmp_path: Path, model: Path) 
     assert summary["galleries"] == [str(tmp_path / "out" / "cat_denoise_sweep")]
     assert (summary["done"], summary["failed"]) == (2, 0)
     assert f"note: passed over {tmp_path / 'in' / 'loop'}: a link to a folder" in result.stderr
+
+
+def test_interrupted_sweep_prints_its_summary(tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C on the second image of the first alpha: one output done, the rest of that alpha and
+    both images of the second alpha never start, and no gallery page is written."""
+    for i, name in enumerate(("a.png", "b.png")):
+        save_png(tmp_path / "in" / name, i)
+    original = Restorer.restore
+    calls = []
+
+    def interrupted_on_the_second_call(self: Restorer, *args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Restorer, "restore", interrupted_on_the_second_call)
+    result = run("denoise", tmp_path / "in", "-o", tmp_path / "out", "-m", model, "--sweep", "0,1", "--json")
+    assert result.exit_code == 130
+    assert result.stderr.endswith("error: interrupted\n")
+    assert "2 alphas × 2 image(s): 1 done, 0 skipped, 0 failed, 3 not started (interrupted) in " in result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["done"], summary["not_started"], summary["exit_code"]) == (1, 3, 130)
+    assert summary["galleries"] == [] and summary["combined"] is None
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == ["a_denoise_a0.00.png"]
 
 
 def test_sweep_with_references_over_a_folder(tmp_path: Path, model: Path) -> None:

@@ -32,14 +32,12 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
-from tunecli.errors import TunecliError
+from tunecli.errors import INTERRUPTED, TunecliError
 
 if TYPE_CHECKING:
     from tunecli.runner import FileResult, Job
     from tunecli.training.loop import TrainStatus
 
-#: Exit status of a run stopped with Ctrl-C (SPEC §5).
-INTERRUPTED = 130
 _DEBUG_KEY = "tunecli.debug"
 
 # Created once; rich looks up sys.stdout/sys.stderr on each write, so redirection works.

@@ -161,21 +161,25 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
     prepare_output_folders(output_folders(plan, output_options))
 
     from tunecli.api import load
-    from tunecli.runner import run_batch
+    from tunecli.runner import BatchInterrupted, run_batch
 
     restorer = load(info.path, device=options.device, precision=options.precision, ensemble=options.ensemble)
     restorer.check_tiling(tile, options.overlap)
-    with console.BatchProgress(quiet=options.quiet, debug=options.debug) as progress:
-        summary = run_batch(
-            restorer,
-            plan,
-            parsed.omega,
-            options=output_options,
-            tile=tile,
-            overlap=options.overlap,
-            max_pixels=options.max_pixels or DEFAULT_MAX_PIXELS,
-            reporter=progress,
-        )
+    interrupt: BatchInterrupted | None = None
+    try:
+        with console.BatchProgress(quiet=options.quiet, debug=options.debug) as progress:
+            summary = run_batch(
+                restorer,
+                plan,
+                parsed.omega,
+                options=output_options,
+                tile=tile,
+                overlap=options.overlap,
+                max_pixels=options.max_pixels or DEFAULT_MAX_PIXELS,
+                reporter=progress,
+            )
+    except BatchInterrupted as stop:  # the summary first, then the root group's exit 130
+        summary, interrupt = stop.summary, stop
     tiles = sorted({r.tile for r in summary.results if r.tile is not None})
     if options.json:
         console.emit_json(
@@ -200,6 +204,8 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
             f"{summary.counts_text()} · {info.name} {space.describe(parsed.omega)} · "
             f"{restorer.compute_text} · tile {tile_text}"
         )
+    if interrupt is not None:
+        raise interrupt
     if summary.exit_code:
         raise typer.Exit(summary.exit_code)
 

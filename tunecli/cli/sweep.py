@@ -49,19 +49,24 @@ def run_sweep_command(
     prepare_output_folders(plan.folders)
 
     from tunecli.api import load
-    from tunecli.gallery.sweep import run_sweep
+    from tunecli.gallery.sweep import SweepSummary, run_sweep
+    from tunecli.runner import BatchInterrupted
 
     restorer = load(info.path, device=options.device, precision=options.precision, ensemble=options.ensemble)
-    with console.BatchProgress(quiet=options.quiet, debug=options.debug) as progress:
-        summary = run_sweep(
-            restorer,
-            plan,
-            options=output_options,
-            tile=tile,  # type: ignore[arg-type]
-            overlap=options.overlap,
-            max_pixels=options.max_pixels or DEFAULT_MAX_PIXELS,
-            reporter=progress,
-        )
+    interrupt: BatchInterrupted | None = None
+    try:
+        with console.BatchProgress(quiet=options.quiet, debug=options.debug) as progress:
+            summary = run_sweep(
+                restorer,
+                plan,
+                options=output_options,
+                tile=tile,  # type: ignore[arg-type]
+                overlap=options.overlap,
+                max_pixels=options.max_pixels or DEFAULT_MAX_PIXELS,
+                reporter=progress,
+            )
+    except BatchInterrupted as stop:  # no gallery was written; the summary first, then exit 130
+        summary, interrupt = SweepSummary(stop.summary), stop
     pages = [folder / "index.html" for folder in summary.galleries]
     if options.json:
         console.emit_json(
@@ -96,5 +101,7 @@ def run_sweep_command(
             f"{len(sweep.omegas)} alphas × {len(plan.galleries)} image(s): {batch.counts_text()} · "
             f"{info.name} · {restorer.compute_text}"
         )
+    if interrupt is not None:
+        raise interrupt
     if summary.exit_code:
         raise typer.Exit(summary.exit_code)

@@ -62,6 +62,7 @@ from tunecli.imageio import (
 )
 from tunecli.imageio.atomic import atomic_output
 from tunecli.runner import (
+    BatchInterrupted,
     BatchReporter,
     BatchSummary,
     FileResult,
@@ -279,6 +280,8 @@ def run_sweep(
 
     A bad tile/overlap setting or a reference whose size does not match the outputs is a
     :class:`~tunecli.errors.UsageError` before anything runs. Inputs that fail are reported once (by the runner) and get no gallery.
+    Ctrl-C raises :class:`~tunecli.runner.BatchInterrupted` with the outputs of every alpha so
+    far (the interrupted alpha's unwritten ones and all later alphas count as not started).
     """
     started = time.perf_counter()
     used_overlap = restorer.check_tiling(tile, overlap)
@@ -292,20 +295,28 @@ def run_sweep(
         jobs = [plan.galleries[g].jobs[k] for g in alive]
         if not jobs:
             break
-        summary = run_batch(
-            restorer,
-            Plan(jobs),
-            omega,
-            options=options,
-            tile=tile,
-            overlap=overlap,
-            max_pixels=max_pixels,
-            reporter=reporter,
-        )
+        try:
+            summary = run_batch(
+                restorer,
+                Plan(jobs),
+                omega,
+                options=options,
+                tile=tile,
+                overlap=overlap,
+                max_pixels=max_pixels,
+                reporter=reporter,
+            )
+        except BatchInterrupted as stop:
+            summary = stop.summary
         batch.results.extend(summary.results)
         results.update((r.job, r) for r in summary.results)
         failed = {owner[r.job] for r in summary.results if r.status == "failed"}
         alive = [g for g in alive if g not in failed]
+        if summary.interrupted:  # no gallery is written; the later alphas never start
+            batch.interrupted = True
+            batch.not_started = summary.not_started + (len(plan.sweep.omegas) - k - 1) * len(alive)
+            batch.seconds = time.perf_counter() - started
+            raise BatchInterrupted(batch) from None
 
     settings = RunSettings(
         tile=tile,
