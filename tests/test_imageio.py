@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import PIL.Image
+import PIL.JpegImagePlugin
 import png
 import pytest
 import tifffile
@@ -203,6 +204,46 @@ def test_jpeg_quality_is_applied(tmp_path: Path) -> None:
     write_image(tmp_path / "q95.jpg", image)
     write_image(tmp_path / "q20.jpg", image, quality=20)
     assert (tmp_path / "q20.jpg").stat().st_size < (tmp_path / "q95.jpg").stat().st_size
+
+
+@pytest.mark.parametrize(
+    "progressive,subsampling", [(True, 0), (False, 1), (True, 2)], ids=["progressive-444", "422", "progressive-420"]
+)
+def test_jpeg_keeps_the_inputs_progressive_mode_and_subsampling(
+    tmp_path: Path, progressive: bool, subsampling: int
+) -> None:
+    """A JPEG written from a JPEG (format same) is progressive when the input was, with the
+    input's chroma subsampling, whatever the quality would choose (4:4:4 from 90 on, else 4:2:0)."""
+    source = tmp_path / "src.jpg"
+    PIL.Image.fromarray(smooth_samples(16, 24, 3)).save(source, progressive=progressive, subsampling=subsampling)
+    image = read_image(source)
+    assert image.meta.extra["jpeg_progressive"] is progressive
+    assert image.meta.extra["jpeg_subsampling"] == subsampling
+    for quality in (None, 50):
+        target = tmp_path / f"out-{quality}.jpg"
+        write_image(target, image, quality=quality)
+        with PIL.Image.open(target) as out:
+            assert bool(out.info.get("progressive")) is progressive
+            assert PIL.JpegImagePlugin.get_sampling(out) == subsampling
+
+
+def test_jpeg_from_another_format_follows_the_quality(tmp_path: Path) -> None:
+    image = image_from_samples(smooth_samples(16, 24, 3), "png")
+    for quality, sampling in ((None, 0), (50, 2)):
+        target = tmp_path / f"out-{quality}.jpg"
+        write_image(target, image, quality=quality)
+        with PIL.Image.open(target) as out:
+            assert not out.info.get("progressive") and PIL.JpegImagePlugin.get_sampling(out) == sampling
+
+
+def test_gray_progressive_jpeg_stays_progressive(tmp_path: Path) -> None:
+    source = tmp_path / "gray.jpg"
+    PIL.Image.fromarray(smooth_samples(16, 24, 1)[:, :, 0]).save(source, progressive=True)
+    image = read_image(source)
+    assert "jpeg_subsampling" not in image.meta.extra  # one channel: nothing to subsample
+    write_image(tmp_path / "out.jpg", image)
+    with PIL.Image.open(tmp_path / "out.jpg") as out:
+        assert out.mode == "L" and out.info.get("progressive")
 
 
 # ---- metadata ---------------------------------------------------------------------------------

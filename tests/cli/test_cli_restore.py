@@ -11,6 +11,7 @@ import pytest
 import torch
 from conftest import BOX, ModelFactory
 from PIL import Image as PILImage
+from PIL import JpegImagePlugin
 from typer.testing import Result
 
 from tunecli.api import load
@@ -204,6 +205,17 @@ def test_format_quality_and_bit_depth(run_cli: RunCli, model: Path, write_png: W
     assert refused.exit_code == 2 and "'gif' is not one of" in refused.output
     clash = run_cli("denoise", "-m", model, source, "-o", out / "x.png", "--format", "jpg")
     assert clash.exit_code == 2 and "does not match --format jpg" in clash.stderr
+
+
+def test_progressive_444_jpeg_comes_back_progressive_444(
+    run_cli: RunCli, model: Path, write_png: WritePng, tmp_path: Path
+) -> None:
+    source = tmp_path / "photo.jpg"
+    PILImage.open(write_png(tmp_path / "a.png", height=24, width=32)).save(source, progressive=True, subsampling=0)
+    result = run_cli("denoise", "-m", model, source, "-o", tmp_path / "out", "--quality", "50")
+    assert result.exit_code == 0, result.output
+    with PILImage.open(tmp_path / "out" / "photo_denoise_a0.50.jpg") as out:
+        assert out.info.get("progressive") and JpegImagePlugin.get_sampling(out) == 0
 
 
 def test_skip_existing_and_overwrite(

@@ -30,7 +30,8 @@ class ImageMeta:
     any conversion on reading (palette, CMYK, 1-bit...), each such conversion explained by a line
     in ``notices``. ``icc_profile``: the ICC profile bytes; ``exif``: the EXIF block as in a JPEG
     APP1 segment (``b"Exif\\0\\0"`` + TIFF-structured data), kept intact (orientation included).
-    ``extra``: optional details — ``dpi`` (x, y), ``png_text`` {key: text}, ``webp_lossless``.
+    ``extra``: optional details — ``dpi`` (x, y), ``png_text`` {key: text}, ``webp_lossless``,
+    ``jpeg_progressive`` (bool) and ``jpeg_subsampling`` (0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0).
     """
 
     format: str

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import PIL.Image
+import PIL.JpegImagePlugin
 import png
 import tifffile
 from PIL import ImageCms
@@ -185,6 +186,8 @@ def _read_with_pillow(path: Path, header: bytes, max_pixels: int | None) -> Imag
                 extra["png_text"] = dict(im.text)
             if fmt == "webp":
                 extra["webp_lossless"] = _webp_is_lossless(path)
+            if fmt == "jpeg":
+                extra.update(_jpeg_encoding(im))
         except InputImageError:
             raise
         except PIL.Image.DecompressionBombError as exc:
@@ -262,6 +265,17 @@ def _apply_colour_key(samples: np.ndarray, key: object, mode: str, notices: list
     alpha = np.where(opaque, np.iinfo(samples.dtype).max, 0).astype(samples.dtype)
     notices.append("transparent colour key converted to an alpha channel")
     return np.concatenate([samples, alpha[:, :, None]], axis=2)
+
+
+def _jpeg_encoding(im: PIL.Image.Image) -> dict[str, object]:
+    """How a JPEG was encoded, to encode its output alike: ``jpeg_progressive`` (bool) and, for
+    three-component files, ``jpeg_subsampling`` in Pillow's numbering (0 = 4:4:4, 1 = 4:2:2,
+    2 = 4:2:0); other layouts Pillow cannot name are left to the writer's default."""
+    encoding: dict[str, object] = {"jpeg_progressive": bool(im.info.get("progressive") or im.info.get("progression"))}
+    sampling = PIL.JpegImagePlugin.get_sampling(im)
+    if sampling >= 0:
+        encoding["jpeg_subsampling"] = sampling
+    return encoding
 
 
 def _webp_is_lossless(path: Path) -> bool:

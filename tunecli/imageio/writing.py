@@ -51,7 +51,9 @@ def write_image(
     (default: lossless when the source was lossless, else 95); ignored by lossless formats.
     ``bit_depth``: ``auto`` keeps ``meta.dtype`` where the format can hold it (else the deepest
     it can), or ``8`` | ``16`` | ``32f``. The ICC profile, EXIF block, dpi and PNG text of
-    ``meta`` are written where the format allows.
+    ``meta`` are written where the format allows. A JPEG written from a JPEG keeps its
+    progressive mode and chroma subsampling (``meta.extra``); otherwise JPEG colour is 4:4:4
+    from quality 90 on and 4:2:0 below.
 
     Returns one-line notices about what the format could not keep (alpha, bit depth, EXIF...).
     Raises :class:`OutputError` (one line naming the file) when the file exists and not
@@ -162,7 +164,14 @@ def _save_options(fmt: FileFormat, image: Image, quality: int | None, notices: l
         options["pnginfo"] = info
     if fmt.name == "jpeg":
         options["quality"] = quality if quality is not None else DEFAULT_JPEG_QUALITY
-        options["subsampling"] = 0 if options["quality"] >= _FULL_CHROMA_QUALITY else 2
+        # a JPEG input's own encoding (see ImageMeta.extra) wins over the quality's choice
+        source_sampling = meta.extra.get("jpeg_subsampling")
+        if source_sampling is not None:
+            options["subsampling"] = source_sampling
+        else:
+            options["subsampling"] = 0 if options["quality"] >= _FULL_CHROMA_QUALITY else 2
+        if meta.extra.get("jpeg_progressive"):
+            options["progressive"] = True
     if fmt.name == "webp":
         source_lossless = meta.extra.get("webp_lossless", meta.format not in _LOSSY_SOURCES | {"webp"})
         if quality is None and source_lossless:
