@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -10,11 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import BOX, ModelFactory
+from conftest import BOX, SCALAR, ModelFactory
+from rich.console import Console
 from typer.testing import Result
 
 from tunecli import __version__
-from tunecli.models import DEFAULT_MODELS
+from tunecli.archs import build_arch
+from tunecli.checkpoint import save_checkpoint
+from tunecli.models import DEFAULT_MODELS, model_metadata
 
 RunCli = Callable[..., Result]
 
@@ -122,6 +126,64 @@ def test_models_card(run_cli: RunCli, weights: Path) -> None:
         "assumes heavy noise",
     ):
         assert text in out
+
+
+@pytest.fixture()
+def long_history(weights: Path) -> list[str]:
+    """A model in ``weights`` trained by 30 long commands (as a chain of resumed runs records)."""
+    net = build_arch("tiny", {"width": 4})
+    commands = [
+        f"tunecli train denoise --data {'/very/long/training/folder/' * 8} --steps {1000 * k} "
+        f"--out runs/step-{k:02d}.safetensors --resume runs/step-{k - 1:02d}.resume.safetensors"
+        for k in range(1, 31)
+    ]
+    extra = {"license": "MIT", "training": {"command": commands[-1], "commands": commands, "steps": 30000}}
+    meta = model_metadata(net, task="denoise", alpha_space=SCALAR, extra=extra)
+    save_checkpoint(weights / "history-test.safetensors", net.state_dict(), meta)
+    return commands
+
+
+def test_models_card_in_a_pipe_is_plain_text_of_short_lines(run_cli: RunCli, long_history: list[str]) -> None:
+    """CliRunner's stdout is no terminal, as a pipe or a redirect: plain lines of at most 100
+    characters, the long history folded into one row."""
+    result = run_cli("models", "history-test")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Model history-test"
+    assert max(len(line) for line in lines) <= 100
+    assert not any(char in result.stdout for char in "│┃━─")  # no table drawing
+    folded = ["training.commands", "30 commands, in order; the last is training.command (--history lists them)"]
+    assert folded in [line.split(maxsplit=1) for line in lines]
+    assert "step-30.safetensors" in result.stdout  # training.command, the last one
+    assert not any(f"step-{k:02d}.safetensors" in result.stdout for k in range(1, 29))
+    assert len(result.stdout) < 4000
+
+
+def test_models_card_history_lists_every_command(run_cli: RunCli, long_history: list[str]) -> None:
+    result = run_cli("models", "history-test", "--history")
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.stdout.splitlines()) <= 100
+    for k in range(1, 31):
+        assert result.stdout.count(f"training.commands[{k}] ") == 1
+        assert f"--out runs/step-{k:02d}.safetensors" in " ".join(result.stdout.split())  # wrapped at spaces only
+
+
+def test_models_card_on_a_terminal_fits_its_width(
+    run_cli: RunCli, long_history: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    buffer = io.StringIO()
+    terminal = Console(file=buffer, force_terminal=True, width=72, color_system=None, highlight=False)
+    monkeypatch.setattr("tunecli.cli.console.out_console", terminal)
+    assert run_cli("models", "history-test").exit_code == 0
+    lines = buffer.getvalue().splitlines()
+    assert lines[0].startswith("Model history-test") and "│" in buffer.getvalue()
+    assert max(len(line) for line in lines) <= 72
+    assert "30 commands, in order;" in buffer.getvalue()
+
+
+def test_models_card_json_keeps_the_history(run_cli: RunCli, long_history: list[str]) -> None:
+    card = json.loads(run_cli("models", "history-test", "--json").stdout)
+    assert card["training"]["commands"] == long_history
 
 
 def test_models_json(run_cli: RunCli, weights: Path) -> None:

@@ -8,6 +8,7 @@ error's exit code (SPEC §5); ``--debug`` adds the traceback; Ctrl-C exits 130.
 from __future__ import annotations
 
 import json
+import textwrap
 import time
 import traceback
 from collections.abc import Sequence
@@ -95,6 +96,41 @@ def print_table(table: Table) -> None:
         return
     natural = Measurement.get(out_console, out_console.options.update(max_width=100_000), table).maximum
     Console(width=max(natural, 40), highlight=False).print(table)  # print(width=) is capped at 80
+
+
+#: Width of the plain-text field list when stdout is no terminal (a pipe or a file).
+PLAIN_WIDTH = 100
+
+
+def print_fields(title: str, rows: Sequence[tuple[str, str]]) -> None:
+    """A command's ``field  value`` list on stdout (a model card).
+
+    On a terminal: a rich table at the terminal's width, long values folded. Elsewhere: plain
+    text (no padding, no box characters), one field per line with its value wrapped at
+    :data:`PLAIN_WIDTH` columns and continued under the value column, so a pipe or a file gets
+    short lines whatever the values hold.
+    """
+    if out_console.is_terminal:
+        table = Table(title=title, title_justify="left", show_header=False)
+        table.add_column("field", style="bold")
+        table.add_column("value", overflow="fold")
+        for field, value in rows:
+            table.add_row(field, value)
+        out_console.print(table)
+        return
+    key_width = min(max((len(field) for field, _ in rows), default=0), PLAIN_WIDTH // 3)
+    indent = " " * (key_width + 2)
+    lines = [title]
+    for field, value in rows:
+        head = field.ljust(key_width) + "  "
+        if len(head) > len(indent):  # a longer field name: its value starts on the next line
+            lines.append(field)
+            head = indent
+        wrapped = textwrap.wrap(
+            value, width=PLAIN_WIDTH, initial_indent=head, subsequent_indent=indent, break_on_hyphens=False
+        )
+        lines.extend(wrapped or [head.rstrip()])
+    typer.echo("\n".join(lines))
 
 
 def set_debug(ctx: typer.Context, enabled: bool) -> None:

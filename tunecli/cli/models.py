@@ -84,8 +84,23 @@ def _flatten(prefix: str, value: Any) -> list[tuple[str, str]]:
     return [(prefix, json.dumps(value))]
 
 
-def card_rows(info: ModelInfo) -> list[tuple[str, str]]:
-    """The model card as (field, value) rows: identity, alpha space, then every metadata field."""
+#: The metadata field holding every command that trained a model, in order (``tunecli train``
+#: appends one per resumed or warm-started run, so it grows long).
+HISTORY_FIELD = "training.commands"
+
+
+def _history_rows(value: Any, shown: bool) -> list[tuple[str, str]]:
+    """``training.commands``: one row per command when ``shown``, else a one-row summary."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        return _flatten(HISTORY_FIELD, value)
+    if shown:
+        return [(f"{HISTORY_FIELD}[{k}]", command) for k, command in enumerate(value, start=1)]
+    return [(HISTORY_FIELD, f"{len(value)} commands, in order; the last is training.command (--history lists them)")]
+
+
+def card_rows(info: ModelInfo, *, history: bool = False) -> list[tuple[str, str]]:
+    """The model card as (field, value) rows: identity, alpha space, then every metadata field;
+    the training history (:data:`HISTORY_FIELD`) is folded into one row unless ``history``."""
     meta = info.meta
     space = info.alpha_space
     rows = [
@@ -106,13 +121,20 @@ def card_rows(info: ModelInfo) -> list[tuple[str, str]]:
     rows.append(("alpha.default", space.describe(space.default)))
     for key, value in meta.items():
         if key not in _CARD_SKIP:
-            rows.extend(_flatten(key, value))
+            for field, text in _flatten(key, value):
+                if field == HISTORY_FIELD:
+                    rows.extend(_history_rows(meta["training"]["commands"], history))
+                else:
+                    rows.append((field, text))
     return rows
 
 
 def models_command(
     name: Annotated[str | None, typer.Argument(help="Show this model's full card.", show_default=False)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metadata as JSON on stdout.")] = False,
+    history: Annotated[
+        bool, typer.Option("--history", help="List every command that trained the model (folded by default).")
+    ] = False,
 ) -> None:
     """List the installed models, or show one model's card (metadata, training, metrics, licence)."""
     if name is not None:
@@ -120,12 +142,7 @@ def models_command(
         if json_output:
             console.emit_json({"name": info.name, "file": str(info.path), "size": info.file_size, **info.meta})
             return
-        table = Table(title=f"Model {info.name}", title_justify="left", show_header=False)
-        table.add_column("field", style="bold")
-        table.add_column("value", overflow="fold")
-        for field, value in card_rows(info):
-            table.add_row(field, value)
-        console.print_table(table)
+        console.print_fields(f"Model {info.name}", card_rows(info, history=history))
         return
     models = shipped_models()
     if json_output:
