@@ -13,18 +13,18 @@ from torch import Tensor, nn
 import tunecli.api
 from tunecli.alpha import AlphaAxis, AlphaSpace
 from tunecli.api import Restorer, load
-from tunecli.archs import TilingContract, build_arch, register_arch
+from tunecli.archs import TilingContract, TunableNet, build_arch, register_arch
 from tunecli.checkpoint import save_checkpoint
 from tunecli.errors import AlphaError, TunecliError, UsageError
 from tunecli.imageio import Image, ImageMeta
-from tunecli.layers import TunableConv2d, set_omega
+from tunecli.layers import TunableConv2d
 from tunecli.models import model_metadata
 
 SPACE = AlphaSpace(2, "simplex", (AlphaAxis("weak"), AlphaAxis("strong")), (0.5, 0.5), low="weak", high="strong")
 
 
 @register_arch("test-api-upsampler", "tunable 3x3 conv + pixel shuffle ×2 (API tests)")
-class ApiUpsampler(nn.Module):
+class ApiUpsampler(TunableNet):
     def __init__(self, channels: int = 3, p: int = 2) -> None:
         super().__init__()
         self.p, self.channels = p, channels
@@ -35,9 +35,7 @@ class ApiUpsampler(nn.Module):
         return TilingContract(scale=2, size_multiple=1, receptive_radius=1, tile_exact=True)
 
     def forward(self, x: Tensor, omega: Tensor | None = None) -> Tensor:
-        if omega is not None:
-            set_omega(self, omega)
-        return nn.functional.pixel_shuffle(self.conv(x), 2)
+        return nn.functional.pixel_shuffle(self.conv(x, omega), 2)
 
 
 def save_model(folder: Path, arch: str = "tiny", hparams: dict | None = None, task: str = "denoise") -> Path:
@@ -163,7 +161,7 @@ def test_each_alpha_is_baked_once(restorer: Restorer, monkeypatch: pytest.Monkey
     assert len(baked) == 2
 
 
-class NanInHalf(nn.Module):
+class NanInHalf(TunableNet):
     """Returns NaN unless its weights are float32 (what an fp16 overflow looks like); like every
     network it takes float32 input."""
 

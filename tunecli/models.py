@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunecli.alpha import AlphaSpace
-from tunecli.archs.registry import TilingContract
+from tunecli.archs.contract import TilingContract
 from tunecli.checkpoint import CheckpointHeader, read_header
 from tunecli.errors import (
     CheckpointError,
