@@ -20,7 +20,7 @@ import time
 import torch
 
 from tunecli.archs import build_arch
-from tunecli.tasks import denoise
+from tunecli.tasks import denoise, get_task
 from tunecli.training.loop import TrainConfig, optimizer_step, sample_grouped_omega
 
 
@@ -44,6 +44,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     space = denoise.alpha_space()
+    task = get_task("denoise")
     hparams = {"p": space.p, **json.loads(args.hparams)}
     generator = torch.Generator().manual_seed(0)
     clean = torch.rand(args.batch, 3, args.patch, args.patch, generator=generator)
@@ -63,13 +64,17 @@ def main() -> None:
         torch.manual_seed(0)
         net = build_arch(args.arch, hparams).train()
         optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.9, 0.9))
+        recipe = task.recipe(config, torch.device("cpu"))
 
         def step(
-            net: torch.nn.Module = net, optimizer: torch.optim.Optimizer = optimizer, config: TrainConfig = config
+            net: torch.nn.Module = net,
+            optimizer: torch.optim.Optimizer = optimizer,
+            config: TrainConfig = config,
+            recipe: object = recipe,
         ) -> None:
             omega = sample_grouped_omega(space, args.batch, config.omega_groups, config.corner_share, generator)
-            noisy = denoise.degrade(clean, omega, generator, config.quantize_share)
-            optimizer_step(net, optimizer, noisy, clean, omega, config, config.omega_groups)
+            batch = task.make_batch(clean, omega, generator, config, recipe)
+            optimizer_step(net, optimizer, batch, recipe, config, config.omega_groups)
 
         for _ in range(3):
             step()

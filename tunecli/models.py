@@ -32,14 +32,6 @@ if TYPE_CHECKING:
 WEIGHTS_ENV = "TUNECLI_WEIGHTS"
 SUFFIX = ".safetensors"
 
-#: The model each task command uses when ``--model`` is not given.
-DEFAULT_MODELS: dict[str, str] = {
-    "denoise": "denoise-unet-l4",
-    "deblur": "deblur-unet",
-    "upscale": "upscale-x4",
-    "style": "style-mix",
-}
-
 
 def weights_dirs() -> list[Path]:
     """Folders searched for shipped models, in order: ``$TUNECLI_WEIGHTS`` (``os.pathsep``

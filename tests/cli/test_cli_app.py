@@ -14,7 +14,7 @@ from conftest import BOX, ModelFactory
 from typer.testing import Result
 
 from tunecli import __version__
-from tunecli.models import DEFAULT_MODELS
+from tunecli.tasks import default_models
 
 RunCli = Callable[..., Result]
 
@@ -30,7 +30,7 @@ assert "torch" not in sys.modules, sorted(m for m in sys.modules if m.startswith
 print("ok")
 """
 
-DENOISER = DEFAULT_MODELS["denoise"]  # the fixture weights stand in for the shipped default
+DENOISER = default_models()["denoise"]  # the fixture weights stand in for the shipped default
 
 
 def test_help_does_not_import_torch() -> None:
