@@ -255,3 +255,33 @@ def test_ensemble_is_the_mean_over_flips_and_rotations(tmp_path: Path, tile: int
     got = ensemble.run(image, alpha=0.3, tile=tile, overlap=8)
     assert np.abs(got - expected).max() < 1e-5
     assert np.abs(got - plain.run(image, alpha=0.3, tile=0)).max() > 1e-3  # the tiny net is not symmetric
+
+
+def test_non_tile_exact_models_run_whole_then_wide_tiles_with_a_notice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An instance-norm network is run on the whole image up to NON_EXACT_WHOLE_PIXELS (equal to
+    running it directly), and tiled beyond it with the wide overlap and a notice."""
+    import tunecli.api as api
+
+    path = save_model(tmp_path, arch="stylenet", hparams={"widths": [4, 4, 8], "blocks": 1, "p": 2})
+    restorer = load(path, device="cpu")
+    assert not restorer.model.tiling.tile_exact
+    image = np.random.default_rng(3).random((40, 48, 3), dtype=np.float32)
+    whole = restorer.restore(_image(image), (0.4, 0.6), tile="auto")
+    assert whole.tile == 0 and whole.notices == ()
+    np.testing.assert_allclose(whole.image.pixels, reference(restorer, image, (0.4, 0.6)), atol=1e-5)
+
+    monkeypatch.setattr(api, "NON_EXACT_WHOLE_PIXELS", 40 * 40)
+    monkeypatch.setattr(api, "NON_EXACT_TILE", 32)
+    monkeypatch.setattr(api, "NON_EXACT_OVERLAP", 8)
+    tiled = restorer.restore(_image(image), (0.4, 0.6), tile="auto", overlap=4)
+    assert tiled.tile == 32
+    assert (
+        len(tiled.notices) == 1 and "not tile-exact" in tiled.notices[0] and "overlapping by 8px" in tiled.notices[0]
+    )
+    assert tiled.image.pixels.shape == image.shape
+
+
+def _image(pixels: np.ndarray) -> Image:
+    return Image(pixels=pixels, alpha=None, meta=ImageMeta(format="png", dtype="uint8", mode="RGB"))
