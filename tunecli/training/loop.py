@@ -194,18 +194,23 @@ def multi_loss(recipe: TrainingRecipe, output: Tensor, batch: TrainBatch, advers
     weights = recipe.weights(batch.omega).to(output.dtype)
     if weights.shape != (output.shape[0], len(recipe.objectives)):
         raise ValueError(f"objective weights have shape {tuple(weights.shape)} for {len(recipe.objectives)} objectives")
+    # an objective no sample of the batch weighs is not computed (e.g. the perceptual objective
+    # of a fidelity-only warm start): it would add exactly zero
+    active = [bool((weights[:, j] != 0).any()) for j in range(len(recipe.objectives))]
     logits = None
-    if recipe.adversarial:
+    if any(o.adversarial and a for o, a in zip(recipe.objectives, active, strict=True)):
         if adversary is None:
             raise ValueError("an adversarial objective needs a discriminator")
         adversary.net.requires_grad_(False)
         logits = adversary.net(output)
         adversary.net.requires_grad_(True)
-    terms = []
-    for objective in recipe.objectives:
+    total = output.new_zeros(output.shape[0])
+    for j, objective in enumerate(recipe.objectives):
+        if not active[j]:
+            continue
         per_sample = objective.loss(output, batch, logits) if objective.adversarial else objective.loss(output, batch)
-        terms.append(per_sample)
-    return (weights * torch.stack(terms, dim=1)).sum(dim=1).mean()
+        total = total + weights[:, j] * per_sample
+    return total.mean()
 
 
 def adversarial_share(recipe: TrainingRecipe, omega: Tensor) -> Tensor:
@@ -229,7 +234,8 @@ def optimizer_step(
     ``groups`` equal runs (:func:`run_grouped`). The forward pass runs under
     ``config.precision``; the loss is :func:`multi_loss`, gradients are clipped to
     ``config.grad_clip``. With an ``adversary`` its discriminator then takes one step on the
-    targets (real) and the detached outputs (fake, weighted by :func:`adversarial_share`).
+    targets (real) and the detached outputs (fake, weighted by :func:`adversarial_share`; no
+    step when no sample of the batch weighs an adversarial objective).
     Returns the generator loss, detached (reading it would wait for a GPU)."""
     with torch.autocast(batch.inputs.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
         output = run_grouped(net, batch.inputs, batch.omega, groups)
@@ -239,12 +245,11 @@ def optimizer_step(
     loss.backward()
     nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
     optimizer.step()
-    if adversary is not None:
+    share = adversarial_share(recipe, batch.omega) if adversary is not None else None
+    if adversary is not None and share is not None and bool((share > 0).any()):
         from tunecli.losses.adversarial import discriminator_loss
 
-        d_loss = discriminator_loss(
-            adversary.net(batch.targets), adversary.net(output.detach()), adversarial_share(recipe, batch.omega)
-        )
+        d_loss = discriminator_loss(adversary.net(batch.targets), adversary.net(output.detach()), share)
         adversary.optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         nn.utils.clip_grad_norm_(adversary.net.parameters(), config.grad_clip)
