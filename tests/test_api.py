@@ -277,9 +277,7 @@ def test_non_tile_exact_models_run_whole_then_wide_tiles_with_a_notice(
     monkeypatch.setattr(api, "NON_EXACT_OVERLAP", 8)
     tiled = restorer.restore(_image(image), (0.4, 0.6), tile="auto", overlap=4)
     assert tiled.tile == 32
-    assert (
-        len(tiled.notices) == 1 and "not tile-exact" in tiled.notices[0] and "overlapping by 8px" in tiled.notices[0]
-    )
+    assert len(tiled.notices) == 1 and "not tile-exact" in tiled.notices[0] and "overlapping by 8px" in tiled.notices[0]
     assert tiled.image.pixels.shape == image.shape
 
 

@@ -174,6 +174,10 @@ class Task:
         return {}
 
     # ---- training ----------------------------------------------------------------------
+    def check_config(self, config: TrainConfig) -> None:
+        """Refuse a training config the task cannot run (one-line UsageError), before any data
+        is read; by default every config is fine."""
+
     def recipe(self, config: TrainConfig, device: device) -> TrainingRecipe:
         """Objectives, their ω-weights and the crop size for a training run on ``device`` (the
         objectives' own networks and references, e.g. a feature network, live there)."""
@@ -208,7 +212,9 @@ _TASKS: dict[str, Task] = {}
 
 
 def register_task(task: Task) -> Task:
-    """Add ``task`` to the registry; a second task of the same name raises ``ValueError``."""
+    """Add ``task`` to the registry (after the built-in tasks, which are loaded first); a second
+    task of the same name raises ``ValueError``."""
+    _load_builtins()
     if not task.name or not task.summary or not task.default_model:
         raise ValueError(f"task {task!r} needs a name, a summary and a default model")
     existing = _TASKS.get(task.name)
@@ -218,9 +224,20 @@ def register_task(task: Task) -> Task:
     return task
 
 
+_loading_builtins = False
+
+
 def _load_builtins() -> None:
-    for module in BUILTIN_TASK_MODULES:
-        importlib.import_module(module)
+    """Import the built-in task modules (once; re-entrant: they register themselves)."""
+    global _loading_builtins
+    if _loading_builtins:
+        return
+    _loading_builtins = True
+    try:
+        for module in BUILTIN_TASK_MODULES:
+            importlib.import_module(module)
+    finally:
+        _loading_builtins = False
 
 
 def list_tasks() -> list[Task]:

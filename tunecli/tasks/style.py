@@ -108,17 +108,21 @@ class StyleTask(Task):
             raise UsageError(f"the --style files need distinct names, got {', '.join(names)}")
         return alpha_space(names)
 
+    def check_config(self, config: TrainConfig) -> None:
+        self.alpha_space(config)  # two or more paintings with distinct names
+        if not config.features:
+            raise UsageError("tunecli train style needs the frozen feature network: --features PATH")
+        for file in config.styles:
+            if not Path(file).is_file():
+                raise UsageError(f"{file}: style painting not found")
+
     def recipe(self, config: TrainConfig, device: torch.device) -> TrainingRecipe:
         import hashlib
 
         from tunecli.losses.features import load_feature_extractor
         from tunecli.losses.perceptual import feature_loss, style_loss, total_variation
 
-        if not config.features:
-            raise UsageError("tunecli train style needs the frozen feature network: --features PATH")
-        for file in config.styles:
-            if not Path(file).is_file():
-                raise UsageError(f"{file}: style painting not found")
+        self.check_config(config)
         extractor = load_feature_extractor(config.features).to(device)
         grams = painting_grams(extractor, config.styles)
         content_weight = CONTENT_WEIGHT if config.content_weight is None else config.content_weight

@@ -82,16 +82,21 @@ class UpscaleTask(Task):
     def arch_hparams(self, config: TrainConfig) -> dict[str, Any]:
         return {"scale": self._scale(config)}
 
-    def recipe(self, config: TrainConfig, device: torch.device) -> TrainingRecipe:
-        from tunecli.losses.features import load_feature_extractor
-        from tunecli.losses.perceptual import feature_loss
-        from tunecli.losses.pixel import PIXEL_LOSSES
-
+    def check_config(self, config: TrainConfig) -> None:
         if not config.features:
             raise UsageError(
                 "tunecli train upscale needs the frozen feature network: --features PATH "
                 "(e.g. the partial VGG-19 vgg19_normalised_wct folder)"
             )
+        if self._scale(config) not in (2, 3, 4):
+            raise UsageError(f"--scale {config.scale}: use 2, 3 or 4")
+
+    def recipe(self, config: TrainConfig, device: torch.device) -> TrainingRecipe:
+        from tunecli.losses.features import load_feature_extractor
+        from tunecli.losses.perceptual import feature_loss
+        from tunecli.losses.pixel import PIXEL_LOSSES
+
+        self.check_config(config)
         extractor = load_feature_extractor(config.features).to(device)
         pixel = PIXEL_LOSSES[config.loss]
         feature_weight = FEATURE_WEIGHT if config.feature_weight is None else config.feature_weight

@@ -272,12 +272,15 @@ def objective(restored: Tensor, clean: Tensor, kind: str) -> Tensor:
     return PIXEL_LOSSES[kind](restored, clean).mean()
 
 
-def learning_rate(config: TrainConfig, step: int) -> float:
-    """Linear warm-up then cosine decay from ``lr`` to ``min_lr`` over ``steps``."""
+def learning_rate(config: TrainConfig, step: int, peak: float | None = None) -> float:
+    """Linear warm-up then cosine decay from ``peak`` (default ``config.lr``) to ``min_lr``
+    (at most ``peak``) over ``steps``."""
+    peak = config.lr if peak is None else peak
+    floor = min(config.min_lr, peak)
     if step < config.warmup:
-        return config.lr * (step + 1) / config.warmup
+        return peak * (step + 1) / config.warmup
     progress = (step - config.warmup) / max(1, config.steps - config.warmup)
-    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
+    return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def check_task_options(task: Task, config: TrainConfig) -> None:
@@ -363,6 +366,7 @@ def train(
     if config.arch is None:
         config = replace(config, arch=task.default_arch)
     check_task_options(task, config)
+    task.check_config(config)  # e.g. a missing --features, before any data is read
     if config.loss not in LOSSES:
         raise UsageError(f"unknown loss {config.loss!r}: use one of {', '.join(LOSSES)}")
     if not 0.0 <= config.quantize_share <= 1.0:
@@ -517,7 +521,7 @@ def train(
             group["lr"] = lr
         if adversary is not None:
             for group in adversary.optimizer.param_groups:
-                group["lr"] = lr * _d_lr(config) / config.lr
+                group["lr"] = learning_rate(config, step, peak=_d_lr(config))
         pending.append(optimizer_step(net, optimizer, batch, recipe, config, groups, adversary))
         step += 1
         # reading a loss waits for the GPU, so on one the losses are read 16 steps at a time
