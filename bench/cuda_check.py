@@ -28,7 +28,7 @@ import torch
 from tunecli import api
 from tunecli.evaluation.metrics import psnr
 from tunecli.imageio import Image, ImageMeta, read_image
-from tunecli.models import DEFAULT_MODELS
+from tunecli.tasks import default_models
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tunecli" / "samples" / "chelsea-noisy25.png"
 # PSNR of a GPU result against the CPU fp32 one, in dB: float32 differs by rounding only
@@ -72,7 +72,9 @@ def check_out_of_memory(model: str, image: np.ndarray, reference: np.ndarray) ->
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=DEFAULT_MODELS["denoise"], help="Installed model name or .safetensors path.")
+    parser.add_argument(
+        "--model", default=default_models()["denoise"], help="Installed model name or .safetensors path."
+    )
     parser.add_argument("--out", type=Path, default=None, help="Folder for the CLI outputs (default: a temp folder).")
     args = parser.parse_args()
     if not torch.cuda.is_available():

@@ -30,8 +30,7 @@ import torch
 
 from tunecli.api import load
 from tunecli.evaluation.evaluate import EvalRow, evaluate_denoiser, load_clean_images
-from tunecli.models import DEFAULT_MODELS
-from tunecli.tasks import denoise
+from tunecli.tasks import default_models, denoise
 from tunecli.training.data import list_images
 
 Denoiser = Callable[[np.ndarray, float, float], np.ndarray]
@@ -78,7 +77,7 @@ def main() -> None:
     parser.add_argument("--sets", default="CBSD68,McMaster")
     parser.add_argument("--sigmas", default="15,25,50")
     parser.add_argument("--noise", default="float,8bit")
-    parser.add_argument("--model", default=DEFAULT_MODELS["denoise"])
+    parser.add_argument("--model", default=default_models()["denoise"])
     parser.add_argument("--limit", type=int, default=0, help="first N images of each set (0 = all)")
     parser.add_argument("--bm3d-limit", type=int, default=4, help="CBM3D on the first N images only (slow)")
     parser.add_argument("--bm3d-sets", default="CBSD68", help="sets on which CBM3D runs")

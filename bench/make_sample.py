@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from skimage import data
 
-from tunecli.evaluation.evaluate import noisy_version
+from tunecli.degradations.noise import seeded_awgn
 from tunecli.imageio import Image, ImageMeta, write_image
 
 OUT = Path(__file__).resolve().parent.parent / "tunecli" / "samples" / "chelsea-noisy25.png"
@@ -20,7 +20,7 @@ OUT = Path(__file__).resolve().parent.parent / "tunecli" / "samples" / "chelsea-
 
 def main() -> None:
     clean = data.chelsea().astype(np.float32) / 255.0
-    noisy = noisy_version(clean, 25.0, seed=0, index=0, quantized=True)
+    noisy = seeded_awgn(clean, 25.0, seed=0, index=0, quantized=True)
     meta = ImageMeta(format="png", dtype="uint8", mode="RGB", icc_profile=None, exif=None, notices=[], extra={})
     write_image(OUT, Image(pixels=noisy, alpha=None, meta=meta), overwrite=True)
     print(OUT)

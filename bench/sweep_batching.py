@@ -18,7 +18,8 @@ from collections.abc import Callable
 import torch
 
 from tunecli.layers import bake
-from tunecli.models import DEFAULT_MODELS, load_model
+from tunecli.models import load_model
+from tunecli.tasks import default_models
 
 
 def best_of(runs: int, fn: Callable[[], None]) -> float:
@@ -32,7 +33,7 @@ def best_of(runs: int, fn: Callable[[], None]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=DEFAULT_MODELS["denoise"])
+    parser.add_argument("--model", default=default_models()["denoise"])
     parser.add_argument("--alphas", type=int, default=7)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3)

@@ -1,7 +1,8 @@
 """Benchmark: training throughput of one architecture under ``--omega-groups`` and ``--precision``.
 
 Each setting runs ``tunecli train``'s own optimizer step (:func:`tunecli.training.loop.optimizer_step`)
-on random clean patches degraded as training degrades them, and prints steps per second,
+on random clean patches made into a batch as the ``--task`` makes them (its degradation, its
+objectives; upscale and style need ``--features``), and prints steps per second,
 megapixels per second and the ratio to the first setting. Data loading is left out (in
 ``tunecli train`` background threads cut the patches while the step runs). Run it alone:
 another job on the same cores changes every number.
@@ -20,13 +21,18 @@ import time
 import torch
 
 from tunecli.archs import build_arch
-from tunecli.tasks import denoise
+from tunecli.tasks import get_task
 from tunecli.training.loop import TrainConfig, optimizer_step, sample_grouped_omega
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arch", default="unet")
+    parser.add_argument("--task", default="denoise")
+    parser.add_argument("--arch", default=None, help="default: the task's")
+    parser.add_argument("--features", default=None, help="VGG-19 file or folder (upscale, style)")
+    parser.add_argument("--style", action="append", default=[], help="a painting per axis (style)")
+    parser.add_argument("--scale", type=int, default=None, help="upscale factor (upscale)")
+    parser.add_argument("--fixed-alpha", default=None, help="every sample at this alpha, as tunecli train's")
     parser.add_argument(
         "--hparams", default="{}", help="JSON hyper-parameters, as `tunecli train --hparams` takes them"
     )
@@ -43,14 +49,32 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    space = denoise.alpha_space()
-    hparams = {"p": space.p, **json.loads(args.hparams)}
+    task = get_task(args.task)
+    arch = args.arch or task.default_arch
+    probe = TrainConfig(task=task.name, data=[], out="x.safetensors", styles=args.style, scale=args.scale, arch=arch)
+    space = task.alpha_space(probe)
+    recipe = task.recipe(
+        TrainConfig(
+            task=task.name,
+            data=[],
+            out="x.safetensors",
+            patch=args.patch,
+            features=args.features,
+            styles=args.style,
+            scale=args.scale,
+        ),
+        torch.device("cpu"),
+    )
+    hparams = {"p": space.p, **task.arch_hparams(probe), **json.loads(args.hparams)}
     generator = torch.Generator().manual_seed(0)
-    clean = torch.rand(args.batch, 3, args.patch, args.patch, generator=generator)
-    megapixels = args.batch * args.patch * args.patch / 1e6
+    clean = torch.rand(args.batch, 3, recipe.crop, recipe.crop, generator=generator)
+    megapixels = args.batch * recipe.crop * recipe.crop / 1e6
+    fixed = space.parse(args.fixed_alpha).omega if args.fixed_alpha is not None else None
 
     print(f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"{args.arch} {json.dumps(json.loads(args.hparams))}, batch {args.batch}, {args.patch} px patches, CPU.\n")
+    print(
+        f"{task.name}: {arch} {json.dumps(json.loads(args.hparams))}, batch {args.batch}, {args.patch} px patches, CPU.\n"
+    )
     print("| --omega-groups | --precision | steps/s | megapixels/s | × first |")
     print("|---|---|---|---|---|")
     first = None
@@ -58,18 +82,32 @@ def main() -> None:
         groups_text, precision = setting.split(":")
         groups = int(groups_text)
         config = TrainConfig(
-            task="denoise", data=[], out="x.safetensors", batch=args.batch, omega_groups=groups, precision=precision
+            task=task.name, data=[], out="x.safetensors", batch=args.batch, omega_groups=groups, precision=precision
         )
         torch.manual_seed(0)
-        net = build_arch(args.arch, hparams).train()
+        net = build_arch(arch, hparams).train()
         optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.9, 0.9))
+        adversary = None
+        if recipe.adversarial and fixed is None:
+            from tunecli.losses.adversarial import PatchDiscriminator
+            from tunecli.training.loop import Adversary
+
+            discriminator = PatchDiscriminator(**recipe.discriminator)
+            adversary = Adversary(discriminator, torch.optim.AdamW(discriminator.parameters(), lr=1e-4))
 
         def step(
-            net: torch.nn.Module = net, optimizer: torch.optim.Optimizer = optimizer, config: TrainConfig = config
+            net: torch.nn.Module = net,
+            optimizer: torch.optim.Optimizer = optimizer,
+            config: TrainConfig = config,
+            recipe: object = recipe,
+            adversary: object = adversary,
         ) -> None:
-            omega = sample_grouped_omega(space, args.batch, config.omega_groups, config.corner_share, generator)
-            noisy = denoise.degrade(clean, omega, generator, config.quantize_share)
-            optimizer_step(net, optimizer, noisy, clean, omega, config, config.omega_groups)
+            if fixed is None:
+                omega = sample_grouped_omega(space, args.batch, config.omega_groups, config.corner_share, generator)
+            else:
+                omega = torch.tensor(fixed).expand(args.batch, space.p)
+            batch = task.make_batch(clean, omega, generator, config, recipe)
+            optimizer_step(net, optimizer, batch, recipe, config, 1 if fixed else config.omega_groups, adversary)
 
         for _ in range(3):
             step()

@@ -13,18 +13,18 @@ from torch import Tensor, nn
 import tunecli.api
 from tunecli.alpha import AlphaAxis, AlphaSpace
 from tunecli.api import Restorer, load
-from tunecli.archs import TilingContract, build_arch, register_arch
+from tunecli.archs import TilingContract, TunableNet, build_arch, register_arch
 from tunecli.checkpoint import save_checkpoint
 from tunecli.errors import AlphaError, TunecliError, UsageError
 from tunecli.imageio import Image, ImageMeta
-from tunecli.layers import TunableConv2d, set_omega
+from tunecli.layers import TunableConv2d
 from tunecli.models import model_metadata
 
 SPACE = AlphaSpace(2, "simplex", (AlphaAxis("weak"), AlphaAxis("strong")), (0.5, 0.5), low="weak", high="strong")
 
 
 @register_arch("test-api-upsampler", "tunable 3x3 conv + pixel shuffle ×2 (API tests)")
-class ApiUpsampler(nn.Module):
+class ApiUpsampler(TunableNet):
     def __init__(self, channels: int = 3, p: int = 2) -> None:
         super().__init__()
         self.p, self.channels = p, channels
@@ -35,9 +35,7 @@ class ApiUpsampler(nn.Module):
         return TilingContract(scale=2, size_multiple=1, receptive_radius=1, tile_exact=True)
 
     def forward(self, x: Tensor, omega: Tensor | None = None) -> Tensor:
-        if omega is not None:
-            set_omega(self, omega)
-        return nn.functional.pixel_shuffle(self.conv(x), 2)
+        return nn.functional.pixel_shuffle(self.conv(x, omega), 2)
 
 
 def save_model(folder: Path, arch: str = "tiny", hparams: dict | None = None, task: str = "denoise") -> Path:
@@ -163,7 +161,7 @@ def test_each_alpha_is_baked_once(restorer: Restorer, monkeypatch: pytest.Monkey
     assert len(baked) == 2
 
 
-class NanInHalf(nn.Module):
+class NanInHalf(TunableNet):
     """Returns NaN unless its weights are float32 (what an fp16 overflow looks like); like every
     network it takes float32 input."""
 
@@ -257,3 +255,31 @@ def test_ensemble_is_the_mean_over_flips_and_rotations(tmp_path: Path, tile: int
     got = ensemble.run(image, alpha=0.3, tile=tile, overlap=8)
     assert np.abs(got - expected).max() < 1e-5
     assert np.abs(got - plain.run(image, alpha=0.3, tile=0)).max() > 1e-3  # the tiny net is not symmetric
+
+
+def test_non_tile_exact_models_run_whole_then_wide_tiles_with_a_notice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An instance-norm network is run on the whole image up to NON_EXACT_WHOLE_PIXELS (equal to
+    running it directly), and tiled beyond it with the wide overlap and a notice."""
+    import tunecli.api as api
+
+    path = save_model(tmp_path, arch="stylenet", hparams={"widths": [4, 4, 8], "blocks": 1, "p": 2})
+    restorer = load(path, device="cpu")
+    assert not restorer.model.tiling.tile_exact
+    image = np.random.default_rng(3).random((40, 48, 3), dtype=np.float32)
+    whole = restorer.restore(_image(image), (0.4, 0.6), tile="auto")
+    assert whole.tile == 0 and whole.notices == ()
+    np.testing.assert_allclose(whole.image.pixels, reference(restorer, image, (0.4, 0.6)), atol=1e-5)
+
+    monkeypatch.setattr(api, "NON_EXACT_WHOLE_PIXELS", 40 * 40)
+    monkeypatch.setattr(api, "NON_EXACT_TILE", 32)
+    monkeypatch.setattr(api, "NON_EXACT_OVERLAP", 8)
+    tiled = restorer.restore(_image(image), (0.4, 0.6), tile="auto", overlap=4)
+    assert tiled.tile == 32
+    assert len(tiled.notices) == 1 and "not tile-exact" in tiled.notices[0] and "overlapping by 8px" in tiled.notices[0]
+    assert tiled.image.pixels.shape == image.shape
+
+
+def _image(pixels: np.ndarray) -> Image:
+    return Image(pixels=pixels, alpha=None, meta=ImageMeta(format="png", dtype="uint8", mode="RGB"))

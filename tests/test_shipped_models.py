@@ -15,14 +15,14 @@ from typer.testing import CliRunner
 
 from tunecli.api import load
 from tunecli.cli import app
-from tunecli.evaluation.evaluate import noisy_version
+from tunecli.degradations.noise import seeded_awgn
 from tunecli.evaluation.metrics import psnr
 from tunecli.imageio import Image, ImageMeta, read_image, write_image
-from tunecli.models import DEFAULT_MODELS, shipped_models
-from tunecli.tasks import denoise
+from tunecli.models import shipped_models
+from tunecli.tasks import default_models, denoise
 
 SHIPPED = {info.name: info for info in shipped_models()}
-DENOISER = DEFAULT_MODELS["denoise"]
+DENOISER = default_models()["denoise"]
 needs_denoiser = pytest.mark.skipif(DENOISER not in SHIPPED, reason=f"{DENOISER} is not shipped in weights/")
 
 
@@ -40,7 +40,7 @@ def test_shipped_model_records_its_training(name: str) -> None:
 def cat() -> tuple[np.ndarray, np.ndarray]:
     """A 128×160 crop of scikit-image's CC0 "Chelsea" and its seeded σ = 25 8-bit noisy version."""
     clean = data.chelsea()[80:208, 120:280].astype(np.float32) / 255.0
-    return clean, noisy_version(clean, 25.0, seed=1, index=0, quantized=True)
+    return clean, seeded_awgn(clean, 25.0, seed=1, index=0, quantized=True)
 
 
 DENOISERS = sorted(name for name, info in SHIPPED.items() if info.meta["task"] == "denoise")

@@ -44,6 +44,12 @@ TileSpec = int | Literal["auto"]
 TileProgress = Callable[[int, int], None]
 
 _BAKED_CACHE = 8
+#: A model that is not tile-exact (global statistics such as instance norm) runs on the whole
+#: image up to this many pixels; larger images are tiled with :data:`NON_EXACT_TILE` tiles
+#: overlapping by :data:`NON_EXACT_OVERLAP`, and the user is told.
+NON_EXACT_WHOLE_PIXELS = 4096 * 4096
+NON_EXACT_TILE = 2048
+NON_EXACT_OVERLAP = 256
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,25 @@ class Restorer:
             raise UsageError(f"--tile ({tile}) must be larger than the overlap ({overlap}; set it with --overlap)")
         return overlap
 
+    def non_exact_tiling(self, tile: TileSpec, overlap: int, pixels: int) -> tuple[TileSpec, int, str | None]:
+        """``(tile, overlap, notice)`` for a model that is not tile-exact, on an image of
+        ``pixels`` pixels: ``auto`` runs the whole image up to :data:`NON_EXACT_WHOLE_PIXELS`
+        and beyond it :data:`NON_EXACT_TILE`-px tiles with at least :data:`NON_EXACT_OVERLAP`
+        px of overlap (tiles see their own statistics, so the look may change slightly across
+        the image: the notice says so); an explicit tile size is kept, with the same notice."""
+        name = self.model.name
+        if tile == 0 or (tile == "auto" and pixels <= NON_EXACT_WHOLE_PIXELS):
+            return 0, overlap, None
+        if tile == "auto":
+            overlap = max(overlap, NON_EXACT_OVERLAP)
+            tile = max(NON_EXACT_TILE, 4 * overlap)
+        return (
+            tile,
+            overlap,
+            f"{name} is not tile-exact (it normalizes over the whole image); ran {tile}px tiles overlapping by "
+            f"{overlap}px, so the look may shift slightly between tiles (--tile 0 runs the whole image)",
+        )
+
     def tile_size(self, tile: TileSpec, overlap: int, module: nn.Module, dtype: torch.dtype) -> int:
         """Resolve a checked ``tile`` (``"auto"``, 0 or a side in pixels) to a side in pixels
         (0 = whole); ``auto`` probes ``module`` (a baked network in ``dtype``) on CUDA."""
@@ -197,6 +222,10 @@ class Restorer:
         pixels = torch.from_numpy(np.ascontiguousarray(image.pixels, dtype=np.float32)).permute(2, 0, 1)
         batch = self._to_model_channels(pixels)
         notices: list[str] = []
+        if not contract.tile_exact:
+            tile, overlap, notice = self.non_exact_tiling(tile, overlap, pixels.shape[1] * pixels.shape[2])
+            if notice:
+                notices.append(notice)
         dtype = self.dtype
         while True:
             module = self.baked(omega, dtype)

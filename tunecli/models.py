@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunecli.alpha import AlphaSpace
-from tunecli.archs.registry import TilingContract
+from tunecli.archs.contract import TilingContract
 from tunecli.checkpoint import CheckpointHeader, read_header
 from tunecli.errors import (
     CheckpointError,
@@ -31,14 +31,6 @@ if TYPE_CHECKING:
 
 WEIGHTS_ENV = "TUNECLI_WEIGHTS"
 SUFFIX = ".safetensors"
-
-#: The model each task command uses when ``--model`` is not given.
-DEFAULT_MODELS: dict[str, str] = {
-    "denoise": "denoise-unet-l4",
-    "deblur": "deblur-unet",
-    "upscale": "upscale-x4",
-    "style": "style-mix",
-}
 
 
 def weights_dirs() -> list[Path]:

@@ -13,15 +13,15 @@ from torch import Tensor, nn
 from typer.testing import CliRunner, Result
 
 from tunecli.alpha import AlphaAxis, AlphaSpace
-from tunecli.archs import TilingContract, build_arch, register_arch
+from tunecli.archs import TilingContract, TunableNet, build_arch, register_arch
 from tunecli.checkpoint import save_checkpoint
 from tunecli.cli import app
-from tunecli.layers import TunableConv2d, set_omega
+from tunecli.layers import TunableConv2d
 from tunecli.models import model_metadata
 
 
 @register_arch("test-upsampler", "tunable 3x3 conv + pixel shuffle (CLI tests of upscale)")
-class TestUpsampler(nn.Module):
+class TestUpsampler(TunableNet):
     """``(B, C, H, W)`` → ``(B, C, H·scale, W·scale)``; tile-exact, radius 1."""
 
     def __init__(self, channels: int = 3, scale: int = 4, p: int = 2) -> None:
@@ -35,9 +35,7 @@ class TestUpsampler(nn.Module):
         return TilingContract(scale=self.scale, size_multiple=1, receptive_radius=1, tile_exact=True)
 
     def forward(self, x: Tensor, omega: Tensor | None = None) -> Tensor:
-        if omega is not None:
-            set_omega(self, omega)
-        return self.shuffle(self.conv(x))
+        return self.shuffle(self.conv(x, omega))
 
 
 SCALAR = AlphaSpace(

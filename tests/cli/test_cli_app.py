@@ -18,7 +18,8 @@ from typer.testing import Result
 from tunecli import __version__
 from tunecli.archs import build_arch
 from tunecli.checkpoint import save_checkpoint
-from tunecli.models import DEFAULT_MODELS, model_metadata
+from tunecli.models import model_metadata
+from tunecli.tasks import default_models
 
 RunCli = Callable[..., Result]
 
@@ -34,7 +35,7 @@ assert "torch" not in sys.modules, sorted(m for m in sys.modules if m.startswith
 print("ok")
 """
 
-DENOISER = DEFAULT_MODELS["denoise"]  # the fixture weights stand in for the shipped default
+DENOISER = default_models()["denoise"]  # the fixture weights stand in for the shipped default
 
 
 def test_help_does_not_import_torch() -> None:

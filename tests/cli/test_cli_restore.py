@@ -16,7 +16,7 @@ from typer.testing import Result
 
 from tunecli.api import load
 from tunecli.imageio import read_image
-from tunecli.models import DEFAULT_MODELS
+from tunecli.tasks import default_models
 
 RunCli = Callable[..., Result]
 WritePng = Callable[..., Path]
@@ -88,7 +88,7 @@ def test_gray_image_through_a_colour_model_stays_gray(
 def test_default_model_comes_from_the_weights_folder(
     run_cli: RunCli, make_model: ModelFactory, write_png: WritePng, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_model("denoise", name=DEFAULT_MODELS["denoise"], folder=tmp_path / "weights")
+    make_model("denoise", name=default_models()["denoise"], folder=tmp_path / "weights")
     monkeypatch.setenv("TUNECLI_WEIGHTS", str(tmp_path / "weights"))
     source = write_png(tmp_path / "a.png")
     result = run_cli("denoise", source)

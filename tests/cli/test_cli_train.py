@@ -67,7 +67,10 @@ def test_train_rejects_bad_options_in_one_line(tmp_path: Path, run_cli: RunCli) 
     result = run_cli("train", "denoise", "--data", tmp_path, "--out", out, "--corner-share", "1.5")
     assert result.exit_code == 2 and "--corner-share" in result.stderr
     result = run_cli("train", "denoise", "--data", tmp_path, "--out", out, "--loss", "huber")
-    assert result.exit_code == 2 and result.stderr.strip() == "error: unknown loss 'huber': use one of l1, l2, psnr"
+    assert (
+        result.exit_code == 2
+        and result.stderr.strip() == "error: unknown loss 'huber': use one of l1, l2, charbonnier, psnr"
+    )
     result = run_cli("train", "denoise", "--data", tmp_path, "--out", out, "--device", "tpu")
     assert result.exit_code == 2
     assert result.stderr.strip() == "error: unknown device 'tpu': use one of auto, cpu, cuda, cuda:N, mps"

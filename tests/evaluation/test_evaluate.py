@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from tunecli.archs import build_arch
 from tunecli.checkpoint import save_checkpoint
 from tunecli.cli import app
-from tunecli.evaluation.evaluate import evaluate_denoiser, noisy_version
+from tunecli.degradations.noise import seeded_awgn
+from tunecli.evaluation.evaluate import evaluate_denoiser
 from tunecli.models import model_metadata
 from tunecli.tasks import denoise
 
@@ -65,10 +66,10 @@ def test_identity_model_scores_the_noisy_psnr(tmp_path: Path) -> None:
 
 def test_noise_is_seeded_and_quantized() -> None:
     clean = np.full((16, 16, 3), 0.5, dtype=np.float32)
-    a = noisy_version(clean, 25, seed=0, index=3, quantized=False)
-    assert np.array_equal(a, noisy_version(clean, 25, seed=0, index=3, quantized=False))
-    assert not np.array_equal(a, noisy_version(clean, 25, seed=0, index=4, quantized=False))
-    q = noisy_version(clean, 25, seed=0, index=3, quantized=True)
+    a = seeded_awgn(clean, 25, seed=0, index=3, quantized=False)
+    assert np.array_equal(a, seeded_awgn(clean, 25, seed=0, index=3, quantized=False))
+    assert not np.array_equal(a, seeded_awgn(clean, 25, seed=0, index=4, quantized=False))
+    q = seeded_awgn(clean, 25, seed=0, index=3, quantized=True)
     assert np.array_equal(q, np.round(q * 255) / 255) and q.min() >= 0 and q.max() <= 1
 
 

@@ -16,14 +16,14 @@ from torch import nn
 
 from tunecli.alpha import AlphaAxis, AlphaSpace, parse_sweep
 from tunecli.api import Restorer, load
-from tunecli.archs import TilingContract, build_arch, register_arch
+from tunecli.archs import TilingContract, TunableNet, build_arch, register_arch
 from tunecli.checkpoint import save_checkpoint
 from tunecli.errors import OutputError, UsageError
 from tunecli.evaluation.metrics import psnr, quantize_8bit, ssim
 from tunecli.gallery.grid import ALPHAS_TEXT_KEY, CELLS_TEXT_KEY
 from tunecli.gallery.sweep import SweepPlan, plan_sweep, run_sweep
 from tunecli.imageio import read_image
-from tunecli.layers import TunableConv2d, set_omega
+from tunecli.layers import TunableConv2d
 from tunecli.models import model_metadata
 from tunecli.runner import OutputOptions
 
@@ -244,7 +244,7 @@ def test_a_bad_reference_or_tile_is_refused_before_running(tmp_path: Path, resto
 
 
 @register_arch("test-gallery-upsampler", "tunable 3x3 conv + pixel shuffle ×4 (gallery tests)")
-class GalleryUpsampler(nn.Module):
+class GalleryUpsampler(TunableNet):
     """``(B, 3, H, W)`` → ``(B, 3, 4H, 4W)``; tile-exact, radius 1."""
 
     def __init__(self, p: int = 2) -> None:
@@ -258,9 +258,7 @@ class GalleryUpsampler(nn.Module):
         return TilingContract(scale=4, size_multiple=1, receptive_radius=1, tile_exact=True)
 
     def forward(self, x: torch.Tensor, omega: torch.Tensor | None = None) -> torch.Tensor:
-        if omega is not None:
-            set_omega(self, omega)
-        return self.shuffle(self.conv(x))
+        return self.shuffle(self.conv(x, omega))
 
 
 def test_upscaling_sweep_scores_against_a_large_reference(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tunecli.archs import build_arch
-from tunecli.layers import TunableConv2d, TunableLinear, TunableParameter, bake, set_omega, tuned
+from tunecli.layers import TunableConv2d, TunableLinear, TunableParameter, TunableSequential, bake
 
 torch.manual_seed(0)
 
@@ -38,8 +38,7 @@ def test_conv_one_hot_equals_plain_conv(kwargs: dict) -> None:
             plain.weight.copy_(layer.weight[i])
             if layer.bias is not None:
                 plain.bias.copy_(layer.bias[i])
-        with tuned(layer, one_hot(p, i)):
-            torch.testing.assert_close(layer(x), plain(x), atol=1e-6, rtol=0)
+        torch.testing.assert_close(layer(x, one_hot(p, i)), plain(x), atol=1e-6, rtol=0)
 
 
 def test_linear_one_hot_equals_plain_linear() -> None:
@@ -47,9 +46,8 @@ def test_linear_one_hot_equals_plain_linear() -> None:
     layer = TunableLinear(7, 5, p)
     x = torch.randn(3, 2, 7)
     for i in range(p):
-        with tuned(layer, one_hot(p, i)):
-            expected = F.linear(x, layer.weight[i], layer.bias[i])
-            torch.testing.assert_close(layer(x), expected, atol=1e-6, rtol=0)
+        expected = F.linear(x, layer.weight[i], layer.bias[i])
+        torch.testing.assert_close(layer(x, one_hot(p, i)), expected, atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("kwargs", CONV_CASES)
@@ -59,18 +57,14 @@ def test_conv_per_sample_equals_each_alone_and_shared_path(kwargs: dict, affine:
     layer = TunableConv2d(p=p, affine=affine, **kwargs)
     x = torch.randn(4, kwargs["in_channels"], 9, 10)
     omega = torch.rand(4, p)
-    with tuned(layer, omega):
-        batched = layer(x)
+    batched = layer(x, omega)
     for b in range(4):
-        with tuned(layer, omega[b]):
-            alone = layer(x[b : b + 1])
+        alone = layer(x[b : b + 1], omega[b])
         torch.testing.assert_close(batched[b : b + 1], alone, atol=1e-5, rtol=1e-5)
     same = omega[:1].expand(4, p).contiguous()
-    with tuned(layer, omega[0]):
-        shared = layer(x)
+    shared = layer(x, omega[0])
     # a (B, p) ω with identical rows takes the grouped path; it must agree with the fast path
-    layer.set_omega(same)
-    torch.testing.assert_close(layer(x), shared, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(layer(x, same), shared, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("affine", [False, True])
@@ -82,13 +76,11 @@ def test_linear_and_parameter_per_sample(affine: bool) -> None:
         par.value.normal_()
     x = torch.randn(5, 3, 6)
     omega = torch.distributions.Dirichlet(torch.ones(p)).sample((5,))
-    with tuned(lin, omega), tuned(par, omega):
-        batched, scale = lin(x), par()
+    batched, scale = lin(x, omega), par(omega)
     assert scale.shape == (5, 4)
     for b in range(5):
-        with tuned(lin, omega[b]), tuned(par, omega[b]):
-            torch.testing.assert_close(batched[b : b + 1], lin(x[b : b + 1]), atol=1e-5, rtol=1e-5)
-            torch.testing.assert_close(scale[b : b + 1], par(), atol=1e-6, rtol=0)
+        torch.testing.assert_close(batched[b : b + 1], lin(x[b : b + 1], omega[b]), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(scale[b : b + 1], par(omega[b]), atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize(
@@ -138,20 +130,36 @@ def test_fan_in_initialization_is_per_kernel() -> None:
 
 def test_omega_errors() -> None:
     layer = TunableConv2d(3, 3, 3, p=2, padding=1)
-    with pytest.raises(RuntimeError, match="no tuning vector set"):
+    with pytest.raises(RuntimeError, match="no tuning vector"):
         layer(torch.rand(1, 3, 8, 8))
     with pytest.raises(ValueError, match="shape \\(p,\\) or \\(B, p\\) with p=2"):
-        layer.set_omega(torch.rand(3))
-    layer.set_omega(torch.rand(3, 2))
+        layer(torch.rand(1, 3, 8, 8), torch.rand(3))
     with pytest.raises(ValueError, match="3 rows for a batch of 2"):
-        layer(torch.rand(2, 3, 8, 8))
+        layer(torch.rand(2, 3, 8, 8), torch.rand(3, 2))
 
 
-def test_set_omega_reaches_nested_layers() -> None:
-    net = build_arch("unet", {"widths": [8, 16], "blocks": [1, 1]})
-    set_omega(net, torch.tensor([0.25, 0.75]))
-    from tunecli.layers import tunable_modules
+def test_tunable_sequential_passes_omega_and_keeps_sequential_keys() -> None:
+    seq = TunableSequential(TunableConv2d(3, 4, 3, p=2, padding=1), nn.ReLU(), TunableConv2d(4, 3, 1, p=2))
+    plain = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 3, 1))
+    assert [k.split(".")[0] for k in seq.state_dict()] == ["0", "0", "2", "2"]
+    omega = torch.tensor([0.0, 1.0])
+    with torch.no_grad():
+        for i in (0, 2):
+            plain[i].weight.copy_(seq[i].weight[1])
+            plain[i].bias.copy_(seq[i].bias[1])
+    x = torch.rand(2, 3, 8, 8)
+    torch.testing.assert_close(seq(x, omega), plain(x), atol=1e-6, rtol=0)
 
-    layers = list(tunable_modules(net))
-    assert len(layers) > 5
-    assert all(torch.equal(m.omega, torch.tensor([0.25, 0.75])) for m in layers)
+
+def test_a_layer_keeps_no_omega_between_calls() -> None:
+    """ω is an argument, not state: a call at one ω does not change a later call at another."""
+    net = build_arch("unet", {"widths": [8, 16], "blocks": [1, 1]}).eval()
+    x = torch.rand(1, 3, 16, 16)
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    with torch.no_grad():
+        first = net(x, a)
+        net(x, b)
+        again = net(x, a)
+        with pytest.raises(RuntimeError, match="no tuning vector"):
+            net(x)
+    torch.testing.assert_close(first, again, atol=0, rtol=0)

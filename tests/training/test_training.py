@@ -14,6 +14,7 @@ from PIL import Image
 from tunecli.alpha import AlphaAxis, AlphaSpace
 from tunecli.archs.registry import build_arch
 from tunecli.checkpoint import read_header
+from tunecli.degradations.noise import awgn_batch
 from tunecli.errors import UsageError
 from tunecli.models import load_model
 from tunecli.tasks import denoise
@@ -212,14 +213,14 @@ def test_noise_and_sigma_mapping() -> None:
     assert denoise.alpha_of_sigma(80) == 1.0
     clean = torch.full((2, 3, 64, 64), 0.5)
     gen = torch.Generator().manual_seed(0)
-    noisy = denoise.add_noise(clean, torch.tensor([25.0, 25.0]), gen, torch.tensor([False, True]))
+    noisy = awgn_batch(clean, torch.tensor([25.0, 25.0]), gen, torch.tensor([False, True]))
     assert float((noisy[0] - clean[0]).std()) == pytest.approx(25 / 255, rel=0.05)
     assert torch.equal(noisy[1], torch.round(noisy[1] * 255) / 255)
 
 
 def test_objectives_are_mean_absolute_and_mean_squared_error() -> None:
-    restored = torch.tensor([[0.5, 0.25], [1.0, 0.0]])
-    clean = torch.tensor([[0.0, 0.25], [0.5, 0.5]])
+    restored = torch.tensor([[0.5, 0.25], [1.0, 0.0]]).reshape(2, 1, 1, 2)
+    clean = torch.tensor([[0.0, 0.25], [0.5, 0.5]]).reshape(2, 1, 1, 2)
     assert float(objective(restored, clean, "l1")) == pytest.approx((0.5 + 0 + 0.5 + 0.5) / 4)
     assert float(objective(restored, clean, "l2")) == pytest.approx((0.25 + 0 + 0.25 + 0.25) / 4)
 
@@ -302,7 +303,7 @@ def test_l2_training_lowers_its_loss_and_records_it(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("loss", "l3", "unknown loss 'l3': use one of l1, l2, psnr"),
+        ("loss", "l3", "unknown loss 'l3': use one of l1, l2, charbonnier, psnr"),
         ("quantize_share", 1.5, "quantize share 1.5 is not in [0, 1]"),
         ("omega_groups", 3, "--omega-groups 3 does not divide --batch 4"),
         ("precision", "fp16", "unknown training precision 'fp16': use one of fp32, bf16"),

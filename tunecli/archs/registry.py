@@ -1,8 +1,9 @@
 """Registry of tunable architectures (timm-style): a name → a module class and its defaults.
 
-Every registered class takes keyword hyper-parameters (JSON-serializable), exposes ``p`` and
-:attr:`tiling`, and has ``forward(x, omega=None)`` where ``x`` is ``(B, C, H, W)`` float in
-[0, 1] and ``omega`` is ``(p,)`` or ``(B, p)`` (``None``: use the ω already set or baked).
+Every registered class is a :class:`TunableNet`: it takes keyword hyper-parameters
+(JSON-serializable), exposes ``p``, ``channels`` and :attr:`~TunableNet.tiling`, and has
+``forward(x, omega)`` where ``x`` is ``(B, channels, H, W)`` float in [0, 1] and ``omega`` is
+``(p,)`` or ``(B, p)`` (``None`` only for a baked copy, see :func:`tunecli.layers.bake`).
 ``x`` may be float32 while the weights are fp16/bf16: the network computes in its weights'
 dtype and returns ``x``'s dtype (the residual networks here add their correction to ``x``
 in float32, so half precision rounds the correction, not the image).
@@ -15,33 +16,35 @@ import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-_BUILTIN_MODULES = ("tunecli.archs.reference", "tunecli.archs.unet")
+from tunecli.archs.contract import TilingContract
+from tunecli.layers import OmegaModule
+
+_BUILTIN_MODULES = ("tunecli.archs.reference", "tunecli.archs.unet", "tunecli.archs.srnet", "tunecli.archs.stylenet")
 
 
-@dataclass(frozen=True)
-class TilingContract:
-    """How a model may be tiled.
+class TunableNet(OmegaModule):
+    """The contract every registered architecture obeys (the runtime relies on nothing else).
 
-    ``scale``: output/input size ratio; ``size_multiple``: input sides (and tile offsets) must
-    be multiples of it; ``receptive_radius``: input pixels each side that influence an output
-    pixel (the overlap a tile needs to be exact); ``tile_exact``: no global operations, so
-    tiles with enough overlap reproduce the whole-image output.
+    Subclasses set ``p`` (kernels per tunable layer) and ``channels`` (image channels in and
+    out) in ``__init__`` and define :attr:`tiling`; ``forward(x, omega)`` maps ``(B, channels,
+    H, W)`` float in [0, 1] (H, W multiples of ``tiling.size_multiple``) to ``(B, channels,
+    H·scale, W·scale)`` at ω ``(p,)`` or ``(B, p)``. :func:`register_arch` adds ``arch_name``
+    and records the constructor's arguments as ``hparams``.
     """
 
-    scale: int
-    size_multiple: int
-    receptive_radius: int
-    tile_exact: bool
+    arch_name: ClassVar[str]
+    hparams: dict[str, Any]
+    p: int
+    channels: int
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "scale": self.scale,
-            "size_multiple": self.size_multiple,
-            "receptive_radius": self.receptive_radius,
-            "tile_exact": self.tile_exact,
-        }
+    @property
+    def tiling(self) -> TilingContract:
+        raise NotImplementedError
+
+    def forward(self, x: Any, omega: Any = None) -> Any:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class ArchSpec:
     """A registered architecture: its class, default hyper-parameters and a one-line summary."""
 
     name: str
-    factory: Callable[..., Any]
+    factory: Callable[..., TunableNet]
     defaults: dict[str, Any]
     description: str
 
@@ -57,10 +60,18 @@ class ArchSpec:
 _ARCHS: dict[str, ArchSpec] = {}
 
 
-def register_arch(name: str, description: str) -> Callable[[type], type]:
-    """Class decorator registering an architecture under ``name``."""
+def register_arch(name: str, description: str) -> Callable[[type[TunableNet]], type[TunableNet]]:
+    """Class decorator registering a :class:`TunableNet` subclass under ``name``; a name that is
+    already registered (by another class) raises ``ValueError``."""
 
-    def decorate(cls: type) -> type:
+    def decorate(cls: type[TunableNet]) -> type[TunableNet]:
+        if not (isinstance(cls, type) and issubclass(cls, TunableNet)):
+            raise TypeError(f"architecture {name!r}: {cls!r} is not a TunableNet subclass")
+        existing = _ARCHS.get(name)
+        if existing is not None and existing.factory.__qualname__ != cls.__qualname__:
+            raise ValueError(f"architecture {name!r} is already registered ({existing.factory.__qualname__})")
+        if existing is not None and existing.factory.__module__ != cls.__module__:
+            raise ValueError(f"architecture {name!r} is already registered in {existing.factory.__module__}")
         signature = inspect.signature(cls.__init__)
         defaults = {
             k: v.default
@@ -77,8 +88,8 @@ def register_arch(name: str, description: str) -> Callable[[type], type]:
             # Recorded so a checkpoint can rebuild exactly this instance.
             self.hparams = {k: _jsonable(v) for k, v in bound.arguments.items() if k != "self"}
 
-        cls.__init__ = init  # type: ignore[misc]
-        cls.arch_name = name  # type: ignore[attr-defined]
+        cls.__init__ = init  # type: ignore[method-assign]
+        cls.arch_name = name
         _ARCHS[name] = ArchSpec(name, cls, defaults, description)
         return cls
 
@@ -102,7 +113,7 @@ def get_arch(name: str) -> ArchSpec | None:
     return _ARCHS.get(name)
 
 
-def build_arch(name: str, hparams: dict[str, Any]) -> Any:
+def build_arch(name: str, hparams: dict[str, Any]) -> TunableNet:
     """Instantiate ``name`` with ``hparams``; raises ``KeyError`` (unknown) or ``TypeError``/
     ``ValueError`` (hyper-parameters that do not build it)."""
     spec = get_arch(name)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from tunecli.archs.registry import TilingContract, register_arch
-from tunecli.layers import TunableConv2d, set_omega
+from tunecli.archs.registry import TilingContract, TunableNet, register_arch
+from tunecli.layers import OmegaModule, TunableConv2d, TunableSequential
 
 
-class ResBlock(nn.Module):
+class ResBlock(OmegaModule):
     """``x + conv(relu(conv(x)))`` with tunable 3x3 convs; shape preserving."""
 
     def __init__(self, width: int, p: int, affine: bool) -> None:
@@ -24,12 +24,12 @@ class ResBlock(nn.Module):
         self.act = nn.ReLU(inplace=True)
         self.conv2 = TunableConv2d(width, width, 3, p, padding=1, affine=affine)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.conv2(self.act(self.conv1(x)))
+    def forward(self, x: Tensor, omega: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        return x + self.conv2(self.act(self.conv1(x, omega)), omega)
 
 
 @register_arch("unet", "tunable residual U-Net of dense 3x3 convs (denoise, deblur)")
-class TunableUNet(nn.Module):
+class TunableUNet(TunableNet):
     """Residual restoration U-Net: output = input + predicted correction.
 
     ``x``: ``(B, channels, H, W)`` float in [0, 1] with H, W multiples of ``2**(levels-1)``
@@ -58,18 +58,18 @@ class TunableUNet(nn.Module):
         levels = len(widths)
         self.head = TunableConv2d(channels, widths[0], 3, p, padding=1, affine=affine)
         self.encoders = nn.ModuleList(
-            nn.Sequential(*(ResBlock(widths[i], p, affine) for _ in range(blocks[i]))) for i in range(levels - 1)
+            TunableSequential(*(ResBlock(widths[i], p, affine) for _ in range(blocks[i]))) for i in range(levels - 1)
         )
         self.downs = nn.ModuleList(
             TunableConv2d(widths[i], widths[i + 1], 2, p, stride=2, affine=affine) for i in range(levels - 1)
         )
-        self.bottom = nn.Sequential(*(ResBlock(widths[-1], p, affine) for _ in range(blocks[-1])))
+        self.bottom = TunableSequential(*(ResBlock(widths[-1], p, affine) for _ in range(blocks[-1])))
         self.ups = nn.ModuleList(
-            nn.Sequential(TunableConv2d(widths[i + 1], widths[i] * 4, 1, p, affine=affine), nn.PixelShuffle(2))
+            TunableSequential(TunableConv2d(widths[i + 1], widths[i] * 4, 1, p, affine=affine), nn.PixelShuffle(2))
             for i in range(levels - 1)
         )
         self.decoders = nn.ModuleList(
-            nn.Sequential(*(ResBlock(widths[i], p, affine) for _ in range(blocks[i]))) for i in range(levels - 1)
+            TunableSequential(*(ResBlock(widths[i], p, affine) for _ in range(blocks[i]))) for i in range(levels - 1)
         )
         self.tail = TunableConv2d(widths[0], channels, 3, p, padding=1, affine=affine)
 
@@ -129,16 +129,14 @@ class TunableUNet(nn.Module):
             parameter.zero_()
 
     def forward(self, x: Tensor, omega: Tensor | None = None) -> Tensor:
-        if omega is not None:
-            set_omega(self, omega)
         # the skip stays in the input's dtype: in half precision only the correction is rounded
-        h = self.head(x.to(self.head.weight.dtype))
+        h = self.head(x.to(self.head.weight.dtype), omega)
         skips = []
         for encoder, down in zip(self.encoders, self.downs, strict=True):
-            h = encoder(h)
+            h = encoder(h, omega)
             skips.append(h)
-            h = down(h)
-        h = self.bottom(h)
+            h = down(h, omega)
+        h = self.bottom(h, omega)
         for i in reversed(range(len(self.ups))):
-            h = self.decoders[i](self.ups[i](h) + skips[i])
-        return x + self.tail(h).to(x.dtype)
+            h = self.decoders[i](self.ups[i](h, omega) + skips[i], omega)
+        return x + self.tail(h, omega).to(x.dtype)

@@ -15,6 +15,7 @@ from tunecli.cli import console, restore
 from tunecli.cli.evaluate import EVAL_EPILOG, eval_command
 from tunecli.cli.models import models_command
 from tunecli.cli.train import TRAIN_EPILOG, train_command
+from tunecli.tasks import list_tasks
 
 app = typer.Typer(
     name="tunecli",
@@ -49,8 +50,8 @@ def root(
     console.set_debug(ctx, debug)
 
 
-for _spec in restore.TASK_COMMANDS:
-    restore.register(app, _spec)
+for _task in list_tasks():
+    restore.register(app, _task)
 app.command("models", cls=console.TunecliCommand, rich_help_panel="Models")(models_command)
 app.command("train", cls=console.TunecliCommand, rich_help_panel="Training and evaluation", epilog=TRAIN_EPILOG)(
     train_command

@@ -1,4 +1,4 @@
-"""``tunecli eval``: PSNR/SSIM per noise level and alpha on a folder of clean images."""
+"""``tunecli eval``: a model measured with its task's protocol (:meth:`tunecli.tasks.Task.evaluate`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ import typer
 from tunecli.cli import console
 
 EVAL_EPILOG = (
-    "Example: tunecli eval denoise-unet-l4 --data ../shared/data/test/CBSD68 --sigma 15,25,50\n\n"
-    "Without --alpha each sigma is run at the alpha the model card maps it to."
+    "Examples:\n\n"
+    "  tunecli eval denoise-unet-l4 --data ../shared/data/test/CBSD68 --sigma 15,25,50\n\n"
+    "  tunecli eval deblur-unet --data ../shared/data/test/CBSD68 --kernels ../shared/data/kernels/KAIR/Levin09.mat\n\n"
+    "  tunecli eval upscale-x4 --data ../shared/data/test/Set5 --features ../shared/data/weights/vgg19_normalised_wct\n\n"
+    "Without --alpha each degradation is run at the alpha the model card maps it to."
 )
 
 
@@ -30,78 +33,119 @@ def _numbers(text: str, option: str) -> list[float]:
 def eval_command(
     model: Annotated[str, typer.Argument(help="Shipped model name or .safetensors path.")],
     data: Annotated[list[Path], typer.Option("--data", help="Folder(s) of clean images (repeatable).")],
-    sigma: Annotated[str, typer.Option(help="Noise levels on the 0-255 scale, comma-separated.")] = "15,25,50",
-    alpha: Annotated[
-        str | None, typer.Option("--alpha", "-a", help="Alphas to score at every sigma (default: the matching one).")
+    sigma: Annotated[
+        str | None, typer.Option(help="Noise levels on the 0-255 scale, comma-separated (denoise, deblur).")
     ] = None,
-    noise: Annotated[str, typer.Option(help="Noisy inputs: float, 8bit or float,8bit.")] = "float,8bit",
+    alpha: Annotated[
+        str | None,
+        typer.Option(
+            "--alpha",
+            "-a",
+            help="Alphas to score: 0,0.5,1 for one-number models, vectors separated by ; otherwise "
+            "(noise=0.2,blur=0.5;0,1). Default: the task's choice, see below.",
+        ),
+    ] = None,
+    noise: Annotated[str, typer.Option(help="Noisy inputs: float, 8bit or float,8bit (denoise).")] = "float,8bit",
+    kernels: Annotated[
+        Path | None, typer.Option(help="Blur kernel set: .mat (KAIR/Levin), .npy or a gray image (deblur).")
+    ] = None,
+    features: Annotated[
+        Path | None, typer.Option(help="Frozen VGG-19 file or folder for perceptual measures (upscale, style).")
+    ] = None,
+    style: Annotated[
+        list[Path] | None, typer.Option("--style", help="The paintings, one per alpha axis in order (style).")
+    ] = None,
     limit: Annotated[int, typer.Option(min=0, help="Use only the first N images (0 = all).")] = 0,
-    seed: Annotated[int, typer.Option(help="Seed of the noise.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the noise and synthetic kernels.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda[:i] or mps.")] = "auto",
     tile: Annotated[str, typer.Option(help="Tile side, auto or 0 (whole image).")] = "0",
     ensemble: Annotated[
-        bool, typer.Option("--ensemble", help="Average over the 8 flips/rotations (as tunecli denoise --ensemble).")
+        bool, typer.Option("--ensemble", help="Average over the 8 flips/rotations (as the task commands' --ensemble).")
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the rows as JSON on stdout.")] = False,
 ) -> None:
-    """Measure a tunable denoiser: PSNR/SSIM (8-bit quantized, RGB) per sigma and alpha."""
-    import numpy as np
+    """Measure a tunable model with its task's own protocol and columns.
 
+    denoise: PSNR/SSIM (8-bit, RGB) per noise kind and sigma, at the matching alpha.
+    deblur: PSNR/SSIM per kernel set and sigma, at the alpha the card maps the degradation to.
+    upscale: PSNR-Y/SSIM-Y (border = scale) at alpha 0, 0.5, 1 beside bicubic and Lanczos.
+    style: content and style losses at every corner and the centre.
+    """
     from tunecli.api import load
     from tunecli.cli.restore import parse_tile
     from tunecli.errors import UsageError
-    from tunecli.evaluation.evaluate import evaluate_denoiser, load_clean_images, rows_to_json
-    from tunecli.tasks import denoise
+    from tunecli.evaluation.evaluate import load_clean_images
+    from tunecli.tasks import EvalOptions, get_task
     from tunecli.training.data import list_images
 
-    sigmas = _numbers(sigma, "--sigma")
+    given = {
+        "sigmas": sigma is not None,
+        "noise_kinds": noise != "float,8bit",
+        "kernels": kernels is not None,
+        "features": features is not None,
+        "styles": bool(style),
+    }
+    sigmas = _numbers(sigma, "--sigma") if sigma is not None else None
     kinds = [k.strip() for k in noise.split(",") if k.strip()]
     if not kinds or any(k not in ("float", "8bit") for k in kinds):
         raise UsageError(f"--noise takes float, 8bit or float,8bit, not {noise!r}")
     tile_spec = parse_tile(tile)
     restorer = load(model, device=device, precision="fp32", ensemble=ensemble)
-    if restorer.task != "denoise":
-        raise UsageError(f"tunecli eval measures denoisers; {model!r} is a {restorer.task} model")
-    fixed = _numbers(alpha, "--alpha") if alpha else None
-    for value in fixed or []:
-        restorer.parse_alpha(value)  # one-line AlphaError before any work
+    task = get_task(restorer.task)
+    flags = {
+        "sigmas": "--sigma",
+        "noise_kinds": "--noise",
+        "kernels": "--kernels",
+        "features": "--features",
+        "styles": "--style",
+    }
+    for key, was_given in given.items():
+        if was_given and key not in task.eval_options:
+            raise UsageError(f"{flags[key]} is not an option of `tunecli eval` for {task.name} models")
+    alphas = None
+    if alpha is not None:
+        if restorer.alpha_space.scalar:
+            alphas = [repr(v) for v in _numbers(alpha, "--alpha")]
+        else:
+            alphas = [part.strip() for part in alpha.split(";") if part.strip()]
+        for value in alphas:
+            restorer.parse_alpha(value)  # one-line AlphaError before any work
 
     files = list_images(data)
     if limit:
         files = files[:limit]
     images = load_clean_images(files)
-
-    def run(noisy: np.ndarray, _sigma: float, a: float) -> np.ndarray:
-        return restorer.run(noisy, alpha=a, tile=tile_spec)  # type: ignore[arg-type]
-
-    rows = evaluate_denoiser(
-        run,
-        images,
-        sigmas,
-        (lambda s: fixed) if fixed else (lambda s: [round(denoise.alpha_of_sigma(s), 4)]),
+    options = EvalOptions(
+        alphas=alphas,
+        sigmas=sigmas,
         noise_kinds=kinds,
+        kernels=str(kernels) if kernels else None,
+        features=str(features) if features else None,
+        styles=[str(s) for s in style or []],
         seed=seed,
+        tile=tile_spec,
     )
+    report = task.evaluate(restorer, images, options)
     if json_output:
-        console.emit_json({"model": model, "images": len(files), "ensemble": ensemble, "rows": rows_to_json(rows)})
+        console.emit_json(
+            {
+                "model": model,
+                "task": task.name,
+                "images": len(files),
+                "ensemble": ensemble,
+                "notes": report.notes,
+                "rows": report.rows,
+            }
+        )
         return
     from rich.table import Table
 
     title = (
         f"{model}{' (ensemble x8)' if ensemble else ''} on {len(files)} image(s) from {', '.join(str(d) for d in data)}"
     )
-    table = Table(title=title)
-    for column in ("noise", "sigma", "alpha", "PSNR", "SSIM", "noisy PSNR", "residual RMS", "s/MP"):
-        table.add_column(column, justify="right")
-    for row in rows:
-        table.add_row(
-            row.noise,
-            f"{row.sigma:g}",
-            f"{row.alpha:.3f}",
-            f"{row.psnr:.2f}",
-            f"{row.ssim:.4f}",
-            f"{row.noisy_psnr:.2f}",
-            f"{row.residual_rms:.2f}",
-            f"{row.seconds_per_mp:.2f}",
-        )
+    table = Table(title=title, caption="; ".join(report.notes) or None)
+    for column in report.columns:
+        table.add_column(column.header, justify="right")
+    for row in report.rows:
+        table.add_row(*(format(row.get(c.key, ""), c.format) if c.key in row else "" for c in report.columns))
     console.out_console.print(table)

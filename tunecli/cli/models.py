@@ -14,7 +14,8 @@ from rich.text import Text
 
 from tunecli.alpha import AlphaSpace
 from tunecli.cli import console
-from tunecli.models import DEFAULT_MODELS, ModelInfo, find_model, shipped_models, weights_dirs
+from tunecli.models import ModelInfo, find_model, shipped_models, weights_dirs
+from tunecli.tasks import default_models
 
 _CARD_FIRST = ("arch", "hparams", "task", "scale", "tiling")
 _CARD_SKIP = {"alpha_space", "format_version", *_CARD_FIRST}
@@ -50,7 +51,7 @@ def describe_axes(space: AlphaSpace) -> str:
 
 
 def _is_default(info: ModelInfo) -> bool:
-    return DEFAULT_MODELS.get(info.task) == info.name
+    return default_models().get(info.task) == info.name
 
 
 def _table(models: list[ModelInfo]) -> Table:

@@ -1,4 +1,4 @@
-"""The task commands ``denoise``, ``deblur``, ``upscale`` and ``style``: one implementation.
+"""The task commands (``denoise``, ``deblur``, ``upscale``, ``style``, one per registered task): one implementation.
 
 Each command only parses options, resolves the model and the paths, and renders; the work is
 :mod:`tunecli.runner` on top of :mod:`tunecli.api`. torch is imported only once a run starts,
@@ -15,6 +15,7 @@ import typer
 
 from tunecli.cli import console
 from tunecli.errors import ModelNotFoundError, UsageError
+from tunecli.tasks import Task
 
 TUNING = "Tuning"
 MODEL = "Model"
@@ -27,28 +28,14 @@ BitDepthChoice = Literal["auto", "8", "16", "32f"]
 PrecisionChoice = Literal["auto", "fp32", "fp16", "bf16"]
 
 
-@dataclass(frozen=True)
-class TaskCommand:
-    """What differs between the task commands: the name, one-line help and an example input."""
-
-    task: str
-    summary: str
-    example_alpha: str
-
-
-TASK_COMMANDS = (
-    TaskCommand("denoise", "Remove noise; alpha sets the strength (see the model card).", "0.3"),
-    TaskCommand("deblur", "Remove blur and noise; alpha balances the two (see the model card).", "0.5"),
-    TaskCommand("upscale", "Upscale ×2/×4; alpha trades fidelity for perceptual detail.", "0.5"),
-    TaskCommand("style", "Stylize; alpha mixes the model's styles.", "0.5"),
-)
-
-
-def _epilog(spec: TaskCommand) -> str:
-    t, a = spec.task, spec.example_alpha
+def _epilog(spec: Task) -> str:
+    t, a = spec.name, spec.example_alpha
+    # the output label lists the values, as AlphaSpace.label writes them (noise=0.3,blur=0.7 → a0.30-0.70)
+    values = [float(part.rpartition("=")[2]) for part in a.split(",")]
+    named = f"photo_{t}_a{'-'.join(f'{v:.2f}' for v in values)}.png"
     return (
         "[bold]Examples[/bold]\n\n"
-        f"  tunecli {t} --alpha {a} photo.png     [dim]→ photo_{t}_a{float(a):.2f}.png[/dim]\n\n"
+        f"  tunecli {t} --alpha {a} photo.png     [dim]→ {named}[/dim]\n\n"
         f"  tunecli {t} -a {a} -r ~/Pictures -o out/     [dim]→ the tree mirrored in out/[/dim]\n\n"
         f"  tunecli {t} -a {a} scan.tif -o clean.tif --bit-depth 16\n\n"
         f"  tunecli {t} -a {a} *.jpg --json > summary.json\n\n"
@@ -100,10 +87,11 @@ def parse_tile(text: str) -> int | str:
 
 def resolve_model(task: str, model: str | None) -> Any:
     """The :class:`~tunecli.models.ModelInfo` for ``--model`` or the task's default model."""
-    from tunecli.models import DEFAULT_MODELS, find_model
+    from tunecli.models import find_model
+    from tunecli.tasks import get_task
 
     if model is None:
-        name = DEFAULT_MODELS[task]
+        name = get_task(task).default_model
         try:
             info = find_model(name)
         except ModelNotFoundError:
@@ -210,9 +198,9 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
         raise typer.Exit(summary.exit_code)
 
 
-def register(app: typer.Typer, spec: TaskCommand) -> None:
-    """Add the task command ``spec.task`` to ``app`` with the shared options."""
-    task = spec.task
+def register(app: typer.Typer, spec: Task) -> None:
+    """Add the command of the task ``spec`` (from :mod:`tunecli.tasks`) to ``app`` with the shared options."""
+    task = spec.name
 
     def command(
         ctx: typer.Context,

@@ -14,15 +14,25 @@ from rich.text import Text
 from tunecli.cli.console import TrainProgress, err_console
 
 TRAIN_EPILOG = (
-    "Example: tunecli train denoise --data ../shared/data/train --val-data ../shared/data/test/Sun_Hays80 "
+    "Examples:\n\n"
+    "  tunecli train denoise --data ../shared/data/train --val-data ../shared/data/test/Sun_Hays80 "
     "--out runs/denoise-unet.safetensors --steps 15000\n\n"
+    "  tunecli train upscale --data DIR --features ../shared/data/weights/vgg19_normalised_wct "
+    "--scale 4 --out runs/upscale-x4.safetensors\n\n"
+    "  tunecli train style --style a.jpg --style b.jpg --style c.jpg --data PHOTOS --features VGG "
+    "--out runs/style-mix.safetensors\n\n"
     "Resume: add --resume OUT.resume.safetensors (written every --checkpoint-every steps)."
 )
 
+TASK_PANEL = "Task-specific"
+
 
 def train_command(
-    task: Annotated[str, typer.Argument(help="Task to train: denoise.")],
-    data: Annotated[list[Path], typer.Option("--data", help="Folder(s) of clean training images (repeatable).")],
+    task: Annotated[str, typer.Argument(help="Task to train: denoise, deblur, upscale or style.")],
+    data: Annotated[
+        list[Path],
+        typer.Option("--data", "--content", help="Folder(s) of clean training images / content photos (repeatable)."),
+    ],
     out: Annotated[Path, typer.Option("--out", help="Checkpoint to write (.safetensors).")],
     steps: Annotated[int, typer.Option(min=1, help="Total optimizer steps.")] = 20000,
     batch: Annotated[int, typer.Option(min=1, help="Patches per step.")] = 16,
@@ -42,7 +52,9 @@ def train_command(
     ] = 0,
     val_every: Annotated[int, typer.Option(min=1, help="Validate every K steps.")] = 1000,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Write the resumable state every K steps.")] = 500,
-    arch: Annotated[str, typer.Option(help="Registered architecture name.")] = "unet",
+    arch: Annotated[
+        str | None, typer.Option(help="Registered architecture name (default: the task's: unet, srnet or stylenet).")
+    ] = None,
     hparams: Annotated[
         str | None,
         typer.Option(
@@ -99,9 +111,52 @@ def train_command(
         str | None,
         typer.Option(help="Train a single-objective baseline: every sample at this alpha (e.g. 0 or 1)."),
     ] = None,
+    features: Annotated[
+        Path | None,
+        typer.Option(
+            help="Frozen feature network for perceptual/style losses: the partial VGG-19 .pth file or its folder "
+            "(upscale, style; never shipped).",
+            rich_help_panel=TASK_PANEL,
+        ),
+    ] = None,
+    style: Annotated[
+        list[Path] | None,
+        typer.Option("--style", help="A painting, one per alpha axis (style; repeatable).", rich_help_panel=TASK_PANEL),
+    ] = None,
+    scale: Annotated[
+        int | None, typer.Option(help="Upscaling factor: 2, 3 or 4 (upscale; default 4).", rich_help_panel=TASK_PANEL)
+    ] = None,
+    feature_weight: Annotated[
+        float | None,
+        typer.Option(
+            help="Weight of the VGG feature loss in the perceptual objective (upscale).", rich_help_panel=TASK_PANEL
+        ),
+    ] = None,
+    adversarial_weight: Annotated[
+        float | None,
+        typer.Option(
+            help="Weight of the adversarial loss in the perceptual objective (upscale).", rich_help_panel=TASK_PANEL
+        ),
+    ] = None,
+    content_weight: Annotated[
+        float | None, typer.Option(help="Weight of the content loss (style).", rich_help_panel=TASK_PANEL)
+    ] = None,
+    style_weight: Annotated[
+        float | None, typer.Option(help="Weight of each style loss (style).", rich_help_panel=TASK_PANEL)
+    ] = None,
+    tv_weight: Annotated[
+        float | None, typer.Option(help="Weight of the total-variation loss (style).", rich_help_panel=TASK_PANEL)
+    ] = None,
+    d_lr: Annotated[
+        float | None,
+        typer.Option(
+            help="Peak learning rate of the discriminator (adversarial runs; default lr/2).", rich_help_panel=TASK_PANEL
+        ),
+    ] = None,
 ) -> None:
     """Train a tunable checkpoint by parametric multi-loss optimization."""
     from tunecli.errors import UsageError
+    from tunecli.tasks import get_task
     from tunecli.training.loop import TrainConfig, train
 
     arch_hparams = None
@@ -125,7 +180,7 @@ def train_command(
         patch=patch,
         lr=lr,
         seed=seed,
-        arch=arch,
+        arch=arch or get_task(task).default_arch,
         hparams=arch_hparams,
         val_data=[str(d) for d in val_data or []],
         val_split=val_split,
@@ -142,6 +197,15 @@ def train_command(
         omega_groups=omega_groups,
         precision=precision,
         init_from=str(init_from) if init_from else None,
+        features=str(features) if features else None,
+        styles=[str(s) for s in style or []],
+        scale=scale,
+        feature_weight=feature_weight,
+        adversarial_weight=adversarial_weight,
+        content_weight=content_weight,
+        style_weight=style_weight,
+        tv_weight=tv_weight,
+        d_lr=d_lr,
         command="tunecli " + shlex.join(sys.argv[1:]),
     )
     with TrainProgress() as display:

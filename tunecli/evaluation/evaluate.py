@@ -1,6 +1,7 @@
 """``tunecli eval``: PSNR/SSIM of a tunable denoiser per noise level and alpha.
 
-Noise is seeded per (image, σ) so every run and every model sees the same noisy images.
+Noise is seeded per (image, σ) so every run and every model sees the same noisy images
+(:func:`tunecli.degradations.noise.seeded_awgn`).
 Inputs are either float noise (clean + σ·n, unclipped) or 8-bit noisy images (clipped and
 rounded, as a saved photo is); outputs are quantized to 8 bits before measuring, as in the
 literature.
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tunecli.degradations.noise import seeded_awgn
 from tunecli.evaluation.metrics import psnr, quantize_8bit, ssim
 from tunecli.imageio import read_image
 
@@ -32,15 +34,6 @@ class EvalRow:
     residual_rms: float  # RMS of (restored − noisy) on the 0–255 scale: how much was smoothed away
     images: int
     seconds_per_mp: float
-
-
-def noisy_version(clean: np.ndarray, sigma: float, seed: int, index: int, quantized: bool) -> np.ndarray:
-    """Seeded AWGN at ``sigma`` (0–255 scale) on ``clean`` float32 ``(H, W, C)`` in [0, 1]."""
-    rng = np.random.default_rng([seed, index, round(sigma * 1000)])
-    noisy = clean + rng.standard_normal(clean.shape).astype(np.float32) * np.float32(sigma / 255.0)
-    if quantized:
-        noisy = np.clip(np.round(noisy * 255.0), 0, 255) / 255.0
-    return noisy.astype(np.float32)
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -73,7 +66,7 @@ def evaluate_denoiser(
     warmed: set[tuple[int, ...]] = set()
     for kind in noise_kinds:
         for sigma in sigmas:
-            noisy_set = [noisy_version(img, sigma, seed, i, kind == "8bit") for i, img in enumerate(images)]
+            noisy_set = [seeded_awgn(img, sigma, seed, i, kind == "8bit") for i, img in enumerate(images)]
             noisy_psnr = float(np.mean([psnr(quantize_8bit(n), c) for n, c in zip(noisy_set, images, strict=True)]))
             for alpha in alphas_for(sigma):
                 scores_p, scores_s, residuals, seconds, pixels = [], [], [], 0.0, 0

@@ -1,25 +1,31 @@
 """Building blocks of tunable networks (tunable convolutions, linears, parameters, baking)."""
 
 from tunecli.layers.tunable import (
+    FixedConv2d,
+    FixedLinear,
     FixedParameter,
+    OmegaModule,
     TunableConv2d,
     TunableLinear,
     TunableModule,
     TunableParameter,
+    TunableSequential,
     bake,
-    set_omega,
+    check_omega,
     tunable_modules,
-    tuned,
 )
 
 __all__ = [
+    "FixedConv2d",
+    "FixedLinear",
     "FixedParameter",
+    "OmegaModule",
     "TunableConv2d",
     "TunableLinear",
     "TunableModule",
     "TunableParameter",
+    "TunableSequential",
     "bake",
-    "set_omega",
+    "check_omega",
     "tunable_modules",
-    "tuned",
 ]

@@ -3,10 +3,13 @@
 Every layer uses the affine parametrization ``K(ω) = K0 + Σ ωi ΔKi``; with ``affine=False``
 there is no ``K0`` and ``K(ω) = Σ ωi Ki`` is the paper's plain convex mix.
 
-ω reaches the layers through :func:`set_omega` (or the :func:`tuned` context) instead of being
-threaded through every ``forward``. It has shape ``(p,)`` (one ω for the whole batch: kernels
-are mixed once and one ordinary convolution runs) or ``(B, p)`` (one ω per sample: per-sample
-kernels run as a grouped convolution / batched matmul).
+ω is an explicit argument of every ``forward`` (:class:`OmegaModule`), passed down by the
+architectures and by :class:`TunableSequential`; no layer keeps it as state. It has shape
+``(p,)`` (one ω for the whole batch: kernels are mixed once and one ordinary convolution runs)
+or ``(B, p)`` (one ω per sample: per-sample kernels run as a grouped convolution / batched
+matmul). :func:`bake` replaces every tunable layer by its plain counterpart at one ω; the baked
+layers still accept (and ignore) an ``omega`` argument, so a baked network is called as
+``net(x)`` through the same code path.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -28,8 +30,42 @@ def _fan_in_uniform_(bank: Tensor, fan_in: int) -> None:
         bank.uniform_(-bound, bound)
 
 
-class TunableModule(nn.Module):
-    """Base of tunable layers: holds the current ω and mixes parameter banks with it.
+class OmegaModule(nn.Module):
+    """A module whose ``forward`` takes the tuning vector: ``forward(x, omega)``.
+
+    ``omega``: ``(p,)``, ``(B, p)`` or ``None`` (allowed only once every tunable layer below is
+    baked). :class:`TunableSequential` passes ω to the children that are ``OmegaModule`` instances and
+    calls the others as ``child(x)``.
+    """
+
+
+class TunableSequential(OmegaModule, nn.Sequential):
+    """``nn.Sequential`` that passes ω on to its :class:`OmegaModule` children (same state-dict
+    keys as ``nn.Sequential``)."""
+
+    def forward(self, x: Tensor, omega: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        for module in self:
+            x = module(x, omega) if isinstance(module, OmegaModule) else module(x)
+        return x
+
+
+def check_omega(omega: Tensor | None, p: int, batch: int | None = None) -> Tensor:
+    """Validate a tuning vector for a layer of ``p`` kernels: ``(p,)`` or ``(B, p)`` (a ``(1, p)``
+    batch becomes ``(p,)``); with ``batch`` a per-sample ω must have ``batch`` rows.
+    Raises ``RuntimeError`` for ``None`` and ``ValueError`` for a wrong shape."""
+    if omega is None:
+        raise RuntimeError("no tuning vector: call the network as net(x, omega) or bake it first")
+    if omega.dim() == 2 and omega.shape[0] == 1:
+        omega = omega[0]
+    if omega.dim() not in (1, 2) or omega.shape[-1] != p:
+        raise ValueError(f"omega must have shape (p,) or (B, p) with p={p}, got {tuple(omega.shape)}")
+    if batch is not None and omega.dim() == 2 and omega.shape[0] != batch:
+        raise ValueError(f"per-sample omega has {omega.shape[0]} rows for a batch of {batch}")
+    return omega
+
+
+class TunableModule(OmegaModule):
+    """Base of tunable layers: parameter banks mixed by the ω passed to ``forward``.
 
     A bank has shape ``(p, *shape)``; with ``affine`` the layer also holds a base of ``shape``.
     """
@@ -40,7 +76,6 @@ class TunableModule(nn.Module):
             raise ValueError("a tunable layer needs p >= 1 kernels")
         self.p = p
         self.affine = affine
-        self._omega: Tensor | None = None
 
     def _init_banks(self, shape: tuple[int, ...], out_features: int, fan_in: int, bias: bool) -> None:
         """Create ``weight`` ``(p, *shape)`` and ``bias`` ``(p, out)`` banks, fan-in initialized per
@@ -64,21 +99,6 @@ class TunableModule(nn.Module):
                 if self.bias is not None:
                     self.bias.mul_(0.1)
 
-    def set_omega(self, omega: Tensor | None) -> None:
-        """Store ω: shape ``(p,)`` shared by the batch or ``(B, p)`` per sample."""
-        if omega is not None:
-            if omega.dim() == 2 and omega.shape[0] == 1:
-                omega = omega[0]
-            if omega.shape[-1] != self.p or omega.dim() not in (1, 2):
-                raise ValueError(f"omega must have shape (p,) or (B, p) with p={self.p}, got {tuple(omega.shape)}")
-        self._omega = omega
-
-    @property
-    def omega(self) -> Tensor:
-        if self._omega is None:
-            raise RuntimeError(f"{type(self).__name__}: no tuning vector set; call set_omega(model, omega)")
-        return self._omega
-
     def mix(self, bank: Tensor, base: Tensor | None, omega: Tensor) -> Tensor:
         """Mix ``bank`` (p, *S) with ω (p,) → (*S) or ω (B, p) → (B, *S)."""
         w = omega.to(bank.dtype)
@@ -91,13 +111,15 @@ class TunableModule(nn.Module):
             mixed = mixed + base
         return mixed
 
-    def _check_batch(self, omega: Tensor, batch: int) -> None:
-        if omega.dim() == 2 and omega.shape[0] != batch:
-            raise ValueError(f"per-sample omega has {omega.shape[0]} rows for a batch of {batch}")
-
-    def baked(self) -> nn.Module:
-        """A plain module computing this layer at the current (shared) ω."""
+    def baked(self, omega: Tensor) -> nn.Module:
+        """A plain module computing this layer at one shared ω ``(p,)`` (its ``forward`` ignores ω)."""
         raise NotImplementedError
+
+    def _shared(self, omega: Tensor) -> Tensor:
+        omega = check_omega(omega, self.p)
+        if omega.dim() != 1:
+            raise ValueError("bake needs one shared omega, not a per-sample batch")
+        return omega
 
 
 class TunableConv2d(TunableModule):
@@ -140,8 +162,8 @@ class TunableConv2d(TunableModule):
             return x, t.padding  # type: ignore[return-value]
         return F.pad(x, t._reversed_padding_repeated_twice, mode=t.padding_mode), 0  # type: ignore[arg-type]
 
-    def forward(self, x: Tensor) -> Tensor:
-        omega = self.omega.to(x.device)
+    def forward(self, x: Tensor, omega: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        omega = check_omega(omega, self.p, x.shape[0]).to(x.device)
         t = self.template
         weight = self.mix(self.weight, self.weight0, omega)
         bias = self.mix(self.bias, self.bias0, omega) if self.bias is not None else None
@@ -149,7 +171,6 @@ class TunableConv2d(TunableModule):
         if omega.dim() == 1:
             return F.conv2d(x, weight, bias, t.stride, padding, t.dilation, t.groups)
         batch = x.shape[0]
-        self._check_batch(omega, batch)
         out_ch = weight.shape[1]
         y = F.conv2d(
             x.reshape(1, batch * x.shape[1], *x.shape[2:]),
@@ -162,18 +183,16 @@ class TunableConv2d(TunableModule):
         )
         return y.reshape(batch, out_ch, *y.shape[2:])
 
-    def baked(self) -> nn.Conv2d:
-        omega = self.omega
-        if omega.dim() != 1:
-            raise ValueError("bake needs one shared omega, not a per-sample batch")
+    def baked(self, omega: Tensor) -> FixedConv2d:
+        omega = self._shared(omega)
         t = self.template
-        conv = nn.Conv2d(
+        conv = FixedConv2d(
             t.in_channels,
             t.out_channels,
-            t.kernel_size,
-            t.stride,
-            t.padding,
-            t.dilation,
+            t.kernel_size,  # type: ignore[arg-type]
+            t.stride,  # type: ignore[arg-type]
+            t.padding,  # type: ignore[arg-type]
+            t.dilation,  # type: ignore[arg-type]
             t.groups,
             self.bias is not None,
             t.padding_mode,
@@ -197,25 +216,22 @@ class TunableLinear(TunableModule):
         self.out_features = out_features
         self._init_banks((out_features, in_features), out_features, in_features, bias)
 
-    def forward(self, x: Tensor) -> Tensor:
-        omega = self.omega.to(x.device)
+    def forward(self, x: Tensor, omega: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        omega = check_omega(omega, self.p, x.shape[0]).to(x.device)
         weight = self.mix(self.weight, self.weight0, omega)
         bias = self.mix(self.bias, self.bias0, omega) if self.bias is not None else None
         if omega.dim() == 1:
             return F.linear(x, weight, bias)
         batch = x.shape[0]
-        self._check_batch(omega, batch)
         flat = x.reshape(batch, -1, self.in_features)
         y = torch.bmm(flat, weight.transpose(1, 2))
         if bias is not None:
             y = y + bias[:, None, :]
         return y.reshape(*x.shape[:-1], self.out_features)
 
-    def baked(self) -> nn.Linear:
-        omega = self.omega
-        if omega.dim() != 1:
-            raise ValueError("bake needs one shared omega, not a per-sample batch")
-        lin = nn.Linear(self.in_features, self.out_features, self.bias is not None).to(
+    def baked(self, omega: Tensor) -> FixedLinear:
+        omega = self._shared(omega)
+        lin = FixedLinear(self.in_features, self.out_features, self.bias is not None).to(
             self.weight.device, self.weight.dtype
         )
         with torch.no_grad():
@@ -242,28 +258,42 @@ class TunableParameter(TunableModule):
             self.value0 = None
             self.value = nn.Parameter(torch.full((p, *self.shape), float(init)))
 
-    def forward(self) -> Tensor:
-        mixed = self.mix(self.value, self.value0, self.omega.to(self.value.device))
-        return mixed.unsqueeze(0) if self.omega.dim() == 1 else mixed
+    def forward(self, omega: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        omega = check_omega(omega, self.p).to(self.value.device)
+        mixed = self.mix(self.value, self.value0, omega)
+        return mixed.unsqueeze(0) if omega.dim() == 1 else mixed
 
-    def baked(self) -> nn.Module:
-        if self.omega.dim() != 1:
-            raise ValueError("bake needs one shared omega, not a per-sample batch")
+    def baked(self, omega: Tensor) -> FixedParameter:
+        omega = self._shared(omega)
         with torch.no_grad():
-            return FixedParameter(self.forward().detach().clone())
+            return FixedParameter(self.forward(omega).detach().clone())
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, p={self.p}, affine={self.affine}"
 
 
-class FixedParameter(nn.Module):
+class FixedConv2d(nn.Conv2d, OmegaModule):
+    """A baked :class:`TunableConv2d`: a plain ``nn.Conv2d`` whose ``forward`` ignores ω."""
+
+    def forward(self, x: Tensor, omega: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        return super().forward(x)
+
+
+class FixedLinear(nn.Linear, OmegaModule):
+    """A baked :class:`TunableLinear`: a plain ``nn.Linear`` whose ``forward`` ignores ω."""
+
+    def forward(self, x: Tensor, omega: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        return super().forward(x)
+
+
+class FixedParameter(OmegaModule):
     """A baked :class:`TunableParameter`: ``forward()`` returns the stored ``(1, *shape)`` tensor."""
 
     def __init__(self, value: Tensor) -> None:
         super().__init__()
         self.value = nn.Parameter(value)
 
-    def forward(self) -> Tensor:
+    def forward(self, omega: Tensor | None = None) -> Tensor:  # type: ignore[override]
         return self.value
 
 
@@ -274,24 +304,6 @@ def tunable_modules(model: nn.Module) -> Iterator[TunableModule]:
             yield module
 
 
-def set_omega(model: nn.Module, omega: Tensor | None) -> None:
-    """Make ω reach every tunable layer of ``model``: shape ``(p,)`` or ``(B, p)``, float."""
-    for module in tunable_modules(model):
-        module.set_omega(omega)
-
-
-@contextmanager
-def tuned(model: nn.Module, omega: Tensor) -> Iterator[nn.Module]:
-    """Context in which ``model`` runs at ``omega``; the previous ω is restored afterwards."""
-    previous = [(m, m._omega) for m in tunable_modules(model)]
-    set_omega(model, omega)
-    try:
-        yield model
-    finally:
-        for module, old in previous:
-            module._omega = old
-
-
 def bake(model: nn.Module, omega: Tensor) -> nn.Module:
     """A copy of ``model`` whose tunable layers are plain layers with kernels mixed at ``omega``.
 
@@ -300,12 +312,11 @@ def bake(model: nn.Module, omega: Tensor) -> nn.Module:
     """
     if omega.dim() != 1:
         raise ValueError("bake needs one omega of shape (p,)")
-    with tuned(model, omega):
-        replacements = {
-            name: module.baked() for name, module in model.named_modules() if isinstance(module, TunableModule)
-        }
-        memo = {id(m): None for m in tunable_modules(model)}
-        baked_model = copy.deepcopy(model, memo)  # tunable layers are replaced, not copied
+    replacements = {
+        name: module.baked(omega) for name, module in model.named_modules() if isinstance(module, TunableModule)
+    }
+    memo = {id(m): None for m in tunable_modules(model)}
+    baked_model = copy.deepcopy(model, memo)  # tunable layers are replaced, not copied
     for name, module in replacements.items():
         if name == "":
             return module

@@ -3,20 +3,41 @@
 Objective i of the p = 2 simplex is "restore images degraded by AWGN at σ_i" with σ_0 = 5
 (gentle: keeps detail) and σ_1 = 50 (strong) on the 0–255 scale. An intermediate ω trains the
 intermediate level ``σ(alpha) = 5 + 45·alpha`` (alpha = ω_1), so a user who knows the noise
-level picks ``alpha = (σ − 5) / 45``.
+level picks ``alpha = (σ − 5) / 45``. Here ω chooses the degradation, and the loss is one pixel
+objective of weight 1 (``--loss``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from tunecli.alpha import AlphaAxis, AlphaSpace
+from tunecli.tasks.registry import (
+    EvalColumn,
+    EvalOptions,
+    EvalReport,
+    Objective,
+    Task,
+    TrainBatch,
+    TrainingRecipe,
+    ValidationCase,
+    register_task,
+)
 
 if TYPE_CHECKING:
+    import numpy as np
+    import torch
     from torch import Generator, Tensor
+
+    from tunecli.api import Restorer
+    from tunecli.training.loop import TrainConfig
 
 SIGMA_MIN = 5.0
 SIGMA_MAX = 50.0
+#: Noise levels of the validation pass during training (each at its matching alpha).
+VALIDATION_SIGMAS = (15.0, 25.0, 50.0)
+VALIDATION_SEED = 12345
 
 
 def alpha_space() -> AlphaSpace:
@@ -45,21 +66,9 @@ def alpha_of_sigma(sigma: float) -> float:
     return min(1.0, max(0.0, (sigma - SIGMA_MIN) / (SIGMA_MAX - SIGMA_MIN)))
 
 
-def add_noise(clean: Tensor, sigma: Tensor, generator: Generator, quantize: Tensor | None = None) -> Tensor:
-    """AWGN per sample.
-
-    ``clean``: ``(B, C, H, W)`` float in [0, 1]; ``sigma``: ``(B,)`` on the 0–255 scale;
-    ``quantize``: ``(B,)`` bool — those samples are clipped and rounded to 8 bits, as a noisy
-    photo saved to PNG would be. Returns a float tensor like ``clean`` (unclipped elsewhere).
-    """
-    import torch
-
-    noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype, device=clean.device)
-    noisy = clean + noise * (sigma / 255.0).view(-1, 1, 1, 1)
-    if quantize is not None and bool(quantize.any()):
-        rounded = torch.round(noisy.clamp(0, 1) * 255) / 255
-        noisy = torch.where(quantize.view(-1, 1, 1, 1), rounded, noisy)
-    return noisy
+def sigma_of_omega(omega: Tensor) -> Tensor:
+    """Per-sample σ (0–255) of per-sample ω ``(B, 2)``: σ(alpha) with alpha = ω₁."""
+    return SIGMA_MIN + (SIGMA_MAX - SIGMA_MIN) * omega[:, 1]
 
 
 def degrade(clean: Tensor, omega: Tensor, generator: Generator, quantize_share: float = 0.5) -> Tensor:
@@ -67,6 +76,102 @@ def degrade(clean: Tensor, omega: Tensor, generator: Generator, quantize_share: 
     σ(ω_1), a ``quantize_share`` of the batch saved-to-8-bit."""
     import torch
 
-    sigma = SIGMA_MIN + (SIGMA_MAX - SIGMA_MIN) * omega[:, 1]
+    from tunecli.degradations.noise import awgn_batch
+
+    sigma = sigma_of_omega(omega)
     quantize = torch.rand(clean.shape[0], generator=generator) < quantize_share
-    return add_noise(clean, sigma.to(clean.dtype), generator, quantize)
+    return awgn_batch(clean, sigma.to(clean.dtype), generator, quantize)
+
+
+def center_crop(image: np.ndarray, size: int, multiple: int = 4) -> np.ndarray:
+    """The centred ``size``-px square of ``image`` ``(H, W, C)`` (smaller sides: the largest
+    square), its side a multiple of ``multiple``."""
+    h, w = image.shape[:2]
+    side = min(size, h, w) // multiple * multiple
+    top, left = (h - side) // 2, (w - side) // 2
+    return image[top : top + side, left : left + side]
+
+
+class DenoiseTask(Task):
+    name = "denoise"
+    summary = "Remove noise; alpha sets the strength (see the model card)."
+    example_alpha = "0.3"
+    default_model = "denoise-unet-l4"
+    default_arch = "unet"
+    eval_options = frozenset({"sigmas", "noise_kinds", "alphas"})
+    train_options = frozenset({"loss", "quantize_share"})
+
+    def alpha_space(self, config: TrainConfig | None = None) -> AlphaSpace:
+        return alpha_space()
+
+    def recipe(self, config: TrainConfig, device: torch.device) -> TrainingRecipe:
+        from tunecli.losses.pixel import PIXEL_LOSSES
+
+        pixel = PIXEL_LOSSES[config.loss]
+
+        def weights(omega: Tensor) -> Tensor:
+            return omega.new_ones(omega.shape[0], 1)
+
+        # one objective for every ω: the degradation, not the loss, is what ω selects
+        return TrainingRecipe(
+            objectives=(Objective(config.loss, lambda out, batch: pixel(out, batch.targets)),),
+            weights=weights,
+            crop=config.patch,
+        )
+
+    def make_batch(
+        self, clean: Tensor, omega: Tensor, generator: Generator, config: TrainConfig, recipe: TrainingRecipe
+    ) -> TrainBatch:
+        return TrainBatch(degrade(clean, omega, generator, config.quantize_share), clean, omega)
+
+    def validation_cases(self, images: Sequence[np.ndarray], config: TrainConfig) -> list[ValidationCase]:
+        """Centre crops (≤ 256 px) of each image, seeded 8-bit noise at σ 15, 25 and 50, each
+        scored at its matching alpha."""
+        import torch
+
+        from tunecli.degradations.noise import awgn_batch
+
+        cases = []
+        generator = torch.Generator().manual_seed(VALIDATION_SEED)
+        for image in images:
+            crop = center_crop(image, 256)
+            clean = torch.from_numpy(crop.transpose(2, 0, 1).copy()).float()[None]
+            for sigma in VALIDATION_SIGMAS:
+                noisy = awgn_batch(clean, torch.tensor([sigma]), generator, torch.tensor([True]))
+                alpha = alpha_of_sigma(sigma)
+                cases.append(ValidationCase(f"psnr_sigma{sigma:g}", noisy, clean, (1 - alpha, alpha)))
+        return cases
+
+    def evaluate(self, restorer: Restorer, images: Sequence[np.ndarray], options: EvalOptions) -> EvalReport:
+        """PSNR/SSIM (8-bit quantized output, RGB) per noise kind, σ and alpha; without
+        ``alphas`` each σ is scored at its matching alpha."""
+
+        from tunecli.evaluation.evaluate import evaluate_denoiser, rows_to_json
+
+        fixed = [float(restorer.parse_alpha(a).omega[1]) for a in options.alphas] if options.alphas else None
+
+        def run(noisy: np.ndarray, _sigma: float, alpha: float) -> np.ndarray:
+            return restorer.run(noisy, alpha=alpha, tile=options.tile)  # type: ignore[arg-type]
+
+        rows = evaluate_denoiser(
+            run,
+            images,
+            options.sigmas or (15.0, 25.0, 50.0),
+            (lambda s: fixed) if fixed else (lambda s: [round(alpha_of_sigma(s), 4)]),
+            noise_kinds=options.noise_kinds,
+            seed=options.seed,
+        )
+        columns = [
+            EvalColumn("noise", "noise"),
+            EvalColumn("sigma", "sigma", "g"),
+            EvalColumn("alpha", "alpha", ".3f"),
+            EvalColumn("psnr", "PSNR", ".2f"),
+            EvalColumn("ssim", "SSIM", ".4f"),
+            EvalColumn("noisy_psnr", "noisy PSNR", ".2f"),
+            EvalColumn("residual_rms", "residual RMS", ".2f"),
+            EvalColumn("seconds_per_mp", "s/MP", ".2f"),
+        ]
+        return EvalReport(columns, rows_to_json(rows))
+
+
+TASK = register_task(DenoiseTask())

@@ -1,12 +1,16 @@
-"""Parametric multi-loss training (Maggioni et al. 2023, §3.2).
+"""Parametric multi-loss training (Maggioni et al. 2023, §3.2) of any registered task.
 
 Each sample of a batch gets its own ω (uniform on the simplex or in the box, with a share of
-one-hot corners so the extremes are trained as well as the middle); the network runs at that ω
-and the loss is that sample's objective mix. With ``omega_groups`` the batch instead splits
+one-hot corners so the extremes are trained as well as the middle); the task makes the batch
+for those ω (:meth:`~tunecli.tasks.registry.Task.make_batch`: the degradation ω selects, if
+any), the network runs at each sample's ω and the loss is that sample's objective mix
+``Σⱼ wⱼ(ω)·Lⱼ`` (:class:`~tunecli.tasks.registry.TrainingRecipe`). An adversarial objective
+trains a discriminator alongside, with its own AdamW and schedule, in the same step and the
+same resumable state. With ``omega_groups`` the batch instead splits
 into groups sharing one ω each (dense convolutions: faster, above all on a CPU), and
 ``precision="bf16"`` runs the forward pass under bfloat16 autocast. Adam(W) with warm-up +
 cosine decay, gradient clipping, periodic resumable checkpoints and a validation pass on
-held-aside images.
+held-aside images, run through the inference tiling engine.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +28,30 @@ import torch
 from torch import Tensor, nn
 
 from tunecli.alpha import AlphaSpace
-from tunecli.archs.registry import build_arch
-from tunecli.checkpoint import load_tensors, read_header, save_checkpoint
+from tunecli.archs.registry import TunableNet, build_arch
+from tunecli.checkpoint import read_header, save_checkpoint
 from tunecli.device import resolve_device
 from tunecli.errors import DeviceError, UsageError
-from tunecli.evaluation.metrics import psnr, quantize_8bit
 from tunecli.models import load_model, model_metadata
-from tunecli.tasks import denoise
+from tunecli.tasks.registry import Task, TrainBatch, TrainingRecipe, get_task
+from tunecli.tiling import tile_apply
 from tunecli.training.data import ImageFolder, list_images, manifest_sha256, prefetch_batches, split_validation
+from tunecli.training.state import RESUME_SUFFIX, TrainedPart, load_state, resume_path, save_state
 
-TRAINABLE_TASKS = ("denoise",)
-LOSSES = ("l1", "l2", "psnr")
+LOSSES = ("l1", "l2", "charbonnier", "psnr")
 PRECISIONS = ("fp32", "bf16")
-RESUME_SUFFIX = ".resume.safetensors"
+#: Task-specific options of TrainConfig (None/empty: not given); a task refuses those it does not take.
+TASK_OPTIONS = (
+    "features",
+    "styles",
+    "scale",
+    "feature_weight",
+    "adversarial_weight",
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+)
+__all__ = ["RESUME_SUFFIX", "TrainConfig", "TrainResult", "TrainStatus", "train"]
 
 
 @dataclass
@@ -55,13 +70,28 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 0.5
     seed: int = 0
-    arch: str = "unet"
+    #: None: the task's default architecture
+    arch: str | None = None
     #: None: those of the ``resume`` state or the ``init_from`` checkpoint, else the arch's defaults
     hparams: dict[str, Any] | None = None
     corner_share: float = 0.2
     fixed_alpha: str | None = None
     quantize_share: float = 0.5
     loss: str = "l1"
+    #: the frozen feature network file (perceptual and style losses)
+    features: str | None = None
+    #: style paintings, one per alpha axis (style)
+    styles: list[str] = field(default_factory=list)
+    #: output/input size ratio (upscale)
+    scale: int | None = None
+    #: weights inside a task's objectives (None: the task's defaults, see its module)
+    feature_weight: float | None = None
+    adversarial_weight: float | None = None
+    content_weight: float | None = None
+    style_weight: float | None = None
+    tv_weight: float | None = None
+    #: peak learning rate of the discriminator (adversarial objectives; None: ``lr / 2``)
+    d_lr: float | None = None
     #: distinct ω per step: the batch splits into this many equal groups, each sharing one ω
     #: (0: one ω per sample, as in the paper)
     omega_groups: int = 0
@@ -146,133 +176,150 @@ def run_grouped(net: nn.Module, noisy: Tensor, omega: Tensor, groups: int) -> Te
     return torch.cat([net(noisy[i : i + size], omega[i]) for i in range(0, batch, size)])
 
 
+@dataclass
+class Adversary:
+    """The discriminator of an adversarial run and its optimizer."""
+
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+
+
+def multi_loss(recipe: TrainingRecipe, output: Tensor, batch: TrainBatch, adversary: Adversary | None) -> Tensor:
+    """The parametric multi-loss: the batch mean of each sample's ``Σⱼ wⱼ(ωᵦ)·Lⱼ(outputᵦ)``.
+
+    ``output``: float32 ``(B, C, H, W)``; the weights come from ``recipe.weights(batch.omega)``
+    ``(B, k)`` for the k objectives. Adversarial objectives get the discriminator's logits of
+    ``output`` (the discriminator's own weights get no gradient from this loss).
+    """
+    weights = recipe.weights(batch.omega).to(output.dtype)
+    if weights.shape != (output.shape[0], len(recipe.objectives)):
+        raise ValueError(f"objective weights have shape {tuple(weights.shape)} for {len(recipe.objectives)} objectives")
+    # an objective no sample of the batch weighs is not computed (e.g. the perceptual objective
+    # of a fidelity-only warm start): it would add exactly zero
+    active = [bool((weights[:, j] != 0).any()) for j in range(len(recipe.objectives))]
+    logits = None
+    if any(o.adversarial and a for o, a in zip(recipe.objectives, active, strict=True)):
+        if adversary is None:
+            raise ValueError("an adversarial objective needs a discriminator")
+        adversary.net.requires_grad_(False)
+        logits = adversary.net(output)
+        adversary.net.requires_grad_(True)
+    total = output.new_zeros(output.shape[0])
+    for j, objective in enumerate(recipe.objectives):
+        if not active[j]:
+            continue
+        per_sample = objective.loss(output, batch, logits) if objective.adversarial else objective.loss(output, batch)
+        total = total + weights[:, j] * per_sample
+    return total.mean()
+
+
+def adversarial_share(recipe: TrainingRecipe, omega: Tensor) -> Tensor:
+    """``(B,)`` each sample's total weight on adversarial objectives (how much its output was
+    asked to look real): the discriminator learns from fakes in this proportion."""
+    weights = recipe.weights(omega)
+    columns = [j for j, o in enumerate(recipe.objectives) if o.adversarial]
+    return weights[:, columns].sum(dim=1)
+
+
 def optimizer_step(
     net: nn.Module,
     optimizer: torch.optim.Optimizer,
-    noisy: Tensor,
-    clean: Tensor,
-    omega: Tensor,
+    batch: TrainBatch,
+    recipe: TrainingRecipe,
     config: TrainConfig,
     groups: int,
+    adversary: Adversary | None = None,
 ) -> Tensor:
-    """One optimizer step on a degraded batch: ``noisy`` and ``clean`` ``(B, C, H, W)`` float32
-    and ``omega`` ``(B, p)`` on the training device, ``omega`` in ``groups`` equal runs
-    (:func:`run_grouped`). The forward pass runs under ``config.precision``; the loss is
-    ``config.loss`` (:func:`objective`), gradients are clipped to ``config.grad_clip``.
-    Returns the loss, detached (reading it would wait for a GPU)."""
-    with torch.autocast(noisy.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-        restored = run_grouped(net, noisy, omega, groups)
-    # per-sample objective: distance to the clean image for the degradation that ω selects
-    loss = objective(restored.float(), clean, config.loss)
+    """One optimizer step on a training batch on the training device, ``batch.omega`` in
+    ``groups`` equal runs (:func:`run_grouped`). The forward pass runs under
+    ``config.precision``; the loss is :func:`multi_loss`, gradients are clipped to
+    ``config.grad_clip``. With an ``adversary`` its discriminator then takes one step on the
+    targets (real) and the detached outputs (fake, weighted by :func:`adversarial_share`; no
+    step when no sample of the batch weighs an adversarial objective).
+    Returns the generator loss, detached (reading it would wait for a GPU)."""
+    with torch.autocast(batch.inputs.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+        output = run_grouped(net, batch.inputs, batch.omega, groups)
+    output = output.float()
+    loss = multi_loss(recipe, output, batch, adversary)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
     optimizer.step()
+    share = adversarial_share(recipe, batch.omega) if adversary is not None else None
+    if adversary is not None and share is not None and bool((share > 0).any()):
+        from tunecli.losses.adversarial import discriminator_loss
+
+        d_loss = discriminator_loss(adversary.net(batch.targets), adversary.net(output.detach()), share)
+        adversary.optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        nn.utils.clip_grad_norm_(adversary.net.parameters(), config.grad_clip)
+        adversary.optimizer.step()
     return loss.detach()
 
 
 def objective(restored: Tensor, clean: Tensor, kind: str) -> Tensor:
-    """Scalar training loss between ``restored`` and ``clean`` (same shape ``(B, C, H, W)``, [0, 1]
-    scale): ``l1`` mean absolute error, ``l2`` mean squared error (the error PSNR measures),
-    ``psnr`` the batch mean of each sample's negative PSNR in dB.
+    """Scalar pixel loss between ``restored`` and ``clean`` (same shape ``(B, C, H, W)``, [0, 1]
+    scale): the batch mean of :data:`tunecli.losses.pixel.PIXEL_LOSSES` ``[kind]`` per sample —
+    ``l1`` mean absolute error, ``l2`` mean squared error (the error PSNR measures),
+    ``charbonnier`` a smooth L1, ``psnr`` each sample's negative PSNR in dB.
 
-    ``l1`` and ``l2`` pool the error over the batch, so in a mixed-σ batch the noisiest samples,
+    Every sample weighs the same, so with ``l1``/``l2`` in a mixed-σ batch the noisiest samples,
     whose errors are largest, dominate the gradient. ``psnr`` is scale-free per sample: a 1 %
     lower error counts the same at σ 5 as at σ 50, and its mean is the metric benchmarks average.
     """
-    error = restored - clean
-    if kind == "l1":
-        return error.abs().mean()
-    if kind == "l2":
-        return error.square().mean()
-    mse = error.square().flatten(1).mean(dim=1)
-    return (10.0 / math.log(10.0)) * torch.log(mse + 1e-10).mean()
+    from tunecli.losses.pixel import PIXEL_LOSSES
+
+    return PIXEL_LOSSES[kind](restored, clean).mean()
 
 
-def learning_rate(config: TrainConfig, step: int) -> float:
-    """Linear warm-up then cosine decay from ``lr`` to ``min_lr`` over ``steps``."""
+def learning_rate(config: TrainConfig, step: int, peak: float | None = None) -> float:
+    """Linear warm-up then cosine decay from ``peak`` (default ``config.lr``) to ``min_lr``
+    (at most ``peak``) over ``steps``."""
+    peak = config.lr if peak is None else peak
+    floor = min(config.min_lr, peak)
     if step < config.warmup:
-        return config.lr * (step + 1) / config.warmup
+        return peak * (step + 1) / config.warmup
     progress = (step - config.warmup) / max(1, config.steps - config.warmup)
-    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
+    return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _task_space(task: str) -> AlphaSpace:
-    if task not in TRAINABLE_TASKS:
-        raise UsageError(f"cannot train task {task!r} yet; trainable: {', '.join(TRAINABLE_TASKS)}")
-    return denoise.alpha_space()
+def check_task_options(task: Task, config: TrainConfig) -> None:
+    """Refuse task-specific options that ``task`` does not take (one-line UsageError)."""
+    for name in TASK_OPTIONS:
+        value = getattr(config, name)
+        if value not in (None, []) and name not in task.train_options:
+            flag = (
+                "--" + name.replace("_", "-").removesuffix("s") if name == "styles" else "--" + name.replace("_", "-")
+            )
+            raise UsageError(f"{flag} is not an option of `tunecli train {task.name}`")
 
 
-def _validation_set(files: list[Path]) -> list[tuple[Tensor, Tensor, float]]:
-    """(noisy, clean, sigma) triples on center crops of held-aside images, seeded noise."""
-    if not files:
-        return []
-    images = ImageFolder(files)
-    pairs = []
-    generator = torch.Generator().manual_seed(12345)
-    for image in images:
-        h, w = image.shape[:2]
-        size = min(256, h, w) // 4 * 4
-        top, left = (h - size) // 2, (w - size) // 2
-        clean = torch.from_numpy(image[top : top + size, left : left + size].transpose(2, 0, 1) / 255.0).float()[None]
-        for sigma in (15.0, 25.0, 50.0):
-            noisy = denoise.add_noise(clean, torch.tensor([sigma]), generator, torch.tensor([True]))
-            pairs.append((noisy, clean, sigma))
-    return pairs
-
-
-def validate(net: nn.Module, pairs: list[tuple[Tensor, Tensor, float]]) -> dict[str, float]:
-    """Mean PSNR (8-bit quantized output) per σ at the alpha matching σ."""
+def validate(
+    net: TunableNet, task: Task, cases: list[Any], device: torch.device, batch_size: int = 1
+) -> dict[str, float]:
+    """Mean validation score per case label (:meth:`Task.validation_score`, by default PSNR in
+    dB of the 8-bit quantized output), each case run at its ω through the inference tiling
+    engine (:func:`tunecli.tiling.tile_apply`, padded to the arch's size multiple, whole)."""
     scores: dict[str, list[float]] = {}
-    device = next(net.parameters()).device
+    contract = net.tiling
+    was_training = net.training
     net.eval()
-    with torch.no_grad():
-        for noisy, clean, sigma in pairs:
-            alpha = denoise.alpha_of_sigma(sigma)
-            out = net(noisy.to(device), torch.tensor([1 - alpha, alpha])).cpu()
-            value = psnr(quantize_8bit(out[0].permute(1, 2, 0).numpy()), clean[0].permute(1, 2, 0).numpy())
-            scores.setdefault(f"psnr_sigma{sigma:g}", []).append(value)
-    net.train()
+    for case in cases:
+        omega = torch.tensor(case.omega, dtype=torch.float32, device=device)
+        output = tile_apply(
+            lambda x, omega=omega: net(x, omega),
+            case.input,
+            tile=0,
+            overlap=0,
+            scale=contract.scale,
+            size_multiple=contract.size_multiple,
+            receptive_radius=contract.receptive_radius,
+            batch_size=batch_size,
+            device=device,
+        )
+        scores.setdefault(case.label, []).append(task.validation_score(output, case))
+    net.train(was_training)
     return {k: round(float(np.mean(v)), 3) for k, v in scores.items()}
-
-
-def _resume_path(out: Path) -> Path:
-    return out.with_name(out.name.removesuffix(".safetensors") + RESUME_SUFFIX)
-
-
-def _save_state(path: Path, net: nn.Module, optimizer: torch.optim.Optimizer, meta: dict[str, Any]) -> None:
-    """Model + AdamW moments as safetensors (no pickle), step and config in the metadata."""
-    tensors = {f"model.{k}": v for k, v in net.state_dict().items()}
-    for index, param in enumerate(p for group in optimizer.param_groups for p in group["params"]):
-        state = optimizer.state.get(param, {})
-        for key in ("exp_avg", "exp_avg_sq"):
-            if key in state:
-                tensors[f"optim.{index}.{key}"] = state[key]
-        if "step" in state:
-            tensors[f"optim.{index}.step"] = torch.as_tensor(state["step"], dtype=torch.float32).reshape(1)
-    save_checkpoint(path, tensors, meta)
-
-
-def _load_state(path: Path, net: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    header = read_header(path)
-    if "resume" not in header.meta:
-        raise UsageError(f"{path}: not a resumable training state (use the {RESUME_SUFFIX} file)")
-    tensors = load_tensors(header)
-    try:
-        net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
-    except RuntimeError:
-        raise UsageError(
-            f"{path}: the state was trained with --hparams '{json.dumps(header.meta.get('hparams'))}', "
-            "which this command's --hparams do not match; leave --hparams out to use the state's"
-        ) from None
-    for index, param in enumerate(p for group in optimizer.param_groups for p in group["params"]):
-        if f"optim.{index}.exp_avg" in tensors:
-            optimizer.state[param] = {  # the moments live with their parameter, the step count on the CPU
-                "step": tensors[f"optim.{index}.step"].reshape(()),
-                "exp_avg": tensors[f"optim.{index}.exp_avg"].to(param.device),
-                "exp_avg_sq": tensors[f"optim.{index}.exp_avg_sq"].to(param.device),
-            }
-    return header.meta
 
 
 def starting_hparams(config: TrainConfig) -> dict[str, Any]:
@@ -300,16 +347,26 @@ def recorded_total(recorded: dict[str, Any]) -> tuple[int | None, float | None]:
     return int(recorded.get("steps", 0)), float(recorded.get("wall_seconds", 0.0))
 
 
+def _validation_images(files: list[Path]) -> list[np.ndarray]:
+    """Held-aside images as float32 ``(H, W, 3)`` in [0, 1] (8-bit decoded, as training sees them)."""
+    return [(image / 255.0).astype(np.float32) for image in ImageFolder(files)]
+
+
 def train(
     config: TrainConfig,
     log: Callable[[str], None] = lambda _: None,
     progress: Callable[[TrainStatus], None] | None = None,
 ) -> TrainResult:
-    """Run (or resume) training; writes periodic resume states and the final checkpoint.
+    """Run (or resume) training of ``config.task``; writes periodic resume states and the final
+    checkpoint.
 
     ``log`` gets a line at start-up, every ``log_every`` steps and at each validation;
     ``progress`` (for a live display) gets a :class:`TrainStatus` after every step."""
-    space = _task_space(config.task)
+    task = get_task(config.task)
+    if config.arch is None:
+        config = replace(config, arch=task.default_arch)
+    check_task_options(task, config)
+    task.check_config(config)  # e.g. a missing --features, before any data is read
     if config.loss not in LOSSES:
         raise UsageError(f"unknown loss {config.loss!r}: use one of {', '.join(LOSSES)}")
     if not 0.0 <= config.quantize_share <= 1.0:
@@ -320,6 +377,7 @@ def train(
         raise UsageError(f"--omega-groups {config.omega_groups} does not divide --batch {config.batch}")
     if config.precision not in PRECISIONS:
         raise UsageError(f"unknown training precision {config.precision!r}: use one of {', '.join(PRECISIONS)}")
+    space = task.alpha_space(config)
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
@@ -337,16 +395,35 @@ def train(
     log(f"{len(files)} training images, manifest sha256 {data_hash[:16]}…, training on {device}")
     if config.val_split:
         log(f"{len(val_files)} more held aside for validation: {', '.join(f.name for f in val_files)}")
+    recipe = task.recipe(config, device)
     images = ImageFolder(files)
-    val_pairs = _validation_set(val_files)
+    val_cases = task.validation_cases(_validation_images(val_files), config) if val_files else []
 
     fixed_omega = None
     if config.fixed_alpha is not None:
         fixed_omega = space.parse(config.fixed_alpha).omega
     torch.manual_seed(config.seed)
-    hparams = {"p": space.p, **starting_hparams(config)}
-    net = build_arch(config.arch, hparams).to(device)
+    hparams = {"p": space.p, **task.arch_hparams(config), **starting_hparams(config)}
+    try:
+        net = build_arch(config.arch, hparams).to(device)
+    except KeyError:
+        raise UsageError(f"unknown architecture {config.arch!r}") from None
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"--hparams do not build {config.arch!r}: {error}") from None
+    if net.tiling.scale != recipe.scale:
+        raise UsageError(
+            f"{config.arch} {json.dumps(hparams)} upscales x{net.tiling.scale}; the task needs x{recipe.scale}"
+        )
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, betas=(0.9, 0.9), weight_decay=config.weight_decay)
+    parts = [TrainedPart("model", "optim", net, optimizer)]
+    adversary = None
+    if recipe.adversarial:
+        from tunecli.losses.adversarial import PatchDiscriminator
+
+        discriminator = PatchDiscriminator(**recipe.discriminator).to(device)
+        d_optimizer = torch.optim.AdamW(discriminator.parameters(), lr=_d_lr(config), betas=(0.9, 0.99))
+        adversary = Adversary(discriminator, d_optimizer)
+        parts.append(TrainedPart("disc", "doptim", discriminator, d_optimizer))
     start, elapsed, history = 0, 0.0, {}
     commands = [config.command]
     # training a warm start's source had before this run (None: unknown, the total is then not claimed)
@@ -354,7 +431,7 @@ def train(
     prior_wall: float | None = 0.0
     source_sha256 = None  # the --init-from file's bytes, so a chain of warm starts can be verified
     if config.resume:
-        meta = _load_state(Path(config.resume), net, optimizer)
+        meta = load_state(Path(config.resume), parts)
         recorded = meta.get("training", {})
         # a resumed model is reproduced by replaying every command that trained it, in order
         commands = [*recorded.get("commands", [recorded.get("command", "")]), config.command]
@@ -409,6 +486,8 @@ def train(
                     "total_wall_seconds": None if prior_wall is None else round(prior_wall + wall, 1),
                     "init_from_sha256": source_sha256,
                     "config": asdict(config),
+                    "objectives": [o.name for o in recipe.objectives],
+                    **recipe.record,
                     "validation": validation,
                 },
             },
@@ -422,25 +501,28 @@ def train(
     running: list[float] = []
     began = time.monotonic()
     step = start
-    resume_path = _resume_path(out)
+    state_path = resume_path(out)
     smoothed = float("nan")
     pending: list[Tensor] = []
     batches = prefetch_batches(
-        images, config.batch, config.patch, config.seed, start, config.steps, workers=config.data_workers
+        images, config.batch, recipe.crop, config.seed, start, config.steps, workers=config.data_workers
     )
-    for batch in batches:
+    for crops in batches:
         generator.manual_seed(config.seed * 1_000_003 + step)
-        clean = torch.from_numpy(batch)
+        clean = torch.from_numpy(crops)
         if config.fixed_alpha is None:
             omega = sample_grouped_omega(space, config.batch, config.omega_groups, config.corner_share, generator)
         else:  # a single-objective baseline: every sample at one ω
             omega = torch.tensor(fixed_omega, dtype=torch.float32).expand(config.batch, space.p)
-        # degraded on the CPU from the seeded generator: the same batches on every device
-        noisy = denoise.degrade(clean, omega, generator, config.quantize_share).to(device)
-        clean, omega = clean.to(device), omega.to(device)
+        # made on the CPU from the seeded generator: the same batches on every device
+        batch = task.make_batch(clean, omega, generator, config, recipe).to(device)
+        lr = learning_rate(config, step)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(config, step)
-        pending.append(optimizer_step(net, optimizer, noisy, clean, omega, config, groups))
+            group["lr"] = lr
+        if adversary is not None:
+            for group in adversary.optimizer.param_groups:
+                group["lr"] = learning_rate(config, step, peak=_d_lr(config))
+        pending.append(optimizer_step(net, optimizer, batch, recipe, config, groups, adversary))
         step += 1
         # reading a loss waits for the GPU, so on one the losses are read 16 steps at a time
         if device.type == "cpu" or step % 16 == 0 or step % config.log_every == 0 or step == config.steps:
@@ -457,8 +539,8 @@ def train(
                 f"step {step}/{config.steps} loss {last_loss:.5f} lr {learning_rate(config, step):.2e} {rate:.2f} steps/s"
             )
             running = []
-        if val_pairs and (step % config.val_every == 0 or step == config.steps):
-            history = validate(net, val_pairs)
+        if val_cases and (step % config.val_every == 0 or step == config.steps):
+            history = validate(net, task, val_cases, device)
             log(f"step {step} validation " + " ".join(f"{k}={v:.2f}" for k, v in history.items()))
         if progress is not None:
             progress(TrainStatus(step, config.steps, smoothed, learning_rate(config, step), history))
@@ -466,15 +548,17 @@ def train(
             wall = elapsed + time.monotonic() - began
             meta = metadata(step, history, wall)
             meta["resume"] = {"step": step, "wall_seconds": wall, "validation": history}
-            _save_state(resume_path, net, optimizer, meta)
+            save_state(state_path, parts, meta)
     if running:
         last_loss = float(np.mean(running))
     wall = elapsed + time.monotonic() - began
     final = metadata(step, history, wall)
     save_checkpoint(out, net.state_dict(), final)
     # the final state stays resumable, e.g. to continue with a longer --steps
-    _save_state(
-        resume_path, net, optimizer, {**final, "resume": {"step": step, "wall_seconds": wall, "validation": history}}
-    )
+    save_state(state_path, parts, {**final, "resume": {"step": step, "wall_seconds": wall, "validation": history}})
     log(f"wrote {out} after {step} steps ({wall / 60:.1f} min)")
     return TrainResult(out, step, wall, first_loss, last_loss, history)
+
+
+def _d_lr(config: TrainConfig) -> float:
+    return config.d_lr if config.d_lr is not None else config.lr / 2

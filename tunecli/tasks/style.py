@@ -1,0 +1,235 @@
+"""Tunable style transfer: one feed-forward network, a simplex of p styles.
+
+Each alpha axis is one painting (``--style FILE``, one per axis, named after the file). The
+per-sample loss is the paper's parametric multi-loss over p style objectives,
+``content_weight·L_content + Σᵢ ωᵢ·style_weight·L_styleᵢ + tv_weight·TV``: the content loss is
+the VGG relu2_1 feature distance to the photo, each style loss the Gram distance to painting i
+on relu1_1, relu2_1 and relu3_1 at full and half scale (the shipped VGG-19 stops at relu3_1,
+so the half-scale copy lets those layers see larger brush strokes). Corners are single styles,
+interior points mixes. The network uses instance normalization, so it is not tile-exact (see
+:mod:`tunecli.archs.stylenet`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tunecli.alpha import AlphaAxis, AlphaSpace
+from tunecli.errors import UsageError
+from tunecli.tasks.denoise import center_crop
+from tunecli.tasks.registry import (
+    EvalColumn,
+    EvalOptions,
+    EvalReport,
+    Objective,
+    Task,
+    TrainBatch,
+    TrainingRecipe,
+    ValidationCase,
+    register_task,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from torch import Generator, Tensor
+
+    from tunecli.api import Restorer
+    from tunecli.losses.features import VGGFeatures
+    from tunecli.training.loop import TrainConfig
+
+CONTENT_LAYERS = ("relu2_1",)
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
+STYLE_SCALES = (1.0, 0.5)
+CONTENT_WEIGHT = 1.0
+STYLE_WEIGHT = 1e4
+TV_WEIGHT = 1e-2
+#: paintings are resized so their longer side is this many pixels before their Grams are taken
+STYLE_SIDE = 384
+
+
+def style_name(path: str | Path) -> str:
+    """A short axis name for a painting file: its stem, lower case, runs of other characters
+    than letters and digits as ``_`` (``Starry Night.jpg`` → ``starry_night``)."""
+    return re.sub(r"[^a-z0-9]+", "_", Path(path).stem.lower()).strip("_") or "style"
+
+
+def alpha_space(names: Sequence[str]) -> AlphaSpace:
+    """A p = len(names) simplex whose corners are the named styles (default: the centre)."""
+    p = len(names)
+    return AlphaSpace(
+        p=p,
+        domain="simplex",
+        axes=tuple(AlphaAxis(n, f"the style of {n}") for n in names),
+        default=tuple(1.0 / p for _ in names),
+        low=f"the style of {names[0]}" if p == 2 else "",
+        high=f"the style of {names[1]}" if p == 2 else "",
+    )
+
+
+def _read_painting(path: str) -> Tensor:
+    """A painting as float32 ``(1, 3, h, w)``, its longer side :data:`STYLE_SIDE` px."""
+    import torch
+    import torch.nn.functional as F
+
+    from tunecli.evaluation.evaluate import read_rgb
+
+    pixels = torch.from_numpy(read_rgb(Path(path)).transpose(2, 0, 1).copy())[None]
+    scale = STYLE_SIDE / max(pixels.shape[-2:])
+    size = (max(8, round(pixels.shape[-2] * scale)), max(8, round(pixels.shape[-1] * scale)))
+    return F.interpolate(pixels, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+
+
+def painting_grams(extractor: VGGFeatures, files: Sequence[str]) -> list[dict[str, Tensor]]:
+    """The Gram matrices (:func:`~tunecli.losses.perceptual.style_grams`) of each painting."""
+    from tunecli.losses.perceptual import style_grams
+
+    device = next(extractor.parameters()).device
+    return [style_grams(extractor, _read_painting(f).to(device), STYLE_LAYERS, STYLE_SCALES) for f in files]
+
+
+class StyleTask(Task):
+    name = "style"
+    summary = "Stylize; alpha mixes the model's styles (name=weight,...)."
+    example_alpha = "0.5"
+    default_model = "style-mix"
+    default_arch = "stylenet"
+    eval_options = frozenset({"alphas", "features", "styles"})
+    train_options = frozenset({"features", "styles", "content_weight", "style_weight", "tv_weight"})
+
+    def alpha_space(self, config: TrainConfig | None = None) -> AlphaSpace:
+        if config is None or len(config.styles) < 2:
+            raise UsageError("tunecli train style needs two or more paintings: --style A.jpg --style B.jpg ...")
+        names = [style_name(f) for f in config.styles]
+        if len(set(names)) != len(names):
+            raise UsageError(f"the --style files need distinct names, got {', '.join(names)}")
+        return alpha_space(names)
+
+    def check_config(self, config: TrainConfig) -> None:
+        self.alpha_space(config)  # two or more paintings with distinct names
+        if not config.features:
+            raise UsageError("tunecli train style needs the frozen feature network: --features PATH")
+        for file in config.styles:
+            if not Path(file).is_file():
+                raise UsageError(f"{file}: style painting not found")
+
+    def recipe(self, config: TrainConfig, device: torch.device) -> TrainingRecipe:
+        import hashlib
+
+        from tunecli.losses.features import load_feature_extractor
+        from tunecli.losses.perceptual import feature_loss, style_loss, total_variation
+
+        self.check_config(config)
+        extractor = load_feature_extractor(config.features).to(device)
+        grams = painting_grams(extractor, config.styles)
+        content_weight = CONTENT_WEIGHT if config.content_weight is None else config.content_weight
+        style_weight = STYLE_WEIGHT if config.style_weight is None else config.style_weight
+        tv_weight = TV_WEIGHT if config.tv_weight is None else config.tv_weight
+
+        def content(out: Tensor, batch: TrainBatch) -> Tensor:
+            return content_weight * feature_loss(extractor, out, batch.targets, CONTENT_LAYERS, distance="l2")
+
+        def style_objective(index: int) -> Objective:
+            def loss(out: Tensor, batch: TrainBatch) -> Tensor:
+                return style_weight * style_loss(extractor, out, grams[index], STYLE_LAYERS)
+
+            return Objective(f"style:{style_name(config.styles[index])}", loss)
+
+        def smoothness(out: Tensor, batch: TrainBatch) -> Tensor:
+            return tv_weight * total_variation(out)
+
+        def weights(omega: Tensor) -> Tensor:
+            import torch
+
+            ones = omega.new_ones(omega.shape[0], 1)
+            return torch.cat([ones, omega, ones], dim=1)  # content + Σ ωᵢ·styleᵢ + TV
+
+        return TrainingRecipe(
+            objectives=(
+                Objective("content", content),
+                *(style_objective(i) for i in range(len(config.styles))),
+                Objective("tv", smoothness),
+            ),
+            weights=weights,
+            crop=config.patch,
+            record={
+                "features_sha256": extractor.sha256,
+                "styles": [
+                    {
+                        "name": style_name(f),
+                        "file": Path(f).name,
+                        "sha256": hashlib.sha256(Path(f).read_bytes()).hexdigest(),
+                    }
+                    for f in config.styles
+                ],
+                "weights": {"content": content_weight, "style": style_weight, "tv": tv_weight},
+            },
+        )
+
+    def make_batch(
+        self, clean: Tensor, omega: Tensor, generator: Generator, config: TrainConfig, recipe: TrainingRecipe
+    ) -> TrainBatch:
+        return TrainBatch(clean, clean, omega)
+
+    def validation_cases(self, images: Sequence[np.ndarray], config: TrainConfig) -> list[ValidationCase]:
+        """Centre crops (≤ 256 px) at every corner; scored by PSNR to the photo (how much of
+        the content survives: lower means more stylized)."""
+        import torch
+
+        cases = []
+        p = len(config.styles)
+        for image in images:
+            crop = center_crop(image, 256)
+            clean = torch.from_numpy(crop.transpose(2, 0, 1).copy()).float()[None]
+            for i in range(p):
+                corner = tuple(1.0 if j == i else 0.0 for j in range(p))
+                cases.append(ValidationCase(f"content_psnr_{style_name(config.styles[i])}", clean, clean, corner))
+        return cases
+
+    def evaluate(self, restorer: Restorer, images: Sequence[np.ndarray], options: EvalOptions) -> EvalReport:
+        """Content loss (relu2_1 feature MSE to the photo) and the style loss to each painting
+        (Grams, as trained) at every corner and the centre, or at each ``--alpha``; needs
+        ``--features`` and the paintings as ``--style``, one per axis in axis order."""
+        import numpy as np
+        import torch
+
+        from tunecli.losses.features import load_feature_extractor
+        from tunecli.losses.perceptual import feature_loss, style_loss
+
+        space = restorer.alpha_space
+        if not options.features:
+            raise UsageError("tunecli eval of a style model needs --features PATH (the VGG-19 it was trained with)")
+        if len(options.styles) != space.p:
+            raise UsageError(
+                f"{restorer.model.name} has {space.p} styles ({', '.join(space.names)}); pass one --style each"
+            )
+        extractor = load_feature_extractor(options.features)
+        grams = painting_grams(extractor, list(options.styles))
+        if options.alphas:
+            alphas = [restorer.parse_alpha(a).omega for a in options.alphas]
+        else:
+            alphas = [tuple(1.0 if j == i else 0.0 for j in range(space.p)) for i in range(space.p)]
+            alphas.append(space.validate(tuple(1.0 / space.p for _ in range(space.p))))
+        rows: list[dict[str, Any]] = []
+        for omega in alphas:
+            content, styles = [], [[] for _ in range(space.p)]
+            for image in images:
+                out = restorer.run(image.astype(np.float32), alpha=omega, tile=options.tile)
+                out_t, in_t = (torch.from_numpy(a.transpose(2, 0, 1).copy())[None].float() for a in (out, image))
+                with torch.no_grad():
+                    content.append(float(feature_loss(extractor, out_t, in_t, CONTENT_LAYERS, distance="l2")[0]))
+                    for i in range(space.p):
+                        styles[i].append(float(style_loss(extractor, out_t, grams[i], STYLE_LAYERS)[0]))
+            row: dict[str, Any] = {"alpha": space.label(omega), "content": round(float(np.mean(content)), 5)}
+            for name, values in zip(space.names, styles, strict=True):
+                row[f"style_{name}"] = float(f"{np.mean(values):.4g}")
+            rows.append(row)
+        columns = [EvalColumn("alpha", "alpha"), EvalColumn("content", "content loss", ".4f")]
+        columns += [EvalColumn(f"style_{n}", f"style loss {n}", ".3g") for n in space.names]
+        return EvalReport(columns, rows, notes=["style losses are Gram distances (x1, unweighted) at scales 1 and 0.5"])
+
+
+TASK = register_task(StyleTask())

