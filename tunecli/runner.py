@@ -258,9 +258,10 @@ def plan_jobs(inputs: Sequence[Path], *, task: str, label: str, options: OutputO
 
     ``inputs``: files and folders (with ``options.recursive`` folders are walked and the tree is
     mirrored under ``options.output``; links to folders met on the way are not followed but
-    listed in :attr:`Plan.passed_over`, so every folder of the tree is walked once). Raises :class:`~tunecli.errors.UsageError` — before any
-    file is touched — for a missing input, no images at all, a bad ``-o``/``--suffix``/
-    ``--format``, an output path equal to an input, or two inputs sharing one output.
+    listed in :attr:`Plan.passed_over`, so every folder of the tree is walked once). Raises
+    :class:`~tunecli.errors.UsageError` — before any file is touched — for a missing input, no
+    images at all, a bad ``-o``/``--suffix``/``--format``, an output path equal to an input, or
+    two inputs sharing one output.
     """
     if not inputs:
         raise UsageError("no input given: pass image files or folders")

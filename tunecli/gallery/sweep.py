@@ -279,9 +279,10 @@ def run_sweep(
     """Run every alpha of ``plan`` on every input and write the galleries (see the module doc).
 
     A bad tile/overlap setting or a reference whose size does not match the outputs is a
-    :class:`~tunecli.errors.UsageError` before anything runs. Inputs that fail are reported once (by the runner) and get no gallery.
-    Ctrl-C raises :class:`~tunecli.runner.BatchInterrupted` with the outputs of every alpha so
-    far (the interrupted alpha's unwritten ones and all later alphas count as not started).
+    :class:`~tunecli.errors.UsageError` before anything runs. Inputs that fail are reported once
+    (by the runner) and get no gallery. Ctrl-C raises :class:`~tunecli.runner.BatchInterrupted`
+    with the outputs of every alpha so far (the interrupted alpha's unwritten outputs and all
+    later alphas count as not started).
     """
     started = time.perf_counter()
     used_overlap = restorer.check_tiling(tile, overlap)
