@@ -105,18 +105,24 @@ class UpscaleTask(Task):
         def fidelity(out: Tensor, batch: TrainBatch) -> Tensor:
             return pixel(out, batch.targets)
 
-        def perceptual(out: Tensor, batch: TrainBatch, logits: Tensor) -> Tensor:
+        def perceptual(out: Tensor, batch: TrainBatch, logits: Tensor | None = None) -> Tensor:
             from tunecli.losses.adversarial import generator_adversarial_loss
 
-            return (
-                pixel(out, batch.targets)
-                + feature_weight * feature_loss(extractor, out, batch.targets, FEATURE_LAYERS)
-                + adversarial_weight * generator_adversarial_loss(logits)
-            )
+            loss = pixel(out, batch.targets)
+            # a zero weight skips its network: --feature-weight 0 --adversarial-weight 0 trains every
+            # ω for fidelity, the warm start of the multi-loss phase
+            if feature_weight:
+                loss = loss + feature_weight * feature_loss(extractor, out, batch.targets, FEATURE_LAYERS)
+            if adversarial_weight and logits is not None:
+                loss = loss + adversarial_weight * generator_adversarial_loss(logits)
+            return loss
 
         scale = self._scale(config)
         return TrainingRecipe(
-            objectives=(Objective("fidelity", fidelity), Objective("perceptual", perceptual, adversarial=True)),
+            objectives=(
+                Objective("fidelity", fidelity),
+                Objective("perceptual", perceptual, adversarial=bool(adversarial_weight)),
+            ),
             weights=lambda omega: omega,
             crop=config.patch * scale,
             scale=scale,

@@ -240,7 +240,9 @@ def optimizer_step(
     with torch.autocast(batch.inputs.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
         output = run_grouped(net, batch.inputs, batch.omega, groups)
     output = output.float()
-    loss = multi_loss(recipe, output, batch, adversary)
+    # the objectives' own networks (a feature network, the discriminator) run in the same precision
+    with torch.autocast(batch.inputs.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+        loss = multi_loss(recipe, output, batch, adversary)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
