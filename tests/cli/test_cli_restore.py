@@ -108,6 +108,26 @@ def test_missing_default_model_says_how_to_pass_one(
     )
 
 
+def test_upscale_scale_picks_the_default_model_of_that_scale(
+    run_cli: RunCli, make_model: ModelFactory, write_png: WritePng, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weights = tmp_path / "weights"
+    make_model("upscale", name="upscale-x2", arch="test-upsampler", hparams={"scale": 2}, folder=weights)
+    make_model("upscale", name="upscale-x4", arch="test-upsampler", hparams={"scale": 4}, folder=weights)
+    monkeypatch.setattr("tunecli.models.weights_dirs", lambda: [weights])
+    source = write_png(tmp_path / "a.png", height=10, width=12)
+    assert run_cli("upscale", "--scale", "2", source, "-o", tmp_path / "x2.png").exit_code == 0
+    assert PILImage.open(tmp_path / "x2.png").size == (24, 20)
+    assert run_cli("upscale", source, "-o", tmp_path / "x4.png").exit_code == 0
+    assert PILImage.open(tmp_path / "x4.png").size == (48, 40)
+    result = run_cli("upscale", "--scale", "3", source)
+    assert result.exit_code == 2 and result.stderr == "error: --scale 3: upscale models come in x2, x4\n"
+    result = run_cli("upscale", "--scale", "2", "-m", weights / "upscale-x4.safetensors", source)
+    assert result.exit_code == 2 and "upscales x4, not x2" in result.stderr
+    result = run_cli("denoise", "--scale", "2", source)
+    assert result.exit_code == 2 and result.stderr == "error: --scale is an option of upscaling tasks, not of denoise\n"
+
+
 def test_model_of_another_task_is_refused(
     run_cli: RunCli, make_model: ModelFactory, write_png: WritePng, tmp_path: Path
 ) -> None:

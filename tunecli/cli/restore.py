@@ -52,6 +52,7 @@ class TaskOptions:
     sweep: str | None
     reference: Path | None
     model: str | None
+    scale: int | None
     output: Path | None
     recursive: bool
     suffix: str
@@ -85,23 +86,35 @@ def parse_tile(text: str) -> int | str:
     return tile
 
 
-def resolve_model(task: str, model: str | None) -> Any:
-    """The :class:`~tunecli.models.ModelInfo` for ``--model`` or the task's default model."""
+def resolve_model(task: str, model: str | None, scale: int | None = None) -> Any:
+    """The :class:`~tunecli.models.ModelInfo` for ``--model`` or the task's default model
+    (``scale``: the task's default model for that scale, e.g. ``upscale-x2``)."""
     from tunecli.models import find_model
     from tunecli.tasks import get_task
 
+    spec = get_task(task)
+    if scale is not None and scale not in spec.scales:
+        if not spec.scales:
+            raise UsageError(f"--scale is an option of upscaling tasks, not of {task}")
+        raise UsageError(f"--scale {scale}: {task} models come in {', '.join(f'x{s}' for s in spec.scales)}")
     if model is None:
-        name = get_task(task).default_model
+        name = spec.model_for_scale(scale)
         try:
             info = find_model(name)
         except ModelNotFoundError:
+            which = f"x{scale} " if scale is not None else ""
             raise ModelNotFoundError(
-                f"no {task} model is installed (the default is {name!r}); pass a checkpoint with --model PATH"
+                f"no {which}{task} model is installed (the default is {name!r}); pass a checkpoint with --model PATH"
             ) from None
     else:
         info = find_model(model)
     if info.task != task:
         raise UsageError(f"model {info.name!r} is a {info.task} model; use `tunecli {info.task}` or another --model")
+    model_scale = int(info.meta.get("scale", 1))
+    if scale is not None and model_scale != scale:
+        raise UsageError(
+            f"model {info.name!r} upscales x{model_scale}, not x{scale}; leave out --scale or pick another"
+        )
     return info
 
 
@@ -123,7 +136,7 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
     if options.reference is not None and options.sweep is None:
         raise UsageError("--reference scores a sweep's outputs; pass it with --sweep")
 
-    info = resolve_model(task, options.model)
+    info = resolve_model(task, options.model, options.scale)
     space = info.alpha_space
     output_options = OutputOptions(
         output=options.output,
@@ -237,6 +250,14 @@ def register(app: typer.Typer, spec: Task) -> None:
                 rich_help_panel=MODEL,
             ),
         ] = None,
+        scale: Annotated[
+            int | None,
+            typer.Option(
+                help=f"Upscaling factor: picks the default x{{scale}} model ({', '.join(map(str, spec.scales))}).",
+                rich_help_panel=MODEL,
+                hidden=not spec.scales,
+            ),
+        ] = None,
         output: Annotated[
             Path | None,
             typer.Option(
@@ -336,6 +357,7 @@ def register(app: typer.Typer, spec: Task) -> None:
                 sweep=sweep,
                 reference=reference,
                 model=model,
+                scale=scale,
                 output=output,
                 recursive=recursive,
                 suffix=suffix,

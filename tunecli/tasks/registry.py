@@ -160,6 +160,8 @@ class Task:
     default_arch: str = "unet"
     default_hparams: dict[str, Any] = {}  # noqa: RUF012 - read-only defaults
     scale: int = 1
+    #: the scales the task's command offers with ``--scale`` (empty: no ``--scale``)
+    scales: tuple[int, ...] = ()
     eval_options: frozenset[str] = frozenset()
     train_options: frozenset[str] = frozenset()
 
@@ -168,6 +170,10 @@ class Task:
         """The alpha space a model of this task is trained with (``config`` may name it, e.g.
         the styles of a style model)."""
         raise NotImplementedError
+
+    def model_for_scale(self, scale: int | None) -> str:
+        """The default model for ``--scale`` (None: :attr:`default_model`)."""
+        return self.default_model
 
     def arch_hparams(self, config: TrainConfig) -> dict[str, Any]:
         """Hyper-parameters the task imposes on the architecture for ``config`` (e.g. ``scale``)."""

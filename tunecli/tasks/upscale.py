@@ -70,11 +70,15 @@ class UpscaleTask(Task):
     default_model = "upscale-x4"
     default_arch = "srnet"
     scale = DEFAULT_SCALE
+    scales = (2, 4)
     eval_options = frozenset({"alphas", "features"})
     train_options = frozenset({"loss", "features", "scale", "feature_weight", "adversarial_weight"})
 
     def alpha_space(self, config: TrainConfig | None = None) -> AlphaSpace:
         return alpha_space()
+
+    def model_for_scale(self, scale: int | None) -> str:
+        return f"upscale-x{scale}" if scale is not None else self.default_model
 
     def _scale(self, config: TrainConfig) -> int:
         return config.scale or DEFAULT_SCALE
