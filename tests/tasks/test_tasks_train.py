@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import write_fake_vgg
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -25,20 +26,6 @@ from tunecli.tasks.style import style_name
 from tunecli.training.loop import TrainConfig, train
 from tunecli.training.state import resume_path
 
-VGG_SHAPES: dict[str, tuple[int, ...]] = {
-    "0.weight": (3, 3, 1, 1),
-    "0.bias": (3,),
-    "2.weight": (64, 3, 3, 3),
-    "2.bias": (64,),
-    "5.weight": (64, 64, 3, 3),
-    "5.bias": (64,),
-    "9.weight": (128, 64, 3, 3),
-    "9.bias": (128,),
-    "12.weight": (128, 128, 3, 3),
-    "12.bias": (128,),
-    "16.weight": (256, 128, 3, 3),
-    "16.bias": (256,),
-}
 TINY = {
     "deblur": {"widths": [4, 8], "blocks": [1, 1]},
     "upscale": {"width": 4, "blocks": 1, "scale": 2},
@@ -73,9 +60,8 @@ def write_painting(path: Path, seed: int, size: int = 64) -> Path:
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tasks")
-    generator = torch.Generator().manual_seed(0)
     features = root / "vgg_normalised_conv3_1.pth"
-    torch.save({k: 0.1 * torch.randn(s, generator=generator) for k, s in VGG_SHAPES.items()}, features)
+    write_fake_vgg(features)
     paintings = root / "paintings"
     paintings.mkdir()
     return {

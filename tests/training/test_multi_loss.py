@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import write_fake_vgg
 from torch import Tensor, nn
 
 from tunecli.archs import build_arch
@@ -142,7 +143,7 @@ def test_task_recipes_weigh_objectives_by_omega(tmp_path: Path) -> None:
     import tunecli.tasks.upscale as upscale
 
     features = tmp_path / "vgg_normalised_conv3_1.pth"
-    torch.save(_fake_vgg(), features)
+    write_fake_vgg(features)
     config = TrainConfig(task="upscale", data=[], out="x.safetensors", patch=16, scale=2, features=str(features))
     recipe = upscale.TASK.recipe(config, cpu)
     assert [o.name for o in recipe.objectives] == ["fidelity", "perceptual"]
@@ -162,22 +163,3 @@ def test_task_recipes_weigh_objectives_by_omega(tmp_path: Path) -> None:
     assert [o.name for o in recipe.objectives] == ["content", "style:a", "style:b", "tv"]
     ones = torch.ones(2, 1)
     torch.testing.assert_close(recipe.weights(omega), torch.cat([ones, omega, ones], dim=1))
-
-
-def _fake_vgg() -> dict[str, Tensor]:
-    shapes = {
-        "0.weight": (3, 3, 1, 1),
-        "0.bias": (3,),
-        "2.weight": (64, 3, 3, 3),
-        "2.bias": (64,),
-        "5.weight": (64, 64, 3, 3),
-        "5.bias": (64,),
-        "9.weight": (128, 64, 3, 3),
-        "9.bias": (128,),
-        "12.weight": (128, 128, 3, 3),
-        "12.bias": (128,),
-        "16.weight": (256, 128, 3, 3),
-        "16.bias": (256,),
-    }
-    generator = torch.Generator().manual_seed(0)
-    return {k: 0.1 * torch.randn(s, generator=generator) for k, s in shapes.items()}

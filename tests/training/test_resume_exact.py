@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import write_fake_vgg
 from PIL import Image
 from torch import Tensor
 
@@ -24,20 +25,6 @@ from tunecli.training.state import resume_path
 
 N, M = 3, 3
 LR = 2e-3
-VGG_SHAPES: dict[str, tuple[int, ...]] = {
-    "0.weight": (3, 3, 1, 1),
-    "0.bias": (3,),
-    "2.weight": (64, 3, 3, 3),
-    "2.bias": (64,),
-    "5.weight": (64, 64, 3, 3),
-    "5.bias": (64,),
-    "9.weight": (128, 64, 3, 3),
-    "9.bias": (128,),
-    "12.weight": (128, 128, 3, 3),
-    "12.bias": (128,),
-    "16.weight": (256, 128, 3, 3),
-    "16.bias": (256,),
-}
 
 
 def make_images(folder: Path, count: int = 3, size: int = 48) -> Path:
@@ -49,12 +36,6 @@ def make_images(folder: Path, count: int = 3, size: int = 48) -> Path:
         pixels = (np.stack(planes, axis=2) * 0.4 + 0.5) * 255 + rng.normal(0, 8, (size, size, 3))
         Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(folder / f"img{i}.png")
     return folder
-
-
-def fake_vgg(path: Path) -> Path:
-    generator = torch.Generator().manual_seed(0)
-    torch.save({k: 0.1 * torch.randn(s, generator=generator) for k, s in VGG_SHAPES.items()}, path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +168,7 @@ def test_resume_without_the_moments_gives_other_weights(tmp_path: Path, data: Pa
 
 
 def test_upscale_resume_equals_uninterrupted_run_with_discriminator(tmp_path: Path, data: Path) -> None:
-    features = fake_vgg(tmp_path / "vgg_normalised_conv3_1.pth")
+    features = write_fake_vgg(tmp_path / "vgg_normalised_conv3_1.pth")
     whole = tmp_path / "whole.safetensors"
     train(upscale_config(data, whole, features))
     first = tmp_path / "first.safetensors"
@@ -210,7 +191,7 @@ def test_upscale_resume_equals_uninterrupted_run_with_discriminator(tmp_path: Pa
 
 def test_upscale_resume_without_discriminator_moments_differs(tmp_path: Path, data: Path) -> None:
     """Dropping only the discriminator's AdamW moments changes where the discriminator goes."""
-    features = fake_vgg(tmp_path / "vgg_normalised_conv3_1.pth")
+    features = write_fake_vgg(tmp_path / "vgg_normalised_conv3_1.pth")
     first = tmp_path / "first.safetensors"
     train(upscale_config(data, first, features, steps=N))
     header = read_header(resume_path(first))
