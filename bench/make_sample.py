@@ -1,8 +1,13 @@
-"""Make the README's sample image: scikit-image's "Chelsea the cat" (CC0, Stefan van der Walt)
-with seeded Gaussian noise at σ = 25 (0–255 scale), saved as an 8-bit PNG — what a noisy
-photo looks like on disk.
+"""Make the README's sample images from scikit-image's "Chelsea the cat" (CC0, Stefan van der
+Walt):
 
-    python bench/make_sample.py            # writes tunecli/samples/chelsea-noisy25.png
+- ``chelsea-noisy25.png``: with seeded Gaussian noise at σ = 25 (0–255 scale), saved as an 8-bit
+  PNG — what a noisy photo looks like on disk (the denoise quick start);
+- ``chelsea-small.png``: the whole photo downscaled ×4 by the upscale task's own bicubic with
+  antialiasing (:func:`tunecli.degradations.resize.downscale_array`), 112×75 px — an input for
+  ``tunecli upscale`` whose original is known.
+
+    python bench/make_sample.py            # writes both into tunecli/samples/
 """
 
 from __future__ import annotations
@@ -13,17 +18,22 @@ import numpy as np
 from skimage import data
 
 from tunecli.degradations.noise import seeded_awgn
+from tunecli.degradations.resize import crop_to_multiple, downscale_array
 from tunecli.imageio import Image, ImageMeta, write_image
 
-OUT = Path(__file__).resolve().parent.parent / "tunecli" / "samples" / "chelsea-noisy25.png"
+SAMPLES = Path(__file__).resolve().parent.parent / "tunecli" / "samples"
+
+
+def save(name: str, pixels: np.ndarray) -> None:
+    meta = ImageMeta(format="png", dtype="uint8", mode="RGB", icc_profile=None, exif=None, notices=[], extra={})
+    write_image(SAMPLES / name, Image(pixels=pixels, alpha=None, meta=meta), overwrite=True)
+    print(SAMPLES / name)
 
 
 def main() -> None:
     clean = data.chelsea().astype(np.float32) / 255.0
-    noisy = seeded_awgn(clean, 25.0, seed=0, index=0, quantized=True)
-    meta = ImageMeta(format="png", dtype="uint8", mode="RGB", icc_profile=None, exif=None, notices=[], extra={})
-    write_image(OUT, Image(pixels=noisy, alpha=None, meta=meta), overwrite=True)
-    print(OUT)
+    save("chelsea-noisy25.png", seeded_awgn(clean, 25.0, seed=0, index=0, quantized=True))
+    save("chelsea-small.png", downscale_array(crop_to_multiple(clean, 4), 4))
 
 
 if __name__ == "__main__":
