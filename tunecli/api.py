@@ -7,6 +7,7 @@ Example (a notebook)::
     restorer = tc.load("denoise-unet")            # a shipped name or a .safetensors path
     clean = restorer.run(noisy, alpha=0.3)        # numpy (H, W[, C]) in, same dtype/layout out
     image = restorer.run("photo.png", alpha=0.7)  # a path in: a tunecli.imageio.Image out
+    image = restorer.run("photo.png", alpha="auto")  # alpha from the estimated noise (denoise, deblur)
 
 The command-line tools are built on :class:`Restorer` (see :mod:`tunecli.runner` for batches).
 """
@@ -17,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 import torch
@@ -33,11 +34,15 @@ from tunecli.device import (
     resolve_precision,
 )
 from tunecli.errors import TunecliError, UsageError
+from tunecli.estimation.auto_alpha import AutoAlpha, choose_alpha, is_auto, noise_mapping
 from tunecli.imageio import DEFAULT_MAX_PIXELS, Image, ImageMeta, float_to_samples, read_image, samples_to_float
 from tunecli.layers import bake
 from tunecli.layers.ensemble import DihedralEnsemble
 from tunecli.models import LoadedModel, load_model
 from tunecli.tiling import auto_tile, default_batch_size, default_overlap, tile_apply_adaptive
+
+if TYPE_CHECKING:
+    from tunecli.tasks import Task
 
 AlphaLike = str | float | Sequence[float] | None
 TileSpec = int | Literal["auto"]
@@ -57,13 +62,16 @@ class Restored:
     """One restored image and how it was made.
 
     ``tile``: tile side used in input pixels (0: whole image); ``precision``: the precision the
-    output was computed in (after any float32 retry); ``notices``: one-line remarks for the user.
+    output was computed in (after any float32 retry); ``notices``: one-line remarks for the user;
+    ``alpha_auto``: with ``alpha="auto"``, the estimated noise level and the ω it ran at (its
+    note line is the first notice).
     """
 
     image: Image
     tile: int
     precision: str
     notices: tuple[str, ...] = field(default_factory=tuple)
+    alpha_auto: AutoAlpha | None = None
 
 
 class Restorer:
@@ -118,7 +126,8 @@ class Restorer:
         """Validate a user alpha (text, a number, a vector, or ``None`` for the model default).
 
         Every form goes through :meth:`AlphaSpace.parse`, so errors and normalization notices
-        are those of ``--alpha``; raises :class:`~tunecli.errors.AlphaError`.
+        are those of ``--alpha``; raises :class:`~tunecli.errors.AlphaError`. (``"auto"`` is no
+        vector: it depends on the image, see :meth:`auto_alpha`.)
         """
         space = self.alpha_space
         if alpha is None:
@@ -128,6 +137,26 @@ class Restorer:
         if isinstance(alpha, int | float):
             return space.parse(repr(float(alpha)))
         return space.parse(",".join(repr(float(v)) for v in alpha))
+
+    def auto_alpha(self, image: Image | np.ndarray, name: str = "the image") -> AutoAlpha:
+        """What ``alpha="auto"`` runs ``image`` at: its estimated noise level (see
+        :mod:`tunecli.estimation.noise`) mapped to ω by the model's task, rounded to 0.01.
+
+        ``image``: an :class:`~tunecli.imageio.Image` or an array as :meth:`run` takes it.
+        Raises :class:`~tunecli.errors.AlphaError` for a model whose task maps no noise level
+        (upscale, style) and :class:`~tunecli.errors.InputImageError` (naming ``name``) for an
+        image too small to estimate from.
+        """
+        task = self._noise_task()
+        if isinstance(image, np.ndarray):
+            image = _image_from_array(image)
+        return choose_alpha(image.pixels, task, self.alpha_space, name)
+
+    def _noise_task(self) -> Task:
+        """The model's task, if it maps a noise level to this model's alpha (else AlphaError)."""
+        from tunecli.tasks import get_task
+
+        return noise_mapping(get_task(self.task), self.alpha_space, self.model.name)
 
     def baked(self, omega: Omega, dtype: torch.dtype | None = None) -> nn.Module:
         """The network with kernels mixed at ``omega``, on the device in ``dtype`` (cached)."""
@@ -204,7 +233,7 @@ class Restorer:
     def restore(
         self,
         image: Image,
-        omega: Omega,
+        omega: Omega | AutoAlpha,
         *,
         tile: TileSpec = "auto",
         overlap: int | None = None,
@@ -212,16 +241,21 @@ class Restorer:
     ) -> Restored:
         """Run the model at ``omega`` on ``image`` (pixels float32 ``(H, W, C)`` in [0, 1]).
 
-        The alpha channel goes around the model (resized for ×2/×4 models); a gray image runs
-        through a colour model by replication and back, a colour image through a gray model
-        channel by channel. Returns pixels of ``(H·scale, W·scale, C)``, clipped to [0, 1] unless
-        the image holds float samples (``meta.dtype == "float32"``).
+        ``omega``: a tuning vector, or what :meth:`auto_alpha` chose for this image (run at its
+        ω and recorded in :attr:`Restored.alpha_auto`). The alpha channel goes around the model
+        (resized for ×2/×4 models); a gray image runs through a colour model by replication and
+        back, a colour image through a gray model channel by channel. Returns pixels of
+        ``(H·scale, W·scale, C)``, clipped to [0, 1] unless the image holds float samples
+        (``meta.dtype == "float32"``).
         """
+        chosen = omega if isinstance(omega, AutoAlpha) else None
+        if chosen is not None:
+            omega = chosen.omega
         contract = self.model.tiling
         overlap = self.check_tiling(tile, overlap)
         pixels = torch.from_numpy(np.ascontiguousarray(image.pixels, dtype=np.float32)).permute(2, 0, 1)
         batch = self._to_model_channels(pixels)
-        notices: list[str] = []
+        notices: list[str] = [chosen.describe(self.alpha_space)] if chosen is not None else []
         if not contract.tile_exact:
             tile, overlap, notice = self.non_exact_tiling(tile, overlap, pixels.shape[1] * pixels.shape[2])
             if notice:
@@ -265,7 +299,7 @@ class Restorer:
             alpha=alpha_channel,
             meta=replace(image.meta, notices=list(image.meta.notices)),
         )
-        return Restored(out, result.tile, precision_name(dtype), tuple(notices))
+        return Restored(out, result.tile, precision_name(dtype), tuple(notices), chosen)
 
     def _to_model_channels(self, pixels: Tensor) -> Tensor:
         """``(C, H, W)`` image → ``(B, model channels, H, W)`` batch."""
@@ -320,14 +354,33 @@ class Restorer:
         lie in [0, 1]. The result has the same dtype and layout, ``scale`` times larger. A path
         is read with :func:`tunecli.imageio.read_image` and an ``Image`` is returned (save it with
         :func:`tunecli.imageio.write_image`).
+
+        ``alpha="auto"`` (denoise and deblur models) picks ω from the image's estimated noise
+        level (:meth:`auto_alpha`); a returned ``Image`` then records it: the note line
+        (``noise sigma ≈ 17.3 → alpha 0.27``) ends ``meta.notices`` and
+        ``meta.extra["alpha_auto"]`` is ``{"sigma": …, "alpha": [ω…]}``.
         """
-        omega = self.parse_alpha(alpha).omega
-        if isinstance(image, np.ndarray):
-            restored = self.restore(_image_from_array(image), omega, tile=tile, overlap=overlap)
-            return _array_from_image(restored.image, image.dtype, image.ndim)
-        if isinstance(image, str | Path):
-            image = read_image(Path(image), max_pixels=DEFAULT_MAX_PIXELS)
-        return self.restore(image, omega, tile=tile, overlap=overlap).image
+        omega: Omega | AutoAlpha | None = None
+        if is_auto(alpha):
+            self._noise_task()  # refused before any file is read, as a bad alpha is
+        else:
+            omega = self.parse_alpha(alpha).omega
+        source = image
+        if isinstance(source, np.ndarray):
+            image = _image_from_array(source)
+        elif isinstance(source, str | Path):
+            image = read_image(Path(source), max_pixels=DEFAULT_MAX_PIXELS)
+        assert isinstance(image, Image)
+        if omega is None:
+            omega = self.auto_alpha(image, str(source) if isinstance(source, str | Path) else "the image")
+        restored = self.restore(image, omega, tile=tile, overlap=overlap)
+        if isinstance(source, np.ndarray):
+            return _array_from_image(restored.image, source.dtype, source.ndim)
+        out = restored.image
+        if restored.alpha_auto is not None:
+            out.meta.notices.append(restored.notices[0])
+            out.meta.extra = {**out.meta.extra, "alpha_auto": restored.alpha_auto.to_json()}
+        return out
 
 
 def load(

@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -35,6 +35,7 @@ from tunecli.imageio.atomic import check_writable_folder
 
 if TYPE_CHECKING:  # the runner plans without torch; only running needs tunecli.api
     from tunecli.api import Restored, Restorer, TileSpec
+    from tunecli.estimation.auto_alpha import AutoAlpha
 
 ExistingPolicy = Literal["error", "skip", "overwrite"]
 Status = Literal["done", "skipped", "failed"]
@@ -63,11 +64,24 @@ class OutputOptions:
 
 @dataclass(frozen=True)
 class Job:
-    """One input file and the output path it will be written to (``format``: None = by suffix)."""
+    """One input file and the output path it will be written to (``format``: None = by suffix).
+
+    ``suffix_template``: set when the alpha label is chosen per image (``--alpha auto``): the
+    output suffix with ``{alpha}`` still to fill in; ``target`` then holds a placeholder label
+    until :meth:`with_label` gives the real one.
+    """
 
     source: Path
     target: Path
     format: str | None
+    suffix_template: str | None = None
+
+    def with_label(self, label: str) -> Job:
+        """The job with its output named after ``label`` (itself when its name is fixed)."""
+        if self.suffix_template is None:
+            return self
+        name = f"{self.source.stem}{self.suffix_template.replace('{alpha}', label)}{self.target.suffix}"
+        return replace(self, target=self.target.with_name(name), suffix_template=None)
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,8 @@ class FileResult:
     tile: int | None = None
     precision: str | None = None
     notices: tuple[str, ...] = ()
+    #: with ``--alpha auto``: the estimated noise level and the ω the file was restored at
+    alpha_auto: AutoAlpha | None = None
 
     @property
     def reason(self) -> str | None:
@@ -115,6 +131,8 @@ class FileResult:
             data["tile"] = self.tile
         if self.precision is not None:
             data["precision"] = self.precision
+        if self.alpha_auto is not None:
+            data["alpha_auto"] = self.alpha_auto.to_json()
         if self.notices:
             data["notices"] = list(self.notices)
         return data
@@ -253,12 +271,16 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def plan_jobs(inputs: Sequence[Path], *, task: str, label: str, options: OutputOptions) -> Plan:
+def plan_jobs(
+    inputs: Sequence[Path], *, task: str, label: str, options: OutputOptions, label_per_image: bool = False
+) -> Plan:
     """Pair every input image with its output path (SPEC §4).
 
     ``inputs``: files and folders (with ``options.recursive`` folders are walked and the tree is
     mirrored under ``options.output``; links to folders met on the way are not followed but
-    listed in :attr:`Plan.passed_over`, so every folder of the tree is walked once). Raises
+    listed in :attr:`Plan.passed_over`, so every folder of the tree is walked once).
+    ``label_per_image`` (``--alpha auto``): ``label`` is a placeholder and each job keeps its
+    suffix template, for :meth:`Job.with_label` once its image's alpha is chosen. Raises
     :class:`~tunecli.errors.UsageError` — before any file is touched — for a missing input, no
     images at all, a bad ``-o``/``--suffix``/``--format``, an output path equal to an input, or
     two inputs sharing one output.
@@ -308,7 +330,9 @@ def plan_jobs(inputs: Sequence[Path], *, task: str, label: str, options: OutputO
                 folder = output
             else:
                 folder = output / source.parent.relative_to(root)
-            jobs.append(Job(source, folder / _output_name(source, task, label, options, out_format), out_format))
+            template = options.suffix.replace("{task}", task) if label_per_image else None
+            target = folder / _output_name(source, task, label, options, out_format)
+            jobs.append(Job(source, target, out_format, template))
 
     _check_collisions(jobs)
     return Plan(jobs, ignored, tuple(passed_over))
@@ -368,10 +392,14 @@ class _Started:
     write: Future[list[str]]
 
 
+#: The ``omega`` of :func:`run_batch` that picks each image's alpha from its estimated noise.
+AUTO: Literal["auto"] = "auto"
+
+
 def run_batch(
     restorer: Restorer,
     plan: Plan,
-    omega: Omega,
+    omega: Omega | Literal["auto"],
     *,
     options: OutputOptions,
     tile: TileSpec = "auto",
@@ -381,6 +409,10 @@ def run_batch(
 ) -> BatchSummary:
     """Restore every planned input at ``omega`` and write its output.
 
+    ``omega`` :data:`AUTO` (``--alpha auto``): each image runs at the ω that
+    :meth:`~tunecli.api.Restorer.auto_alpha` chooses for it (estimated with the decoding, on the
+    background thread); its output is named after that alpha (jobs planned with
+    ``label_per_image``), its result records the choice and its first notice is the note line.
     The next input is decoded and finished outputs are encoded on background threads. A file
     that fails is recorded with a one-line error and the batch goes on. On ``KeyboardInterrupt``
     queued work is dropped, writes already running finish (each is atomic, so no partial file
@@ -396,8 +428,14 @@ def run_batch(
         summary.results.append(result)
         reporter.file_finished(result)
 
-    def read(job: Job) -> Image:
-        return read_image(job.source, max_pixels=max_pixels)
+    fixed = omega if isinstance(omega, tuple) else None
+    auto = fixed is None
+    sources = [job.source for job in plan.jobs]
+    order = {job: index for index, job in enumerate(plan.jobs)}
+
+    def read(job: Job) -> tuple[Image, AutoAlpha | None]:
+        image = read_image(job.source, max_pixels=max_pixels)
+        return image, restorer.auto_alpha(image, str(job.source)) if auto else None
 
     def write(job: Job, image: Image) -> list[str]:
         return write_image(
@@ -412,7 +450,13 @@ def run_batch(
     def collect(entry: _Started) -> None:
         error = entry.write.exception()
         restored = entry.restored
-        notices = (*restored.image.meta.notices, *restored.notices, *([] if error else entry.write.result()))
+        note = restored.notices[:1] if restored.alpha_auto is not None else ()  # the auto-alpha note leads
+        notices = (
+            *note,
+            *restored.image.meta.notices,
+            *restored.notices[len(note) :],
+            *([] if error else entry.write.result()),
+        )
         result = FileResult(
             entry.job,
             "done" if error is None else "failed",
@@ -422,6 +466,7 @@ def run_batch(
             tile=restored.tile,
             precision=restored.precision,
             notices=notices,
+            alpha_auto=restored.alpha_auto,
         )
         finish(result)
 
@@ -432,18 +477,12 @@ def run_batch(
     try:
         runnable: list[Job] = []
         for job in plan.jobs:
-            if job.target.exists() and options.existing != "overwrite":
-                if options.existing == "skip":
-                    finish(FileResult(job, "skipped"))
-                else:
-                    # Checked before computing, in the writer's words (it checks again when writing).
-                    error = OutputError(
-                        f"{job.target}: already exists (use --overwrite to replace it or --skip-existing to keep it)"
-                    )
-                    finish(FileResult(job, "failed", str(error), error))
+            held = _held_back(job, options) if job.suffix_template is None else None  # else: once named
+            if held is not None:
+                finish(held)
             else:
                 runnable.append(job)
-        pending: Future[Image] | None = reader.submit(read, runnable[0]) if runnable else None
+        pending: Future[tuple[Image, AutoAlpha | None]] | None = reader.submit(read, runnable[0]) if runnable else None
         for index, job in enumerate(runnable):
             began = time.perf_counter()
             assert pending is not None
@@ -451,8 +490,18 @@ def run_batch(
             pending = reader.submit(read, runnable[index + 1]) if index + 1 < len(runnable) else None
             reporter.file_started(job)
             try:
-                image = current.result()
-                restored = restorer.restore(image, omega, tile=tile, overlap=overlap, progress=reporter.tile_progress)
+                image, chosen = current.result()
+                if chosen is not None and job.suffix_template is not None:
+                    named = job.with_label(restorer.alpha_space.label(chosen.omega))
+                    order[named] = order[job]
+                    job = named
+                    held = _held_back(job, options, sources)
+                    if held is not None:
+                        finish(replace(held, alpha_auto=chosen))
+                        continue
+                run_at = chosen if chosen is not None else fixed
+                assert run_at is not None
+                restored = restorer.restore(image, run_at, tile=tile, overlap=overlap, progress=reporter.tile_progress)
             except Exception as err:  # one bad file must not end the batch (SPEC §4)
                 finish(FileResult(job, "failed", _one_line(err), err, seconds=time.perf_counter() - began))
                 continue
@@ -473,7 +522,6 @@ def run_batch(
         for entry in writing:  # writes that ran to their end get their line; cancelled ones never began
             if not entry.write.cancelled() and entry.job not in reported:
                 collect(entry)
-    order = {job: index for index, job in enumerate(plan.jobs)}
     summary.results.sort(key=lambda result: order[result.job])
     summary.seconds = time.perf_counter() - started_at
     if interrupted:
@@ -481,6 +529,23 @@ def run_batch(
         summary.not_started = len(plan.jobs) - len(summary.results)
         raise BatchInterrupted(summary)
     return summary
+
+
+def _held_back(job: Job, options: OutputOptions, sources: Sequence[Path] = ()) -> FileResult | None:
+    """The result of a job that must not be computed — its output exists and is to be kept
+    (skipped, or failed in the writer's words: it checks again when writing), or would replace
+    one of ``sources`` — else None."""
+    if any(_same_file(job.target, source) for source in sources):
+        error: TunecliError = OutputError(
+            f"{job.target}: output would overwrite an input; choose another -o or --suffix"
+        )
+        return FileResult(job, "failed", str(error), error)
+    if not job.target.exists() or options.existing == "overwrite":
+        return None
+    if options.existing == "skip":
+        return FileResult(job, "skipped")
+    error = OutputError(f"{job.target}: already exists (use --overwrite to replace it or --skip-existing to keep it)")
+    return FileResult(job, "failed", str(error), error)
 
 
 def _one_line(error: BaseException) -> str:

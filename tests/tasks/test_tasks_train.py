@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_fake_vgg
+from fake_features import write_fake_vgg
 from PIL import Image
 from typer.testing import CliRunner
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_fake_vgg
+from fake_features import write_fake_vgg
 from torch import Tensor, nn
 
 from tunecli.archs import build_arch

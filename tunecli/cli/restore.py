@@ -121,12 +121,16 @@ def resolve_model(task: str, model: str | None, scale: int | None = None) -> Any
 def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
     """Run one task command end to end; raises ``typer.Exit`` with a non-zero exit code."""
     from tunecli.alpha import ParsedAlpha
+    from tunecli.estimation.auto_alpha import is_auto
     from tunecli.imageio import DEFAULT_MAX_PIXELS
     from tunecli.runner import OutputOptions, output_folders, plan_jobs, prepare_output_folders
 
     console.set_debug(ctx, options.debug)
+    auto = is_auto(options.alpha)
     if options.skip_existing and options.overwrite:
         raise UsageError("--skip-existing and --overwrite exclude each other; pass one")
+    if auto and options.sweep is not None:
+        raise UsageError("--alpha auto picks one alpha per image and --sweep sets the alphas; pass one")
     if options.alpha is not None and options.sweep is not None:
         raise UsageError("--alpha and --sweep exclude each other; pass one")
     if options.max_pixels is not None and options.max_pixels < 1:
@@ -153,10 +157,18 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
         run_sweep_command(task, info, options, output_options, tile)
         return
 
-    parsed = space.parse(options.alpha) if options.alpha is not None else ParsedAlpha(space.validate(space.default))
-    if parsed.notice and not options.quiet:
-        console.notice(parsed.notice)
-    plan = plan_jobs(options.inputs, task=task, label=space.label(parsed.omega), options=output_options)
+    if auto:
+        from tunecli.estimation.auto_alpha import AUTO, noise_mapping
+        from tunecli.tasks import get_task
+
+        noise_mapping(get_task(task), space, info.name)  # a model whose task maps no noise level: exit 2
+        parsed = None
+        plan = plan_jobs(options.inputs, task=task, label=AUTO, options=output_options, label_per_image=True)
+    else:
+        parsed = space.parse(options.alpha) if options.alpha is not None else ParsedAlpha(space.validate(space.default))
+        if parsed.notice and not options.quiet:
+            console.notice(parsed.notice)
+        plan = plan_jobs(options.inputs, task=task, label=space.label(parsed.omega), options=output_options)
     if not options.quiet:
         console.passed_over(plan.ignored, plan.passed_over)
     prepare_output_folders(output_folders(plan, output_options))
@@ -172,7 +184,7 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
             summary = run_batch(
                 restorer,
                 plan,
-                parsed.omega,
+                parsed.omega if parsed is not None else "auto",
                 options=output_options,
                 tile=tile,
                 overlap=options.overlap,
@@ -188,8 +200,9 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
                 "command": task,
                 "model": info.name,
                 "checkpoint": str(info.path),
-                "alpha": list(parsed.omega),
-                "alpha_label": space.label(parsed.omega),
+                # --alpha auto: each file's alpha_auto holds its estimate and alpha
+                "alpha": list(parsed.omega) if parsed is not None else "auto",
+                "alpha_label": space.label(parsed.omega) if parsed is not None else None,
                 "device": str(restorer.device),
                 "precision": restorer.precision,
                 "ensemble": restorer.ensemble,
@@ -201,10 +214,8 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
         )
     if not options.quiet:
         tile_text = ", ".join("whole image" if t == 0 else f"{t}px" for t in tiles) or "-"
-        console.info(
-            f"{summary.counts_text()} · {info.name} {space.describe(parsed.omega)} · "
-            f"{restorer.compute_text} · tile {tile_text}"
-        )
+        alpha_text = space.describe(parsed.omega) if parsed is not None else "alpha auto"
+        console.info(f"{summary.counts_text()} · {info.name} {alpha_text} · {restorer.compute_text} · tile {tile_text}")
     if interrupt is not None:
         raise interrupt
     if summary.exit_code:
@@ -226,7 +237,8 @@ def register(app: typer.Typer, spec: Task) -> None:
             typer.Option(
                 "--alpha",
                 "-a",
-                help="Tuning vector: 0.3, 0.2,0.8 or name=value,... (default: the model's).",
+                help="Tuning vector: 0.3, 0.2,0.8 or name=value,... (default: the model's); auto (denoise, "
+                "deblur): from each image's estimated noise level.",
                 rich_help_panel=TUNING,
             ),
         ] = None,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunecli.alpha import AlphaAxis, AlphaSpace
+from tunecli.alpha import AlphaAxis, AlphaSpace, Omega
 from tunecli.tasks.denoise import center_crop
 from tunecli.tasks.registry import (
     EvalColumn,
@@ -123,6 +123,16 @@ class DeblurTask(Task):
 
     def arch_hparams(self, config: TrainConfig) -> dict[str, Any]:
         return dict(self.default_hparams) if config.arch == self.default_arch else {}
+
+    def alpha_for_noise(self, space: AlphaSpace, sigma: float) -> Omega | None:
+        """The space's default with its ``noise`` axis set to ``σ / 30`` clipped to [0, 1]
+        (:func:`noise_of_sigma`): the noise is estimated, the blur is not (it keeps the model's
+        default); None for a space that is not a box with a ``noise`` axis."""
+        if space.domain != "box" or "noise" not in space.names:
+            return None
+        omega = list(space.default)
+        omega[space.names.index("noise")] = noise_of_sigma(sigma)
+        return tuple(omega)
 
     def recipe(self, config: TrainConfig, device: torch.device) -> TrainingRecipe:
         from tunecli.losses.pixel import PIXEL_LOSSES

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from tunecli.alpha import AlphaAxis, AlphaSpace
+from tunecli.alpha import AlphaAxis, AlphaSpace, Omega
 from tunecli.tasks.registry import (
     EvalColumn,
     EvalOptions,
@@ -103,6 +103,14 @@ class DenoiseTask(Task):
 
     def alpha_space(self, config: TrainConfig | None = None) -> AlphaSpace:
         return alpha_space()
+
+    def alpha_for_noise(self, space: AlphaSpace, sigma: float) -> Omega | None:
+        """ω = (1 − a, a) with the matching alpha ``a = (σ − 5) / 45`` clipped to [0, 1]
+        (:func:`alpha_of_sigma`); None for a space that is not a p = 2 simplex."""
+        if not space.scalar:
+            return None
+        alpha = alpha_of_sigma(sigma)
+        return (1.0 - alpha, alpha)
 
     def recipe(self, config: TrainConfig, device: torch.device) -> TrainingRecipe:
         from tunecli.losses.pixel import PIXEL_LOSSES

@@ -179,6 +179,19 @@ class Task:
         """Hyper-parameters the task imposes on the architecture for ``config`` (e.g. ``scale``)."""
         return {}
 
+    def alpha_for_noise(self, space: AlphaSpace, sigma: float) -> Omega | None:
+        """The tuning vector for an image with noise of level ``sigma`` (AWGN, 0–255 scale, as
+        :func:`tunecli.estimation.noise.estimate_noise_sigma` estimates it), for a model of this
+        task with alpha space ``space``: what ``--alpha auto`` runs at. None when the task, or
+        this space, has no such mapping (``--alpha auto`` is then refused); by default None.
+        A task that maps noise levels overrides this method."""
+        return None
+
+    @property
+    def maps_noise(self) -> bool:
+        """Whether the task overrides :meth:`alpha_for_noise` (offers ``--alpha auto``)."""
+        return type(self).alpha_for_noise is not Task.alpha_for_noise
+
     # ---- training ----------------------------------------------------------------------
     def check_config(self, config: TrainConfig) -> None:
         """Refuse a training config the task cannot run (one-line UsageError), before any data

@@ -1,4 +1,4 @@
-"""Fixtures shared by the whole suite."""
+"""A stand-in feature network file for the tests (the real VGG-19 is never shipped)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,103 @@
+"""``--alpha auto``: the tuning vector chosen per image from its estimated noise level (SPEC §3).
+
+The level is :func:`tunecli.estimation.noise.estimate_noise_sigma` of the image; which ω it maps
+to is the model's task's (:meth:`tunecli.tasks.Task.alpha_for_noise`: denoise ``alpha =
+(σ − 5)/45``, deblur ``noise = σ/30`` with ``blur`` at the model's default). The chosen values
+are rounded to 0.01, the precision of the output-file label, so the label names the exact ω
+that ran and images of about the same noise share one baked network
+(:meth:`tunecli.api.Restorer.baked` keeps the last 8). Pure numpy: no torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tunecli.alpha import AlphaSpace, Omega
+from tunecli.errors import AlphaError, InputImageError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from tunecli.tasks import Task
+
+#: The ``--alpha`` value that asks for an estimate.
+AUTO = "auto"
+#: Chosen alphas are rounded to this step.
+ALPHA_STEP = 0.01
+
+
+def is_auto(alpha: object) -> bool:
+    """Whether an ``--alpha`` value (text, number, vector or None) is ``auto``."""
+    return isinstance(alpha, str) and alpha.strip().lower() == AUTO
+
+
+@dataclass(frozen=True)
+class AutoAlpha:
+    """What ``--alpha auto`` chose for one image: the estimated noise level ``sigma`` (AWGN,
+    0–255 scale) and the tuning vector ``omega`` the model ran at."""
+
+    sigma: float
+    omega: Omega
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sigma": round(self.sigma, 2), "alpha": list(self.omega)}
+
+    def describe(self, space: AlphaSpace) -> str:
+        """The note line: ``noise sigma ≈ 17.3 → alpha 0.27`` (``→ noise=0.58 blur=0.50`` for a box)."""
+        chosen = f"alpha {self.omega[1]:.2f}" if space.scalar else space.describe(self.omega)
+        return f"noise sigma ≈ {self.sigma:.1f} → {chosen}"
+
+
+def noise_mapping(task: Task, space: AlphaSpace, model: str) -> Task:
+    """``task`` if ``--alpha auto`` can run a model of it with alpha space ``space``; else raises
+    :class:`~tunecli.errors.AlphaError` (exit 2) naming the tasks whose models take it."""
+    if task.alpha_for_noise(space, 25.0) is not None:
+        return task
+    if task.maps_noise:
+        raise AlphaError(
+            f"--alpha auto: {model} has axes {', '.join(space.names)}, which the {task.name} task maps no noise "
+            f"level to: pass a value (e.g. --alpha {task.example_alpha})"
+        )
+    from tunecli.tasks import list_tasks
+
+    names = [t.name for t in list_tasks() if t.maps_noise]
+    offering = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names) or "no"
+    raise AlphaError(
+        f"--alpha auto picks alpha from the image's noise level, which only {offering} models map to an alpha; "
+        f"{model} is for {task.name}: pass a value (e.g. --alpha {task.example_alpha})"
+    )
+
+
+def choose_alpha(pixels: np.ndarray, task: Task, space: AlphaSpace, name: str = "the image") -> AutoAlpha:
+    """Estimate the noise of ``pixels`` (float ``(H, W, C)`` in [0, 1]) and pick ω by ``task``.
+
+    Raises :class:`~tunecli.errors.AlphaError` when the task has no mapping for ``space`` and
+    :class:`~tunecli.errors.InputImageError` (naming ``name``) when the image is too small to
+    estimate from.
+    """
+    from tunecli.estimation.noise import estimate_noise_sigma
+
+    try:
+        sigma = estimate_noise_sigma(pixels)
+    except ValueError as err:
+        raise InputImageError(f"{name}: cannot estimate the noise level for --alpha auto ({err})") from None
+    omega = task.alpha_for_noise(space, sigma)
+    if omega is None:
+        raise AlphaError(f"--alpha auto: the {task.name} task has no mapping from a noise level to this alpha space")
+    return AutoAlpha(sigma, space.validate(_rounded(space, omega)))
+
+
+def _rounded(space: AlphaSpace, omega: Omega) -> Omega:
+    """``omega`` on the :data:`ALPHA_STEP` grid: each value of a box; the scalar of a p = 2
+    simplex (the other weight is its complement); other simplices as they are."""
+
+    def snap(value: float) -> float:
+        return round(round(value / ALPHA_STEP) * ALPHA_STEP, 10)
+
+    if space.domain == "box":
+        return tuple(snap(v) for v in omega)
+    if space.scalar:
+        alpha = snap(omega[1])
+        return (round(1.0 - alpha, 10), alpha)
+    return omega

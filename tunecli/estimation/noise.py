@@ -1,0 +1,324 @@
+"""Noise-level estimation: the σ of additive white Gaussian noise (AWGN) in one image.
+
+Method — weak-texture patches (Liu, Tanaka & Okutomi, "Single-image noise level estimation for
+blind denoising", IEEE TIP 2013) with the eigenvalue statistics of Chen, Zhu & Heng ("An
+efficient statistical method for image noise level estimation", ICCV 2015), written here:
+
+1. Every overlapping ``s × s`` patch (s = 7; 5 or 3 on small images) is a vector of ``d``
+   samples. Its *texture strength* is its in-patch gradient energy
+   ``ξ = Σ (horizontal differences)² + Σ (vertical differences)²``.
+2. For a patch of pure noise of level σ, ``ξ = σ²·nᵀMn`` with ``n`` standard normal and
+   ``M = DₕᵀDₕ + DᵥᵀDᵥ``; ``ξ/σ²`` is approximated by the Gamma law with its exact mean
+   ``tr M`` and variance ``2 tr M²``. A patch is *weak-textured* when ``ξ`` is below that law's
+   99 % point at the current σ (Wilson–Hilferty for the quantile, so no scipy).
+3. The covariance of the weak-textured patches has the image's few remaining signal directions
+   on top and the noise eigenvalues below, spread over the Marchenko–Pastur bulk
+   ``σ²·(1 ± √(k/n))²`` (k noise eigenvalues, n patches). σ² is the mean of the k smallest
+   eigenvalues for the largest k whose top one lies inside that bulk (Chen et al. use the mean
+   too: its expectation is σ² for any n, while the smallest eigenvalue that Liu et al. use is
+   biased low by the bulk's lower edge). The edge is widened by :data:`EDGE_SLACK` because the
+   selected patches overlap, which makes them worth fewer than n independent ones.
+4. Steps 2–3 repeat from the all-patch estimate until σ moves by less than 0.1 % (at most
+   :data:`MAX_ITERATIONS` times).
+
+Colour. Patches of all channels together (``d = 49·3``) separate signal from noise best, but if
+the noise is shared by the channels (a camera's YCbCr pipeline, gray noise on a colour image)
+their weakest colour direction holds little noise and the estimate collapses. So the estimate is
+also made on single-channel patches pooled over the channels (``d = 49``), and the joint one is
+kept only when it is at least :data:`CHANNEL_AGREEMENT` of the pooled one; otherwise the pooled
+one is the answer (the per-channel σ, which is what the denoisers are trained on).
+
+Clipping. An image saved to 8 bits was clipped to [0, 1] before rounding, which shrinks the
+noise wherever the signal is near 0 or 1 (flat saturated areas look noise-free), so an estimator
+that ignores it reads σ 50 as about 42 on ordinary photos (scikit-image's ``estimate_sigma``
+does). Dropping the patches that touch 0 or 1 is not enough: those that survive near a bound
+are the ones whose noise happened not to reach it, so σ is still biased low. Instead, when the
+image holds samples at exactly 0 or 1 and none outside [0, 1] (a clipped image), patches whose
+mean lies within one σ of a bound (in any channel) are left out, and the variance measured on
+the others is matched to a model: the variance of a clipped normal ``clip(μ + σ·n, 0, 1)``
+averaged over the local levels (3×3 means) of the pixels of the selected patches; the σ whose
+model variance equals the measurement is the estimate (bisection). The 1/12 level² that rounding
+to 8 bits adds is left in (the denoisers see it too).
+
+Assumptions: the noise is white (independent from pixel to pixel), Gaussian, of one level over
+the image, and the image has some flat or smooth areas (photos do). Spatially correlated noise
+(demosaicked raw, JPEG, resized images) reads lower than its per-pixel σ; signal-dependent noise
+reads as the level of the image's flat areas. An 8-bit image without noise reads about 0.5.
+
+Cost: ``n·d²`` operations per iteration (n ≤ :data:`MAX_PATCHES`), a few iterations, twice for
+colour: 0.1–1.5 s for a 0.25–0.4 MP photo on one CPU core. Larger images are read through at
+most 4 × 4 evenly spread :data:`REGION_SIDE`-px regions, so a 12 MP photo takes
+about 4 s and a few hundred MB.
+
+Accuracy (``tests/estimation/test_noise.py``: seeded AWGN on 256-px crops of scikit-image's
+astronaut, camera and chelsea, float and 8-bit clipped): |error| ≤ 1.0 at σ ≤ 30 and ≤ 2.0 at
+σ 50. ``bench/noise_estimation.py`` measures bias and spread per σ on CBSD68 and McMaster.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+#: Patch sides tried in order: the largest that gives at least :data:`MIN_PATCHES_PER_DIM`·d patches.
+PATCH_SIDES = (7, 5, 3)
+#: A covariance is only trusted with at least this many patches per dimension (k/n ≤ 0.25).
+MIN_PATCHES_PER_DIM = 4
+#: The standard normal quantile of the weak-texture test: patches below the 99 % point of pure noise.
+TEXTURE_QUANTILE_Z = 2.326
+#: Widening of the Marchenko–Pastur edge (the ratio k/n is multiplied by it): overlapping patches.
+EDGE_SLACK = 2.0
+#: Clipped images: patches whose mean is within this many σ of 0 or 1 are left out.
+CLIP_MARGIN = 1.0
+MAX_ITERATIONS = 10
+#: The joint (colour-patch) estimate is kept when it is at least this share of the pooled one.
+CHANNEL_AGREEMENT = 0.75
+#: At most this many patch positions are used (evenly spaced over the regions).
+MAX_PATCHES = 100_000
+#: Larger images are read through a grid of at most REGION_GRID × REGION_GRID regions of this side.
+REGION_SIDE = 512
+REGION_GRID = 4
+_HISTOGRAM_BINS = 256
+_RELATIVE_TOLERANCE = 1e-3
+
+
+def estimate_noise_sigma(image: np.ndarray) -> float:
+    """The level of additive white Gaussian noise in ``image``, σ on the 0–255 scale.
+
+    ``image``: ``(H, W)`` or ``(H, W, C)`` float samples, 0 = black and 1 = full scale (divide
+    8-bit samples by 255), finite; noise that was not clipped may stray outside [0, 1]. It needs
+    at least about 8×8 px. Returns 0.0 for a constant image. Deterministic. Raises
+    ``ValueError`` for a wrong shape or dtype, non-finite samples or too small an image.
+    See the module docstring for the method, its assumptions and its cost.
+    """
+    planes = np.asarray(image)
+    if planes.ndim == 2:
+        planes = planes[:, :, None]
+    if planes.ndim != 3 or planes.shape[2] < 1:
+        raise ValueError(f"expected an (H, W) or (H, W, C) image, got shape {np.shape(image)}")
+    if not np.issubdtype(planes.dtype, np.floating):
+        raise ValueError(f"expected float samples in [0, 1], got {planes.dtype} (divide 8-bit samples by 255)")
+    if not np.isfinite(planes).all():
+        raise ValueError("the image holds NaN or infinite samples")
+    height, width, channels = planes.shape
+    clipped = bool(planes.min() >= 0 and planes.max() <= 1 and ((planes == 0) | (planes == 1)).any())
+    regions = [planes[rows, cols] for rows, cols in _regions(height, width)]
+    pooled_side = _patch_side(regions, 1)
+    if pooled_side is None:
+        raise ValueError(f"a {height}x{width} image is too small to estimate its noise level")
+    pooled = _PatchSet([r[:, :, c : c + 1] for r in regions for c in range(channels)], pooled_side, clipped).estimate()
+    joint_side = _patch_side(regions, channels) if channels > 1 else None
+    if joint_side is None:
+        return 255.0 * pooled
+    joint = _PatchSet(regions, joint_side, clipped).estimate()
+    # white noise: both measure σ and the joint one more closely; noise shared by the channels:
+    # the joint one sees only its weakest colour direction and falls well below the pooled one
+    return 255.0 * (joint if joint >= CHANNEL_AGREEMENT * pooled else pooled)
+
+
+def _patch_side(regions: list[np.ndarray], channels: int) -> int | None:
+    """The largest of :data:`PATCH_SIDES` giving :data:`MIN_PATCHES_PER_DIM` patches per
+    dimension for ``side × side × channels`` patches (pooled over the channels when 1)."""
+    for side in PATCH_SIDES:
+        positions = sum(max(0, r.shape[0] - side + 1) * max(0, r.shape[1] - side + 1) for r in regions)
+        if channels == 1:
+            positions *= regions[0].shape[2]
+        if positions >= MIN_PATCHES_PER_DIM * side * side * channels:
+            return side
+    return None
+
+
+def _regions(height: int, width: int) -> list[tuple[slice, slice]]:
+    """The whole image, or for one larger than 2 regions' worth, a grid of at most
+    :data:`REGION_GRID` × :data:`REGION_GRID` evenly spread :data:`REGION_SIDE`-px squares."""
+    if height * width <= 2 * REGION_SIDE * REGION_SIDE:
+        return [(slice(0, height), slice(0, width))]
+    rows = min(math.ceil(height / REGION_SIDE), REGION_GRID)
+    cols = min(math.ceil(width / REGION_SIDE), REGION_GRID)
+    h, w = min(REGION_SIDE, height), min(REGION_SIDE, width)
+    tops = np.linspace(0, height - h, rows).round().astype(int)
+    lefts = np.linspace(0, width - w, cols).round().astype(int)
+    return [(slice(t, t + h), slice(left, left + w)) for t in tops for left in lefts]
+
+
+def _box_sum(plane: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Sums of ``plane`` ``(H, W)`` over every ``height × width`` window: ``(H−height+1, W−width+1)``."""
+    table = np.zeros((plane.shape[0] + 1, plane.shape[1] + 1))
+    table[1:, 1:] = plane.cumsum(axis=0).cumsum(axis=1)
+    return table[height:, width:] - table[:-height, width:] - table[height:, :-width] + table[:-height, :-width]
+
+
+@cache
+def _texture_threshold(side: int, channels: int) -> float:
+    """The 99 % point of ``ξ/σ²`` for a pure-noise ``side × side × channels`` patch."""
+    operators = []
+    for i in range(side):
+        for j in range(side):
+            for di, dj in ((0, 1), (1, 0)):
+                if i + di < side and j + dj < side:
+                    row = np.zeros((side, side))
+                    row[i, j], row[i + di, j + dj] = -1.0, 1.0
+                    operators.append(row.ravel())
+    difference = np.array(operators)
+    m = difference.T @ difference
+    trace, trace_sq = channels * float(np.trace(m)), channels * float(np.trace(m @ m))
+    shape, scale = trace**2 / (2 * trace_sq), 2 * trace_sq / trace  # Gamma(shape, scale) has mean tr M
+    dof = 2 * shape  # 2·X/scale is chi-squared with 2·shape degrees of freedom
+    chi2 = dof * (1 - 2 / (9 * dof) + TEXTURE_QUANTILE_Z * math.sqrt(2 / (9 * dof))) ** 3
+    return scale * chi2 / 2
+
+
+def _noise_variance(eigenvalues: np.ndarray, count: int) -> float:
+    """The mean of the k smallest eigenvalues for the largest k whose top one lies within the
+    (widened) Marchenko–Pastur bulk of their mean (step 3 of the module docstring)."""
+    ascending = np.sort(np.maximum(eigenvalues, 0.0))
+    means = np.cumsum(ascending) / np.arange(1, len(ascending) + 1)
+    k = np.arange(1, len(ascending) + 1)
+    inside = ascending <= means * (1 + np.sqrt(EDGE_SLACK * k / count)) ** 2
+    largest = int(np.nonzero(inside)[0].max())  # k = 1 is always inside
+    return float(means[largest])
+
+
+def _normal_cdf(t: np.ndarray) -> np.ndarray:
+    # numpy has no erf; math.erf per element is fast enough for a few hundred levels
+    return 0.5 * (1.0 + np.vectorize(math.erf, otypes=[float])(t / math.sqrt(2.0)))
+
+
+def _clipped_moments(mu: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of ``clip(μ + σ·n, 0, 1)``, n standard normal, for each ``μ``."""
+    a, b = -mu / sigma, (1.0 - mu) / sigma
+    cdf_a, cdf_b = _normal_cdf(a), _normal_cdf(b)
+    pdf_a, pdf_b = np.exp(-0.5 * a * a) / math.sqrt(2 * math.pi), np.exp(-0.5 * b * b) / math.sqrt(2 * math.pi)
+    inside = cdf_b - cdf_a
+    mean = (1 - cdf_b) + mu * inside + sigma * (pdf_a - pdf_b)
+    second = (
+        (1 - cdf_b) + mu * mu * inside + 2 * mu * sigma * (pdf_a - pdf_b) + sigma**2 * (inside + a * pdf_a - b * pdf_b)
+    )
+    return mean, np.maximum(second - mean * mean, 0.0)
+
+
+def _clipped_variance(levels: np.ndarray, weights: np.ndarray, sigma: float) -> float:
+    """The average variance of clipped noise of level ``sigma`` at pixels whose clipped mean is
+    ``levels`` (weighted by ``weights``, summing to 1)."""
+    mu = np.linspace(-5 * sigma, 1 + 5 * sigma, 401)
+    mean, variance = _clipped_moments(mu, sigma)  # mean rises with μ, so it can be interpolated
+    return float(np.dot(np.interp(levels, mean, variance), weights))
+
+
+def _unclipped_sigma(measured: float, levels: np.ndarray, weights: np.ndarray) -> float:
+    """The σ (0–1 scale) whose clipped noise has the ``measured`` variance at these levels."""
+    low = high = math.sqrt(measured)  # clipping only ever shrinks the variance
+    while _clipped_variance(levels, weights, high) < measured:
+        high *= 1.25
+        if high >= 1.0:
+            return 1.0
+    for _ in range(24):
+        middle = 0.5 * (low + high)
+        if _clipped_variance(levels, weights, middle) < measured:
+            low = middle
+        else:
+            high = middle
+    return 0.5 * (low + high)
+
+
+class _PatchSet:
+    """The candidate patches of an image and the statistics of a subset of them.
+
+    ``stacks``: float ``(h, w, c)`` arrays (regions of the image, or single channels of them),
+    each cut into ``side × side × c`` patches.
+    """
+
+    def __init__(self, stacks: list[np.ndarray], side: int, clipped: bool) -> None:
+        self.side = side
+        self.clipped = clipped
+        channels = stacks[0].shape[2]
+        self.dim = side * side * channels
+        self.threshold = _texture_threshold(side, channels)
+        positions = sum((p.shape[0] - side + 1) * (p.shape[1] - side + 1) for p in stacks)
+        step = max(1, math.ceil(positions / MAX_PATCHES))
+        self.windows: list[np.ndarray] = []  # per stack: (h', w', c, s, s) views of the samples
+        self.level_windows: list[np.ndarray] = []  # and of its 3x3 local means (clipped images)
+        picked: list[np.ndarray] = []
+        texture: list[np.ndarray] = []
+        margin: list[np.ndarray] = []
+        for index, source in enumerate(stacks):
+            stack = np.asarray(source, dtype=np.float64)
+            texture_map, margin_map = self._maps(stack)
+            flat = np.arange(0, texture_map.size, step)  # a staggered lattice, the same on every run
+            picked.append(np.stack([np.full_like(flat, index), *np.unravel_index(flat, texture_map.shape)], axis=1))
+            texture.append(texture_map.ravel()[flat])
+            margin.append(margin_map.ravel()[flat])
+            # kept for gathering in float32: half the memory, exact for 8- and 16-bit samples
+            self.windows.append(sliding_window_view(stack.astype(np.float32), (side, side), axis=(0, 1)))
+            if clipped:
+                padded = np.pad(stack, ((1, 1), (1, 1), (0, 0)), mode="edge")
+                local = np.stack([_box_sum(padded[:, :, c], 3, 3) / 9 for c in range(channels)], axis=2)
+                self.level_windows.append(sliding_window_view(local.astype(np.float32), (side, side), axis=(0, 1)))
+        self.where = np.concatenate(picked)
+        self.texture = np.concatenate(texture)
+        self.margin = np.concatenate(margin)
+
+    def _maps(self, stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per patch position of ``stack`` ``(h, w, c)``: the gradient energy ξ (over the
+        channels), and how far the patch mean lies from 0 or 1 (its closest channel)."""
+        s = self.side
+        horizontal = (np.diff(stack, axis=1) ** 2).sum(axis=2)
+        vertical = (np.diff(stack, axis=0) ** 2).sum(axis=2)
+        texture = _box_sum(horizontal, s, s - 1) + _box_sum(vertical, s - 1, s)
+        means = np.stack([_box_sum(stack[:, :, c], s, s) for c in range(stack.shape[2])], axis=2) / (s * s)
+        return texture, np.minimum(means, 1.0 - means).min(axis=2)
+
+    def _gather(self, windows: list[np.ndarray], selected: np.ndarray) -> list[np.ndarray]:
+        """The selected patches, stack by stack, as float64 ``(n, d)`` arrays."""
+        where = self.where[selected]
+        out = []
+        for index, view in enumerate(windows):
+            mine = where[where[:, 0] == index]
+            if len(mine):
+                out.append(view[mine[:, 1], mine[:, 2]].reshape(len(mine), self.dim).astype(np.float64))
+        return out
+
+    def variance(self, selected: np.ndarray) -> float:
+        """The noise variance of the selected patches (0–1 scale, as measured: clipping not undone)."""
+        count = int(selected.sum())
+        total = np.zeros(self.dim)
+        products = np.zeros((self.dim, self.dim))
+        for block in self._gather(self.windows, selected):
+            total += block.sum(axis=0)
+            products += block.T @ block
+        mean = total / count
+        covariance = (products - count * np.outer(mean, mean)) / (count - 1)
+        return _noise_variance(np.linalg.eigvalsh(covariance), count)
+
+    def sigma(self, selected: np.ndarray) -> float:
+        """σ (0–1 scale) of the selected patches, clipping undone on a clipped image."""
+        measured = self.variance(selected)
+        if not self.clipped or measured <= 0:
+            return math.sqrt(max(measured, 0.0))
+        counts = np.zeros(_HISTOGRAM_BINS)
+        for block in self._gather(self.level_windows, selected):
+            bins = np.minimum((np.clip(block, 0, 1) * _HISTOGRAM_BINS).astype(np.intp), _HISTOGRAM_BINS - 1)
+            counts += np.bincount(bins.ravel(), minlength=_HISTOGRAM_BINS)
+        levels = (np.arange(_HISTOGRAM_BINS) + 0.5) / _HISTOGRAM_BINS
+        return _unclipped_sigma(measured, levels, counts / counts.sum())
+
+    def enough(self, selected: np.ndarray) -> bool:
+        return int(selected.sum()) >= MIN_PATCHES_PER_DIM * self.dim
+
+    def estimate(self) -> float:
+        """σ (0–1 scale) by the iteration of the module docstring."""
+        everything = np.ones(len(self.texture), dtype=bool)
+        sigma = math.sqrt(max(self.variance(everything), 0.0))
+        for _ in range(MAX_ITERATIONS):
+            selected = self.texture < self.threshold * sigma**2
+            if self.clipped:  # near a bound the noise is clipped: those patches would pull σ down
+                selected &= self.margin > CLIP_MARGIN * sigma + 0.5 / 255
+            if not self.enough(selected):
+                break
+            previous, sigma = sigma, self.sigma(selected)
+            if abs(sigma - previous) <= _RELATIVE_TOLERANCE * previous:
+                break
+        return sigma
