@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunecli.alpha import AlphaAxis, AlphaSpace, Omega
-from tunecli.tasks.denoise import center_crop
 from tunecli.tasks.registry import (
     EvalColumn,
     EvalOptions,
     EvalReport,
-    Objective,
     Task,
     TrainBatch,
     TrainingRecipe,
     ValidationCase,
+    degradation_recipe,
     register_task,
+    validation_crop,
 )
 
 if TYPE_CHECKING:
@@ -135,14 +135,7 @@ class DeblurTask(Task):
         return tuple(omega)
 
     def recipe(self, config: TrainConfig, device: torch.device) -> TrainingRecipe:
-        from tunecli.losses.pixel import PIXEL_LOSSES
-
-        pixel = PIXEL_LOSSES[config.loss]
-        return TrainingRecipe(
-            objectives=(Objective(config.loss, lambda out, batch: pixel(out, batch.targets)),),
-            weights=lambda omega: omega.new_ones(omega.shape[0], 1),
-            crop=config.patch,
-        )
+        return degradation_recipe(config)
 
     def make_batch(
         self, clean: Tensor, omega: Tensor, generator: Generator, config: TrainConfig, recipe: TrainingRecipe
@@ -154,18 +147,15 @@ class DeblurTask(Task):
         that matches it (noise σ/30, blur = the kernel's strength)."""
         import torch
 
-        from tunecli.degradations.blur import kernel_batch
+        from tunecli.degradations.blur import blur, kernel_batch
         from tunecli.degradations.noise import awgn_batch
 
         generator = torch.Generator().manual_seed(VALIDATION_SEED)
         cases = []
         for image in images:
-            crop = center_crop(image, 256)
-            clean = torch.from_numpy(crop.transpose(2, 0, 1).copy()).float()[None]
+            clean = validation_crop(image)
             for strength, sigma in VALIDATION_LEVELS:
                 kernel = kernel_batch(torch.tensor([strength]), generator, KERNEL_SIZE)
-                from tunecli.degradations.blur import blur
-
                 degraded = awgn_batch(blur(clean, kernel), torch.tensor([sigma]), generator, torch.tensor([True]))
                 cases.append(
                     ValidationCase(

@@ -17,12 +17,13 @@ from tunecli.tasks.registry import (
     EvalColumn,
     EvalOptions,
     EvalReport,
-    Objective,
     Task,
     TrainBatch,
     TrainingRecipe,
     ValidationCase,
+    degradation_recipe,
     register_task,
+    validation_crop,
 )
 
 if TYPE_CHECKING:
@@ -83,15 +84,6 @@ def degrade(clean: Tensor, omega: Tensor, generator: Generator, quantize_share: 
     return awgn_batch(clean, sigma.to(clean.dtype), generator, quantize)
 
 
-def center_crop(image: np.ndarray, size: int, multiple: int = 4) -> np.ndarray:
-    """The centred ``size``-px square of ``image`` ``(H, W, C)`` (smaller sides: the largest
-    square), its side a multiple of ``multiple``."""
-    h, w = image.shape[:2]
-    side = min(size, h, w) // multiple * multiple
-    top, left = (h - side) // 2, (w - side) // 2
-    return image[top : top + side, left : left + side]
-
-
 class DenoiseTask(Task):
     name = "denoise"
     summary = "Remove noise; alpha sets the strength (see the model card)."
@@ -113,19 +105,7 @@ class DenoiseTask(Task):
         return (1.0 - alpha, alpha)
 
     def recipe(self, config: TrainConfig, device: torch.device) -> TrainingRecipe:
-        from tunecli.losses.pixel import PIXEL_LOSSES
-
-        pixel = PIXEL_LOSSES[config.loss]
-
-        def weights(omega: Tensor) -> Tensor:
-            return omega.new_ones(omega.shape[0], 1)
-
-        # one objective for every ω: the degradation, not the loss, is what ω selects
-        return TrainingRecipe(
-            objectives=(Objective(config.loss, lambda out, batch: pixel(out, batch.targets)),),
-            weights=weights,
-            crop=config.patch,
-        )
+        return degradation_recipe(config)
 
     def make_batch(
         self, clean: Tensor, omega: Tensor, generator: Generator, config: TrainConfig, recipe: TrainingRecipe
@@ -142,8 +122,7 @@ class DenoiseTask(Task):
         cases = []
         generator = torch.Generator().manual_seed(VALIDATION_SEED)
         for image in images:
-            crop = center_crop(image, 256)
-            clean = torch.from_numpy(crop.transpose(2, 0, 1).copy()).float()[None]
+            clean = validation_crop(image)
             for sigma in VALIDATION_SIGMAS:
                 noisy = awgn_batch(clean, torch.tensor([sigma]), generator, torch.tensor([True]))
                 alpha = alpha_of_sigma(sigma)

@@ -143,6 +143,31 @@ class EvalOptions:
     tile: int | str = 0
 
 
+def validation_crop(image: np.ndarray, size: int = 256, multiple: int = 4) -> Tensor:
+    """The centred square of ``image`` float32 ``(H, W, 3)`` of side ``min(size, H, W)`` rounded
+    down to ``multiple``, as a float32 ``(1, 3, side, side)`` batch on the host."""
+    import torch
+
+    h, w = image.shape[:2]
+    side = min(size, h, w) // multiple * multiple
+    top, left = (h - side) // 2, (w - side) // 2
+    crop = image[top : top + side, left : left + side]
+    return torch.from_numpy(crop.transpose(2, 0, 1).copy()).float()[None]
+
+
+def degradation_recipe(config: TrainConfig) -> TrainingRecipe:
+    """The recipe of a task whose ω picks the degradation (denoise, deblur): one pixel objective
+    (``config.loss``) of weight 1 for every ω, on ``config.patch``-px crops."""
+    from tunecli.losses.pixel import PIXEL_LOSSES
+
+    pixel = PIXEL_LOSSES[config.loss]
+    return TrainingRecipe(
+        objectives=(Objective(config.loss, lambda out, batch: pixel(out, batch.targets)),),
+        weights=lambda omega: omega.new_ones(omega.shape[0], 1),
+        crop=config.patch,
+    )
+
+
 class Task:
     """Base class of a task; subclasses set the class attributes and override the methods.
 

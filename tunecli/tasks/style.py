@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from tunecli.alpha import AlphaAxis, AlphaSpace
 from tunecli.errors import UsageError
-from tunecli.tasks.denoise import center_crop
 from tunecli.tasks.registry import (
     EvalColumn,
     EvalOptions,
@@ -30,6 +29,7 @@ from tunecli.tasks.registry import (
     TrainingRecipe,
     ValidationCase,
     register_task,
+    validation_crop,
 )
 
 if TYPE_CHECKING:
@@ -177,13 +177,11 @@ class StyleTask(Task):
     def validation_cases(self, images: Sequence[np.ndarray], config: TrainConfig) -> list[ValidationCase]:
         """Centre crops (≤ 256 px) at every corner; scored by PSNR to the photo (how much of
         the content survives: lower means more stylized)."""
-        import torch
 
         cases = []
         p = len(config.styles)
         for image in images:
-            crop = center_crop(image, 256)
-            clean = torch.from_numpy(crop.transpose(2, 0, 1).copy()).float()[None]
+            clean = validation_crop(image)
             for i in range(p):
                 corner = tuple(1.0 if j == i else 0.0 for j in range(p))
                 cases.append(ValidationCase(f"content_psnr_{style_name(config.styles[i])}", clean, clean, corner))

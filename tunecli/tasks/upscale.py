@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from tunecli.alpha import AlphaAxis, AlphaSpace
 from tunecli.errors import UsageError
-from tunecli.tasks.denoise import center_crop
 from tunecli.tasks.registry import (
     EvalColumn,
     EvalOptions,
@@ -31,6 +30,7 @@ from tunecli.tasks.registry import (
     TrainingRecipe,
     ValidationCase,
     register_task,
+    validation_crop,
 )
 
 if TYPE_CHECKING:
@@ -148,15 +148,13 @@ class UpscaleTask(Task):
 
     def validation_cases(self, images: Sequence[np.ndarray], config: TrainConfig) -> list[ValidationCase]:
         """Centre crops (≤ 256 px, a multiple of the scale), bicubic-downscaled, at both corners."""
-        import torch
 
         from tunecli.degradations.resize import downscale
 
         scale = self._scale(config)
         cases = []
         for image in images:
-            crop = center_crop(image, 256, multiple=scale)
-            clean = torch.from_numpy(crop.transpose(2, 0, 1).copy()).float()[None]
+            clean = validation_crop(image, multiple=scale)
             low = downscale(clean, scale)
             cases.append(ValidationCase("psnr_fidelity", low, clean, (1.0, 0.0)))
             cases.append(ValidationCase("psnr_perceptual", low, clean, (0.0, 1.0)))

@@ -33,7 +33,7 @@ from tunecli.checkpoint import read_header, save_checkpoint
 from tunecli.device import resolve_device
 from tunecli.errors import DeviceError, UsageError
 from tunecli.models import load_model, model_metadata
-from tunecli.tasks.registry import Task, TrainBatch, TrainingRecipe, get_task
+from tunecli.tasks.registry import Task, TrainBatch, TrainingRecipe, ValidationCase, get_task
 from tunecli.tiling import tile_apply
 from tunecli.training.data import ImageFolder, list_images, manifest_sha256, prefetch_batches, split_validation
 from tunecli.training.state import RESUME_SUFFIX, TrainedPart, load_state, resume_path, save_state
@@ -290,14 +290,12 @@ def check_task_options(task: Task, config: TrainConfig) -> None:
     for name in TASK_OPTIONS:
         value = getattr(config, name)
         if value not in (None, []) and name not in task.train_options:
-            flag = (
-                "--" + name.replace("_", "-").removesuffix("s") if name == "styles" else "--" + name.replace("_", "-")
-            )
+            flag = "--style" if name == "styles" else "--" + name.replace("_", "-")
             raise UsageError(f"{flag} is not an option of `tunecli train {task.name}`")
 
 
 def validate(
-    net: TunableNet, task: Task, cases: list[Any], device: torch.device, batch_size: int = 1
+    net: TunableNet, task: Task, cases: list[ValidationCase], device: torch.device, batch_size: int = 1
 ) -> dict[str, float]:
     """Mean validation score per case label (:meth:`Task.validation_score`, by default PSNR in
     dB of the 8-bit quantized output), each case run at its ω through the inference tiling
