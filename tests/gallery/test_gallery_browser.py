@@ -125,7 +125,15 @@ def test_slider_keyboard_and_full_size_change_the_visible_image(browser: Browser
     page.locator("figure[data-view='3'] a.full").click()
     lightbox = page.locator("#lightbox")
     assert lightbox.is_visible()
-    assert page.evaluate("document.getElementById('lightbox-img').naturalWidth") == 160
+    # the full-size file loads asynchronously: wait for it before reading its size (polled from
+    # here: the page's Content-Security-Policy refuses wait_for_function's string evaluation)
+    width = 0
+    for _ in range(100):
+        width = page.evaluate("document.getElementById('lightbox-img').naturalWidth")
+        if width:
+            break
+        page.wait_for_timeout(100)
+    assert width == 160
     page.keyboard.press("Escape")
     assert not lightbox.is_visible()
 
