@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tunecli.archs import build_arch
-from tunecli.layers import TunableConv2d, TunableLinear, TunableParameter, TunableSequential, bake
+from tunecli.layers import TunableConv2d, TunableLinear, TunableParameter, TunableSequential, bake, remap_omega
 
 torch.manual_seed(0)
 
@@ -163,3 +163,37 @@ def test_a_layer_keeps_no_omega_between_calls() -> None:
         with pytest.raises(RuntimeError, match="no tuning vector"):
             net(x)
     torch.testing.assert_close(first, again, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("arch", ["unet", "srnet"])
+def test_remap_omega_computes_the_source_at_the_mapped_omega(arch: str) -> None:
+    # a simplex p = 2 source into an affine p = 2 target under ω_source = c + M ω'
+    small = {"unet": {"widths": [8, 16], "blocks": [1, 1]}, "srnet": {"width": 8, "blocks": 1, "scale": 2}}[arch]
+    torch.manual_seed(0)
+    source = build_arch(arch, {"p": 2, **small}).eval()
+    target = build_arch(arch, {"p": 2, "affine": True, **small}).eval()
+    offset, matrix = (1.1, -0.1), ((-0.6, 0.0), (0.6, 0.0))
+    remap_omega(target, source, offset, matrix)
+    x = torch.rand(2, 3, 16, 16)
+    for new in ([0.0, 0.0], [0.5, 0.9], [1.0, 1.0]):
+        mapped = torch.tensor(offset) + torch.tensor(matrix) @ torch.tensor(new)
+        with torch.no_grad():
+            expected, got = source(x, mapped), target(x, torch.tensor(new))
+        assert torch.allclose(got, expected, atol=1e-5), new
+    # the second axis starts with zero deltas everywhere
+    with torch.no_grad():
+        a, b = target(x, torch.tensor([0.3, 0.0])), target(x, torch.tensor([0.3, 1.0]))
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_remap_omega_refuses_what_cannot_hold_the_map() -> None:
+    source = build_arch("unet", {"p": 2, "widths": [8, 16], "blocks": [1, 1]})
+    plain = build_arch("unet", {"p": 2, "widths": [8, 16], "blocks": [1, 1]})
+    with pytest.raises(ValueError, match="is not affine"):
+        remap_omega(plain, source, (1.0, 0.0), ((1.0, 0.0), (0.0, 1.0)))
+    affine = build_arch("unet", {"p": 3, "affine": True, "widths": [8, 16], "blocks": [1, 1]})
+    with pytest.raises(ValueError, match=r"a 2x3 matrix, not \(2,\) and \(2, 2\)"):
+        remap_omega(affine, source, (1.0, 0.0), ((1.0, 0.0), (0.0, 1.0)))
+    other = build_arch("unet", {"p": 2, "affine": True, "widths": [8, 16, 32], "blocks": [1, 1, 1]})
+    with pytest.raises(ValueError, match=r"no tunable layer|differ outside"):
+        remap_omega(other, source, (1.0, 0.0), ((1.0, 0.0), (0.0, 1.0)))

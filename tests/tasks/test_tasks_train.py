@@ -145,11 +145,11 @@ def test_train_upscale_builds_the_discriminator(tmp_path: Path, folders: dict[st
 
 def test_train_style_names_axes_after_the_paintings(tmp_path: Path, folders: dict[str, Path]) -> None:
     out = tmp_path / "style.safetensors"
-    styles = [str(folders["style_a"]), str(folders["style_b"]), str(folders["style_c"])]
+    styles = [str(folders["style_a"]), str(folders["style_b"]), f"third={folders['style_c']}"]
     config = tiny_config("style", folders, out, features=str(folders["features"]), styles=styles)
     result = train(config)
     assert np.isfinite(result.last_loss)
-    names = ("blue_waves", "wheat_field", "c")
+    names = ("blue_waves", "wheat_field", "third")
     meta = check_checkpoint(out, config, {f"content_psnr_{n}" for n in names})
     loaded = load_model(out)
     assert loaded.alpha_space.names == names and loaded.alpha_space.p == 3
@@ -199,6 +199,20 @@ def test_style_validation_cases_are_the_corners() -> None:
     ]
     assert style_name("x/Starry Night.jpg") == "starry_night"
     assert all(torch.equal(c.input, c.target) for c in cases)
+
+
+def test_a_style_can_be_named_name_equals_file() -> None:
+    from tunecli.tasks.style import style_file
+
+    assert (style_name("starry=x/Starry Night.jpg"), style_file("starry=x/Starry Night.jpg")) == (
+        "starry",
+        "x/Starry Night.jpg",
+    )
+    # not a name (upper case, leading digit, a path before '='): the whole value is the file
+    for spec in ("Starry=a.jpg", "1a=b.png", "dir/a=b.png"):
+        assert style_file(spec) == spec
+    cases = get_task("style").validation_cases([smooth(48, 0)], _config("style", styles=["a=x.png", "b=y.png"]))
+    assert [c.label for c in cases] == ["content_psnr_a", "content_psnr_b"]
 
 
 def test_upscale_make_batch_downscales_by_the_scale() -> None:

@@ -378,3 +378,29 @@ def test_bf16_training_with_shared_omega_groups_lowers_its_loss(tmp_path: Path) 
     assert (recorded["omega_groups"], recorded["precision"]) == (2, "bf16")
     weights = load_model(cfg.out).module.state_dict()
     assert all(t.dtype == torch.float32 for t in weights.values())  # the checkpoint stays fp32
+
+
+def test_a_denoiser_warm_starts_the_deblurrer_with_its_alpha_mapped(tmp_path: Path) -> None:
+    # deblur at (noise n, blur b) starts as the denoiser at the alpha of sigma 30·n, for every b
+    cfg = config(tmp_path, steps=2, val_data=[])
+    train(cfg)
+    out = str(tmp_path / "deblur.safetensors")
+    warm = config(tmp_path, task="deblur", steps=1, lr=0.0, warmup=1, out=out, init_from=cfg.out, hparams=None,
+                  val_data=[], command="tunecli train deblur --init-from model.safetensors")  # fmt: skip
+    lines: list[str] = []
+    train(warm, log=lines.append)
+    assert any(line.startswith("alpha mapped from denoise") for line in lines)
+    source, deblurrer = load_model(cfg.out).module, load_model(out).module
+    assert deblurrer.hparams["affine"] is True and deblurrer.hparams["widths"] == [8, 16]
+    x = torch.rand(1, 3, 16, 16)
+    for noise, blur in ((0.5, 0.0), (25 / 30, 0.7)):
+        alpha = denoise.alpha_of_sigma(30 * noise)
+        with torch.no_grad():
+            expected = source(x, torch.tensor([1 - alpha, alpha]))
+            got = deblurrer(x, torch.tensor([noise, blur]))
+        assert torch.allclose(got, expected, atol=1e-5), (noise, blur)
+    # a task with no map from the source's task refuses, in one line
+    refused = config(tmp_path, steps=1, out=str(tmp_path / "back.safetensors"), init_from=out, hparams=None,
+                     val_data=[])  # fmt: skip
+    with pytest.raises(UsageError, match="a deblur model cannot warm-start a denoise model"):
+        train(refused)

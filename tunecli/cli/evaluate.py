@@ -53,7 +53,8 @@ def eval_command(
         Path | None, typer.Option(help="Frozen VGG-19 file or folder for perceptual measures (upscale, style).")
     ] = None,
     style: Annotated[
-        list[Path] | None, typer.Option("--style", help="The paintings, one per alpha axis in order (style).")
+        list[str] | None,
+        typer.Option("--style", metavar="[NAME=]FILE", help="The paintings, one per alpha axis in order (style)."),
     ] = None,
     limit: Annotated[int, typer.Option(min=0, help="Use only the first N images (0 = all).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the noise and synthetic kernels.")] = 0,

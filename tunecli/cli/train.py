@@ -120,8 +120,13 @@ def train_command(
         ),
     ] = None,
     style: Annotated[
-        list[Path] | None,
-        typer.Option("--style", help="A painting, one per alpha axis (style; repeatable).", rich_help_panel=TASK_PANEL),
+        list[str] | None,
+        typer.Option(
+            "--style",
+            metavar="[NAME=]FILE",
+            help="A painting, one per alpha axis, named NAME (default: the file's stem) (style; repeatable).",
+            rich_help_panel=TASK_PANEL,
+        ),
     ] = None,
     scale: Annotated[
         int | None, typer.Option(help="Upscaling factor: 2, 3 or 4 (upscale; default 4).", rich_help_panel=TASK_PANEL)

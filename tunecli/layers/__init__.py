@@ -12,6 +12,7 @@ from tunecli.layers.tunable import (
     TunableSequential,
     bake,
     check_omega,
+    remap_omega,
     tunable_modules,
 )
 
@@ -27,5 +28,6 @@ __all__ = [
     "TunableSequential",
     "bake",
     "check_omega",
+    "remap_omega",
     "tunable_modules",
 ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -69,6 +69,9 @@ class TunableModule(OmegaModule):
 
     A bank has shape ``(p, *shape)``; with ``affine`` the layer also holds a base of ``shape``.
     """
+
+    #: (bank, base) attribute names: a bank ``(p, *S)`` mixed by ω, its affine base ``(*S)`` or None
+    banks: tuple[tuple[str, str], ...] = (("weight", "weight0"), ("bias", "bias0"))
 
     def __init__(self, p: int, affine: bool) -> None:
         super().__init__()
@@ -248,6 +251,8 @@ class TunableParameter(TunableModule):
     """A tunable tensor (e.g. a layer scale). ``forward()`` returns ``(1, *shape)`` for a
     shared ω and ``(B, *shape)`` for per-sample ω, ready to broadcast against a batch."""
 
+    banks = (("value", "value0"),)
+
     def __init__(self, shape: tuple[int, ...], p: int, init: float = 1.0, affine: bool = False) -> None:
         super().__init__(p, affine)
         self.shape = tuple(shape)
@@ -302,6 +307,57 @@ def tunable_modules(model: nn.Module) -> Iterator[TunableModule]:
     for module in model.modules():
         if isinstance(module, TunableModule):
             yield module
+
+
+def remap_omega(
+    target: nn.Module, source: nn.Module, offset: Sequence[float], matrix: Sequence[Sequence[float]]
+) -> None:
+    """Set ``target``'s weights so that ``target(x, ω') == source(x, offset + matrix @ ω')`` for
+    every ω': a warm start across alpha spaces (e.g. a denoiser's simplex into a deblurrer's box).
+
+    Every tunable layer is linear in ω (``K(ω) = K0 + Σ ωj ΔKj``), so substituting the affine map
+    ``ω = c + M ω'`` gives ``K0 + Σ cj ΔKj + Σi ω'i (Σj Mji ΔKj)``: the target's base is
+    ``K0 + Σj cj ΔKj`` and its i-th bank entry ``Σj Mji ΔKj``, exactly, layer by layer, so the
+    whole network computes the same. ``offset`` has the source's p entries, ``matrix`` is
+    ``(p_source, p_target)``. The target must be the same architecture with affine tunable layers
+    (a plain convex mix has no base to hold the offset); parameters outside tunable layers are
+    copied. Raises ``ValueError`` when the two networks or the map do not fit.
+    """
+    state = source.state_dict()
+    new_state: dict[str, Tensor] = {}
+    names = dict(target.named_modules())
+    for name, module in source.named_modules():
+        if not isinstance(module, TunableModule):
+            continue
+        other = names.get(name)
+        if not isinstance(other, TunableModule) or type(other) is not type(module):
+            raise ValueError(f"the target has no tunable layer {name!r} like the source's")
+        if not other.affine:
+            raise ValueError(f"tunable layer {name!r} of the target is not affine: it cannot hold the offset")
+        c = torch.tensor(offset, dtype=torch.float64)
+        m = torch.tensor(matrix, dtype=torch.float64)
+        if c.shape != (module.p,) or m.shape != (module.p, other.p):
+            raise ValueError(
+                f"the map needs an offset of {module.p} and a {module.p}x{other.p} matrix, "
+                f"not {tuple(c.shape)} and {tuple(m.shape)}"
+            )
+        prefix = f"{name}." if name else ""
+        for bank_name, base_name in module.banks:
+            bank = getattr(module, bank_name)
+            if bank is None:
+                continue
+            flat = bank.detach().double().reshape(module.p, -1)
+            base = getattr(module, base_name)
+            new_base = c @ flat + (0.0 if base is None else base.detach().double().reshape(-1))
+            new_state[prefix + base_name] = new_base.reshape(bank.shape[1:]).to(bank.dtype)
+            new_state[prefix + bank_name] = (m.T @ flat).reshape((other.p, *bank.shape[1:])).to(bank.dtype)
+            state.pop(prefix + bank_name, None)
+            state.pop(prefix + base_name, None)
+    new_state.update(state)  # everything outside the tunable layers, as it is
+    try:
+        target.load_state_dict(new_state, strict=True)
+    except RuntimeError as error:
+        raise ValueError(f"the networks differ outside their tunable layers: {error}") from None
 
 
 def bake(model: nn.Module, omega: Tensor) -> nn.Module:

@@ -124,6 +124,20 @@ class DeblurTask(Task):
     def arch_hparams(self, config: TrainConfig) -> dict[str, Any]:
         return dict(self.default_hparams) if config.arch == self.default_arch else {}
 
+    def omega_map_from(self, source_task: str) -> tuple[tuple[float, ...], tuple[tuple[float, ...], ...]] | None:
+        """A denoiser warm-starts the deblurrer: at (noise n, blur b) the new network starts as
+        the denoiser at the alpha of the same σ = 30·n, whatever b (the blur axis starts with
+        zero deltas and learns from there). With the denoiser's σ = σmin + (σmax − σmin)·α:
+        α = (30·n − σmin)/(σmax − σmin), so ω_denoise = (1 − α, α) = offset + matrix @ (n, b)."""
+        if source_task != "denoise":
+            return None
+        from tunecli.tasks.denoise import SIGMA_MAX, SIGMA_MIN
+
+        span = SIGMA_MAX - SIGMA_MIN
+        slope = NOISE_MAX / span
+        start = -SIGMA_MIN / span  # α at n = 0
+        return (1.0 - start, start), ((-slope, 0.0), (slope, 0.0))
+
     def alpha_for_noise(self, space: AlphaSpace, sigma: float) -> Omega | None:
         """The space's default with its ``noise`` axis set to ``σ / 30`` clipped to [0, 1]
         (:func:`noise_of_sigma`): the noise is estimated, the blur is not (it keeps the model's

@@ -212,6 +212,14 @@ class Task:
         A task that maps noise levels overrides this method."""
         return None
 
+    def omega_map_from(self, source_task: str) -> tuple[tuple[float, ...], tuple[tuple[float, ...], ...]] | None:
+        """How a checkpoint of ``source_task`` warm-starts a model of this task
+        (``tunecli train --init-from``): ``(offset, matrix)`` of the affine map ω_source =
+        offset + matrix @ ω_this, which :func:`tunecli.layers.remap_omega` bakes into the new
+        network so that it starts out computing the source model; None (the default) when no
+        such start makes sense."""
+        return None
+
     @property
     def maps_noise(self) -> bool:
         """Whether the task overrides :meth:`alpha_for_noise` (offers ``--alpha auto``)."""

@@ -51,10 +51,23 @@ TV_WEIGHT = 1e-2
 STYLE_SIDE = 384
 
 
-def style_name(path: str | Path) -> str:
-    """A short axis name for a painting file: its stem, lower case, runs of other characters
-    than letters and digits as ``_`` (``Starry Night.jpg`` → ``starry_night``)."""
-    return re.sub(r"[^a-z0-9]+", "_", Path(path).stem.lower()).strip("_") or "style"
+_NAMED = re.compile(r"([a-z][a-z0-9_]*)=(.+)")
+
+
+def style_file(spec: str | Path) -> str:
+    """The painting file of a ``--style`` value: ``NAME=FILE`` or a plain ``FILE``."""
+    named = _NAMED.fullmatch(str(spec))
+    return named.group(2) if named else str(spec)
+
+
+def style_name(spec: str | Path) -> str:
+    """The axis name of a ``--style`` value: ``NAME`` of ``NAME=FILE`` (lower-case letters,
+    digits and ``_``, starting with a letter), else the file's stem, lower case, runs of other
+    characters than letters and digits as ``_`` (``Starry Night.jpg`` → ``starry_night``)."""
+    named = _NAMED.fullmatch(str(spec))
+    if named:
+        return named.group(1)
+    return re.sub(r"[^a-z0-9]+", "_", Path(spec).stem.lower()).strip("_") or "style"
 
 
 def alpha_space(names: Sequence[str]) -> AlphaSpace:
@@ -84,11 +97,12 @@ def _read_painting(path: str) -> Tensor:
 
 
 def painting_grams(extractor: VGGFeatures, files: Sequence[str]) -> list[dict[str, Tensor]]:
-    """The Gram matrices (:func:`~tunecli.losses.perceptual.style_grams`) of each painting."""
+    """The Gram matrices (:func:`~tunecli.losses.perceptual.style_grams`) of each painting
+    (``files``: ``--style`` values, ``NAME=FILE`` or ``FILE``)."""
     from tunecli.losses.perceptual import style_grams
 
     device = next(extractor.parameters()).device
-    return [style_grams(extractor, _read_painting(f).to(device), STYLE_LAYERS, STYLE_SCALES) for f in files]
+    return [style_grams(extractor, _read_painting(style_file(f)).to(device), STYLE_LAYERS, STYLE_SCALES) for f in files]
 
 
 class StyleTask(Task):
@@ -112,9 +126,9 @@ class StyleTask(Task):
         self.alpha_space(config)  # two or more paintings with distinct names
         if not config.features:
             raise UsageError("tunecli train style needs the frozen feature network: --features PATH")
-        for file in config.styles:
-            if not Path(file).is_file():
-                raise UsageError(f"{file}: style painting not found")
+        for spec in config.styles:
+            if not Path(style_file(spec)).is_file():
+                raise UsageError(f"{style_file(spec)}: style painting not found")
 
     def recipe(self, config: TrainConfig, device: torch.device) -> TrainingRecipe:
         import hashlib
@@ -160,8 +174,8 @@ class StyleTask(Task):
                 "styles": [
                     {
                         "name": style_name(f),
-                        "file": Path(f).name,
-                        "sha256": hashlib.sha256(Path(f).read_bytes()).hexdigest(),
+                        "file": Path(style_file(f)).name,
+                        "sha256": hashlib.sha256(Path(style_file(f)).read_bytes()).hexdigest(),
                     }
                     for f in config.styles
                 ],

@@ -32,6 +32,7 @@ from tunecli.archs.registry import TunableNet, build_arch
 from tunecli.checkpoint import read_header, save_checkpoint
 from tunecli.device import resolve_device
 from tunecli.errors import DeviceError, UsageError
+from tunecli.layers import remap_omega
 from tunecli.models import load_model, model_metadata
 from tunecli.tasks.registry import Task, TrainBatch, TrainingRecipe, ValidationCase, get_task
 from tunecli.tiling import tile_apply
@@ -332,8 +333,17 @@ def starting_hparams(config: TrainConfig) -> dict[str, Any]:
     if source:
         meta = read_header(source).meta
         if meta.get("arch") == config.arch:
-            return dict(meta.get("hparams", {}))
+            hparams = dict(meta.get("hparams", {}))
+            if meta.get("task") != config.task:  # another task's alpha space: its own p and form
+                hparams.pop("p", None)
+                hparams.pop("affine", None)
+            return hparams
     return {}
+
+
+def _without_space(hparams: dict[str, Any]) -> dict[str, Any]:
+    """Architecture hyper-parameters other than those the alpha space sets (``p``, ``affine``)."""
+    return {k: v for k, v in hparams.items() if k not in ("p", "affine")}
 
 
 def recorded_total(recorded: dict[str, Any]) -> tuple[int | None, float | None]:
@@ -447,7 +457,19 @@ def train(
         source = load_model(config.init_from)
         if source.info.meta["arch"] != config.arch:
             raise UsageError(f"{config.init_from}: --init-from needs the same architecture ({config.arch})")
-        if source.module.hparams == net.hparams:
+        source_task = source.info.meta.get("task")
+        if source_task != config.task:
+            mapping = task.omega_map_from(str(source_task))
+            if mapping is None:
+                raise UsageError(f"{config.init_from}: a {source_task} model cannot warm-start a {config.task} model")
+            if _without_space(source.module.hparams) != _without_space(net.hparams):
+                raise UsageError(f"{config.init_from}: --init-from needs the same --hparams for {config.arch}")
+            try:
+                remap_omega(net, source.module.to(device), *mapping)
+            except ValueError as error:
+                raise UsageError(f"{config.init_from}: {error}") from None
+            log(f"alpha mapped from {source_task}: omega_{source_task} = {mapping[0]} + {mapping[1]} @ omega")
+        elif source.module.hparams == net.hparams:
             net.load_state_dict(source.module.state_dict())  # copies onto the training device
         elif hasattr(net, "grow_from"):
             try:
