@@ -286,3 +286,40 @@ def test_adversarial_run_at_zero_generator_lr(tmp_path: Path, folders: dict[str,
     config.val_data = []
     train(config)
     assert load_model(out).task == "upscale"
+
+
+def test_style_objectives_share_one_feature_pass_and_equal_the_standalone_losses(
+    folders: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tunecli.losses.features import VGGFeatures, load_feature_extractor
+    from tunecli.losses.perceptual import feature_loss, style_loss
+    from tunecli.tasks.registry import TrainBatch
+    from tunecli.tasks.style import CONTENT_LAYERS, STYLE_LAYERS, STYLE_SCALES, STYLE_WEIGHT, painting_grams
+
+    styles = [str(folders["style_a"]), str(folders["style_b"])]
+    config = _config("style", styles=styles, features=str(folders["features"]), patch=32)
+    recipe = get_task("style").recipe(config, torch.device("cpu"))
+    extractor = load_feature_extractor(str(folders["features"]))
+    grams = painting_grams(extractor, styles)
+    photo = torch.from_numpy(smooth(32, 5).transpose(2, 0, 1).copy())[None].repeat(2, 1, 1, 1)
+    out = (photo + 0.1 * torch.randn(photo.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    out.requires_grad_(True)
+    batch = TrainBatch(photo, photo, torch.tensor([[1.0, 0.0], [0.3, 0.7]]))
+
+    passes = []
+    forward = VGGFeatures.forward
+    monkeypatch.setattr(VGGFeatures, "forward", lambda self, *a, **k: passes.append(1) or forward(self, *a, **k))
+    losses = [objective.loss(out, batch) for objective in recipe.objectives]
+    # one pass per style scale over the output, one over the photo (content target)
+    assert len(passes) == len(STYLE_SCALES) + 1
+    monkeypatch.setattr(VGGFeatures, "forward", forward)
+
+    content = feature_loss(extractor, out, photo, CONTENT_LAYERS, distance="l2")
+    expected = [content, *(STYLE_WEIGHT * style_loss(extractor, out, g, STYLE_LAYERS) for g in grams)]
+    for got, want in zip(losses[:3], expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+    # the shared results follow the output: a new tensor gets its own losses
+    other = out.detach().flip(-1).requires_grad_(True)
+    torch.testing.assert_close(
+        recipe.objectives[1].loss(other, batch), STYLE_WEIGHT * style_loss(extractor, other, grams[0], STYLE_LAYERS)
+    )

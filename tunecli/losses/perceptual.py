@@ -63,12 +63,29 @@ def feature_loss(
     require_same_shape(out, target, ("out", "target"))
     if distance not in ("l1", "l2"):
         raise ValueError(f"distance must be 'l1' or 'l2', got {distance!r}")
-    layer_weights = _layer_weights(layers, weights)
     out_features = extractor(out, layers)
     with torch.no_grad():
         target_features = extractor(target, layers)
-    total = torch.zeros(out.shape[0], dtype=torch.promote_types(out.dtype, torch.float32), device=out.device)
+    return feature_distance(out_features, target_features, layers, weights, distance)
+
+
+def feature_distance(
+    out_features: Mapping[str, Tensor],
+    target_features: Mapping[str, Tensor],
+    layers: Sequence[str],
+    weights: Sequence[float] | None = None,
+    distance: FeatureDistance = "l1",
+) -> Tensor:
+    """:func:`feature_loss` on features already extracted: ``Σ_l weights[l] · mean_{c,h,w}
+    d(out_features[l], target_features[l])``, shape ``(B,)`` float32; ``d`` is ``|·|`` (``"l1"``)
+    or ``(·)²`` (``"l2"``). Lets several objectives share one pass of the extractor."""
+    if distance not in ("l1", "l2"):
+        raise ValueError(f"distance must be 'l1' or 'l2', got {distance!r}")
+    layer_weights = _layer_weights(layers, weights)
+    first = out_features[layers[0]]
+    total = torch.zeros(first.shape[0], dtype=torch.promote_types(first.dtype, torch.float32), device=first.device)
     for name, weight in zip(layers, layer_weights, strict=True):
+        require_same_shape(out_features[name], target_features[name], ("out features", "target features"))
         difference = upcast_to_float32(out_features[name]) - upcast_to_float32(target_features[name])
         per_value = difference.abs() if distance == "l1" else difference.square()
         total = total + weight * per_value.mean(dim=(1, 2, 3))
@@ -132,13 +149,26 @@ def style_grams(
     _layer_weights(layers, None)
     if len(scales) == 0 or len(set(scales)) != len(scales):
         raise ValueError(f"scales must be non-empty without repeats, got {list(scales)}")
-    grams: dict[str, Tensor] = {}
     with torch.no_grad():
-        for scale in scales:
-            _check_scale(scale)
-            features = extractor(_rescaled(image, scale), layers)
-            for layer in layers:
-                grams[style_key(layer, scale)] = gram_matrix(features[layer])
+        return output_grams(extractor, image, layers, scales)
+
+
+def output_grams(
+    extractor: VGGFeatures, images: Tensor, layers: Sequence[str], scales: Sequence[float] = (1.0,)
+) -> dict[str, Tensor]:
+    """The Gram matrices ``(B, C, C)`` of ``images`` (RGB ``(B, 3, H, W)`` in [0, 1]) for every
+    layer and scale, keyed by :func:`style_key`, *with* gradient: one extractor pass per scale,
+    to share between the style losses of several paintings (:func:`gram_distance`)."""
+    require_images(images, "images", channels=3)
+    _layer_weights(layers, None)
+    if len(scales) == 0 or len(set(scales)) != len(scales):
+        raise ValueError(f"scales must be non-empty without repeats, got {list(scales)}")
+    grams: dict[str, Tensor] = {}
+    for scale in scales:
+        _check_scale(scale)
+        features = extractor(_rescaled(images, scale), layers)
+        for layer in layers:
+            grams[style_key(layer, scale)] = gram_matrix(features[layer])
     return grams
 
 
@@ -157,7 +187,7 @@ def style_loss(
     ignored. Grams are normalized by C·H·W (:func:`gram_matrix`), so the loss does not depend on
     the crop size; ``weights`` (one per layer, default 1) are not normalized, and scales are summed."""
     require_images(out, "out", channels=3)
-    layer_weights = dict(zip(layers, _layer_weights(layers, weights), strict=True))
+    _layer_weights(layers, weights)
     grams_by_layer_scale: dict[tuple[str, float], Tensor] = {}
     for key, gram in target_grams.items():
         layer_scale = _parse_style_key(key)
@@ -172,21 +202,41 @@ def style_loss(
         for scale in scales:
             _check_scale(scale)
             layers_at_scale.setdefault(scale, []).append(layer)
-    batch = out.shape[0]
-    total = torch.zeros(batch, dtype=torch.promote_types(out.dtype, torch.float32), device=out.device)
+    out_grams: dict[str, Tensor] = {}
     for scale, scale_layers in layers_at_scale.items():
         features = extractor(_rescaled(out, scale), scale_layers)
-        for layer in scale_layers:
-            key = style_key(layer, scale)
-            gram = gram_matrix(features[layer])
-            target = grams_by_layer_scale[(layer, scale)]
-            if target.ndim != 3 or target.shape[1:] != gram.shape[1:] or target.shape[0] not in (1, batch):
-                raise ValueError(
-                    f"target_grams[{key!r}] must have shape (1 or {batch}, {gram.shape[1]}, {gram.shape[2]}), "
-                    f"got {tuple(target.shape)}"
-                )
-            distance = (gram - upcast_to_float32(target)).square().sum(dim=(1, 2))
-            total = total + layer_weights[layer] * distance
+        out_grams.update({style_key(layer, scale): gram_matrix(features[layer]) for layer in scale_layers})
+    return gram_distance(out_grams, target_grams, layers, weights)
+
+
+def gram_distance(
+    out_grams: Mapping[str, Tensor],
+    target_grams: Mapping[str, Tensor],
+    layers: Sequence[str],
+    weights: Sequence[float] | None = None,
+) -> Tensor:
+    """:func:`style_loss` on Grams already computed (:func:`output_grams`): ``Σ_l weights[l]
+    Σ_s ‖out_grams[l@s] − target_grams[l@s]‖²_F`` over the target's keys of ``layers``, shape
+    ``(B,)`` float32. ``out_grams`` must hold every such key."""
+    layer_weights = dict(zip(layers, _layer_weights(layers, weights), strict=True))
+    total: Tensor | None = None
+    for key, target in target_grams.items():
+        layer, _scale = _parse_style_key(key)
+        if layer not in layer_weights:
+            continue
+        if key not in out_grams:
+            raise ValueError(f"out_grams has no Gram for {key!r} (it holds {', '.join(out_grams) or 'nothing'})")
+        gram = out_grams[key]
+        batch = gram.shape[0]
+        if target.ndim != 3 or target.shape[1:] != gram.shape[1:] or target.shape[0] not in (1, batch):
+            raise ValueError(
+                f"target_grams[{key!r}] must have shape (1 or {batch}, {gram.shape[1]}, {gram.shape[2]}), "
+                f"got {tuple(target.shape)}"
+            )
+        distance = layer_weights[layer] * (gram - upcast_to_float32(target)).square().sum(dim=(1, 2))
+        total = distance if total is None else total + distance
+    if total is None:
+        raise ValueError(f"target_grams holds no Gram of {', '.join(layers)}")
     return total
 
 

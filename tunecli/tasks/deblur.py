@@ -95,7 +95,7 @@ def degrade(clean: Tensor, omega: Tensor, generator: Generator, quantize_share: 
     return awgn_batch(blurred, NOISE_MAX * omega[:, 0].to(clean.dtype), generator, quantize)
 
 
-def _blurred_noisy(clean: np.ndarray, kernel: np.ndarray, sigma: float, seed: int, index: int) -> np.ndarray:
+def blurred_noisy(clean: np.ndarray, kernel: np.ndarray, sigma: float, seed: int, index: int) -> np.ndarray:
     """An evaluation input: ``clean`` ``(H, W, 3)`` convolved with ``kernel`` (reflect), then
     seeded 8-bit AWGN of ``sigma``."""
     import torch
@@ -206,7 +206,7 @@ class DeblurTask(Task):
             for k, kernel in enumerate(kernels):
                 alphas = fixed or [(round(noise_of_sigma(sigma), 4), round(blur_of_kernel(kernel), 4))]
                 for i, clean in enumerate(images):
-                    degraded = _blurred_noisy(clean, kernel, sigma, options.seed, 1000 * k + i)
+                    degraded = blurred_noisy(clean, kernel, sigma, options.seed, 1000 * k + i)
                     for omega in alphas:
                         key = "matching" if fixed is None else ",".join(f"{v:g}" for v in omega)
                         restored = quantize_8bit(restorer.run(degraded, alpha=omega, tile=options.tile))  # type: ignore[arg-type]

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 CONTENT_LAYERS = ("relu2_1",)
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 STYLE_SCALES = (1.0, 0.5)
+assert set(CONTENT_LAYERS) <= set(STYLE_LAYERS) and STYLE_SCALES[0] == 1.0  # one shared pass
 CONTENT_WEIGHT = 1.0
 STYLE_WEIGHT = 1e4
 TV_WEIGHT = 1e-2
@@ -105,6 +106,50 @@ def painting_grams(extractor: VGGFeatures, files: Sequence[str]) -> list[dict[st
     return [style_grams(extractor, _read_painting(style_file(f)).to(device), STYLE_LAYERS, STYLE_SCALES) for f in files]
 
 
+class SharedFeatures:
+    """One pass of the feature network per training step, shared by the content objective and
+    every style objective (p + 1 objectives would otherwise run it 2p + 2 times).
+
+    Results are kept for the last output tensor seen (by identity): the objectives of one step
+    all get the same ``out``; the next step's new tensor replaces them."""
+
+    def __init__(self, extractor: VGGFeatures) -> None:
+        self.extractor = extractor
+        self._out: Tensor | None = None
+        self._grams: dict[str, Tensor] = {}
+        self._features: dict[str, Tensor] = {}
+        self._targets: Tensor | None = None
+        self._target_features: dict[str, Tensor] = {}
+
+    def _refresh(self, out: Tensor) -> None:
+        if self._out is not out:
+            from tunecli.losses.perceptual import gram_matrix, output_grams, style_key
+
+            self._out = out
+            # the scale-1 pass serves the content layers (a subset of the style layers) too
+            self._features = self.extractor(out, STYLE_LAYERS)
+            self._grams = {style_key(layer, 1.0): gram_matrix(self._features[layer]) for layer in STYLE_LAYERS}
+            smaller = [scale for scale in STYLE_SCALES if scale != 1.0]
+            if smaller:
+                self._grams.update(output_grams(self.extractor, out, STYLE_LAYERS, smaller))
+
+    def grams(self, out: Tensor) -> dict[str, Tensor]:
+        """Grams of ``out`` ``(B, 3, H, W)`` at every style layer and scale, with gradient."""
+        self._refresh(out)
+        return self._grams
+
+    def content(self, out: Tensor, targets: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Content-layer features of ``out`` (with gradient) and of ``targets`` (without)."""
+        import torch
+
+        self._refresh(out)
+        if self._targets is not targets:
+            with torch.no_grad():
+                self._target_features = self.extractor(targets, CONTENT_LAYERS)
+            self._targets = targets
+        return self._features, self._target_features
+
+
 class StyleTask(Task):
     name = "style"
     summary = "Stylize; alpha mixes the model's styles (name=weight,...)."
@@ -134,7 +179,7 @@ class StyleTask(Task):
         import hashlib
 
         from tunecli.losses.features import load_feature_extractor
-        from tunecli.losses.perceptual import feature_loss, style_loss, total_variation
+        from tunecli.losses.perceptual import feature_distance, gram_distance, total_variation
 
         self.check_config(config)
         extractor = load_feature_extractor(config.features).to(device)
@@ -142,13 +187,15 @@ class StyleTask(Task):
         content_weight = CONTENT_WEIGHT if config.content_weight is None else config.content_weight
         style_weight = STYLE_WEIGHT if config.style_weight is None else config.style_weight
         tv_weight = TV_WEIGHT if config.tv_weight is None else config.tv_weight
+        shared = SharedFeatures(extractor)
 
         def content(out: Tensor, batch: TrainBatch) -> Tensor:
-            return content_weight * feature_loss(extractor, out, batch.targets, CONTENT_LAYERS, distance="l2")
+            out_features, target_features = shared.content(out, batch.targets)
+            return content_weight * feature_distance(out_features, target_features, CONTENT_LAYERS, distance="l2")
 
         def style_objective(index: int) -> Objective:
             def loss(out: Tensor, batch: TrainBatch) -> Tensor:
-                return style_weight * style_loss(extractor, out, grams[index], STYLE_LAYERS)
+                return style_weight * gram_distance(shared.grams(out), grams[index], STYLE_LAYERS)
 
             return Objective(f"style:{style_name(config.styles[index])}", loss)
 
