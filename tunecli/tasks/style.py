@@ -46,7 +46,10 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 STYLE_SCALES = (1.0, 0.5)
 assert set(CONTENT_LAYERS) <= set(STYLE_LAYERS) and STYLE_SCALES[0] == 1.0  # one shared pass
 CONTENT_WEIGHT = 1.0
-STYLE_WEIGHT = 1e4
+#: with Grams normalized by C·H·W and summed over C×C, the style losses of a photo to a painting
+#: are ~10-50 and the content loss of a destroyed photo ~2: at weight 1 a 300-step trial keeps
+#: the content recognizable and the style strong (at 10 and above the content is lost)
+STYLE_WEIGHT = 1.0
 TV_WEIGHT = 1e-2
 #: paintings are resized so their longer side is this many pixels before their Grams are taken
 STYLE_SIDE = 384
