@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -257,28 +258,65 @@ def test_ensemble_is_the_mean_over_flips_and_rotations(tmp_path: Path, tile: int
     assert np.abs(got - plain.run(image, alpha=0.3, tile=0)).max() > 1e-3  # the tiny net is not symmetric
 
 
-def test_non_tile_exact_models_run_whole_then_wide_tiles_with_a_notice(
+def test_non_tile_exact_models_run_whole_or_in_tiles_sharing_the_whole_images_statistics(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An instance-norm network is run on the whole image up to NON_EXACT_WHOLE_PIXELS (equal to
-    running it directly), and tiled beyond it with the wide overlap and a notice."""
+    """An instance-norm network runs on the whole image up to NON_EXACT_WHOLE_PIXELS (equal to
+    running it directly); in tiles every tile shares the whole image's statistics, so tiles give
+    the whole-image result (no seams, no change of look) and a large image is normalized with
+    statistics measured on a downscaled copy, with a notice."""
     import tunecli.api as api
 
     path = save_model(tmp_path, arch="stylenet", hparams={"widths": [4, 4, 8], "blocks": 1, "p": 2})
     restorer = load(path, device="cpu")
     assert not restorer.model.tiling.tile_exact
-    image = np.random.default_rng(3).random((40, 48, 3), dtype=np.float32)
+    image = np.random.default_rng(3).random((160, 176, 3), dtype=np.float32)
+    image += np.linspace(0, 0.5, 176, dtype=np.float32)[None, :, None]  # the halves differ in look
+    image = np.clip(image, 0, 1)
     whole = restorer.restore(_image(image), (0.4, 0.6), tile="auto")
     assert whole.tile == 0 and whole.notices == ()
     np.testing.assert_allclose(whole.image.pixels, reference(restorer, image, (0.4, 0.6)), atol=1e-5)
 
-    monkeypatch.setattr(api, "NON_EXACT_WHOLE_PIXELS", 40 * 40)
-    monkeypatch.setattr(api, "NON_EXACT_TILE", 32)
-    monkeypatch.setattr(api, "NON_EXACT_OVERLAP", 8)
-    tiled = restorer.restore(_image(image), (0.4, 0.6), tile="auto", overlap=4)
-    assert tiled.tile == 32
-    assert len(tiled.notices) == 1 and "not tile-exact" in tiled.notices[0] and "overlapping by 8px" in tiled.notices[0]
-    assert tiled.image.pixels.shape == image.shape
+    # explicit tiles on an image that fits: statistics of the image itself, tiles exact
+    tiled = restorer.restore(_image(image), (0.4, 0.6), tile=88)  # the default overlap: 2 radii + ramp
+    assert tiled.tile == 88 and tiled.notices == ()
+    np.testing.assert_allclose(tiled.image.pixels, whole.image.pixels, atol=1e-5)
+
+    # tiles that each normalized by their own statistics would differ from the whole image
+    from tunecli.layers import recorded_statistics, shared_statistics
+    from tunecli.tiling import tile_apply_adaptive
+
+    module = restorer.baked((0.4, 0.6))
+    batch = torch.from_numpy(image.transpose(2, 0, 1).copy())[None]
+    run = partial(
+        tile_apply_adaptive,
+        module,
+        overlap=restorer.check_tiling(88, None),
+        scale=1,
+        size_multiple=4,
+        receptive_radius=restorer.model.tiling.receptive_radius,
+        batch_size=1,
+        device=torch.device("cpu"),
+    )
+    own = run(batch, tile=88).image[0].permute(1, 2, 0).numpy()
+    own_gap = np.abs(own - whole.image.pixels).mean()
+    assert own_gap > 1e-2
+
+    # beyond the whole-image limit: statistics pooled over a first pass in the largest tiles
+    # that fit the limit, shared by every tile
+    monkeypatch.setattr(api, "NON_EXACT_WHOLE_PIXELS", 95 * 95)
+    monkeypatch.setattr(api, "NON_EXACT_TILE", 88)
+    large = restorer.restore(_image(image), (0.4, 0.6), tile="auto")
+    assert large.tile == 88
+    assert len(large.notices) == 1 and "pooled over a first pass in 92px tiles" in large.notices[0]
+    # no seams: the same as one whole-image run under those shared statistics
+    with recorded_statistics(module) as statistics:
+        run(batch, tile=92)
+    with shared_statistics(module, statistics):
+        seamless = run(batch, tile=0).image[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(large.image.pixels, seamless, atol=1e-5)
+    # and closer to the whole-image look than tiles normalized by their own statistics
+    assert np.abs(large.image.pixels - whole.image.pixels).mean() < 0.5 * own_gap
 
 
 def _image(pixels: np.ndarray) -> Image:

@@ -14,9 +14,11 @@ The command-line tools are built on :class:`Restorer` (see :mod:`tunecli.runner`
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, overload
 
@@ -36,7 +38,7 @@ from tunecli.device import (
 from tunecli.errors import TunecliError, UsageError
 from tunecli.estimation.auto_alpha import AutoAlpha, choose_alpha, is_auto, noise_mapping
 from tunecli.imageio import DEFAULT_MAX_PIXELS, Image, ImageMeta, float_to_samples, read_image, samples_to_float
-from tunecli.layers import bake
+from tunecli.layers import bake, has_image_statistics, recorded_statistics, shared_statistics
 from tunecli.layers.ensemble import DihedralEnsemble
 from tunecli.models import LoadedModel, load_model
 from tunecli.tiling import auto_tile, default_batch_size, default_overlap, tile_apply_adaptive
@@ -49,12 +51,13 @@ TileSpec = int | Literal["auto"]
 TileProgress = Callable[[int, int], None]
 
 _BAKED_CACHE = 8
-#: A model that is not tile-exact (global statistics such as instance norm) runs on the whole
-#: image up to this many pixels; larger images are tiled with :data:`NON_EXACT_TILE` tiles
-#: overlapping by :data:`NON_EXACT_OVERLAP`, and the user is told.
+#: A model that is not tile-exact (instance norm: statistics of the whole image) runs on the
+#: whole image up to this many pixels; larger images (or any, given ``--tile N``) run in tiles
+#: of :data:`NON_EXACT_TILE` px that all share the whole image's statistics, measured in a
+#: first pass over the whole image or, beyond this size, pooled over a first pass in the
+#: largest tiles that fit it (:func:`tunecli.layers.recorded_statistics`).
 NON_EXACT_WHOLE_PIXELS = 4096 * 4096
 NON_EXACT_TILE = 2048
-NON_EXACT_OVERLAP = 256
 
 
 @dataclass(frozen=True)
@@ -195,24 +198,27 @@ class Restorer:
             raise UsageError(f"--tile ({tile}) must be larger than the overlap ({overlap}; set it with --overlap)")
         return overlap
 
-    def non_exact_tiling(self, tile: TileSpec, overlap: int, pixels: int) -> tuple[TileSpec, int, str | None]:
-        """``(tile, overlap, notice)`` for a model that is not tile-exact, on an image of
-        ``pixels`` pixels: ``auto`` runs the whole image up to :data:`NON_EXACT_WHOLE_PIXELS`
-        and beyond it :data:`NON_EXACT_TILE`-px tiles with at least :data:`NON_EXACT_OVERLAP`
-        px of overlap (tiles see their own statistics, so the look may change slightly across
-        the image: the notice says so); an explicit tile size is kept, with the same notice."""
-        name = self.model.name
+    def non_exact_tiling(self, tile: TileSpec, height: int, width: int) -> tuple[TileSpec, int | None, str | None]:
+        """``(tile, statistics_tile, notice)`` for a model that is not tile-exact, on an image of
+        ``height`` × ``width``: ``auto`` (or 0) runs the whole image up to
+        :data:`NON_EXACT_WHOLE_PIXELS` (statistics_tile None: nothing shared); beyond it, or
+        with an explicit tile size, every tile shares statistics of the whole image, measured
+        in one pass over the whole image (statistics_tile 0) or, beyond the limit, pooled over
+        a first pass in the largest tiles that fit it (and the notice says so)."""
+        pixels = height * width
         if tile == 0 or (tile == "auto" and pixels <= NON_EXACT_WHOLE_PIXELS):
-            return 0, overlap, None
+            return 0, None, None
         if tile == "auto":
-            overlap = max(overlap, NON_EXACT_OVERLAP)
-            tile = max(NON_EXACT_TILE, 4 * overlap)
-        return (
-            tile,
-            overlap,
-            f"{name} is not tile-exact (it normalizes over the whole image); ran {tile}px tiles overlapping by "
-            f"{overlap}px, so the look may shift slightly between tiles (--tile 0 runs the whole image)",
+            tile = NON_EXACT_TILE
+        if pixels <= NON_EXACT_WHOLE_PIXELS:
+            return tile, 0, None
+        multiple = self.model.tiling.size_multiple
+        statistics_tile = max(multiple, math.isqrt(NON_EXACT_WHOLE_PIXELS) // multiple * multiple)
+        notice = (
+            f"{self.model.name} normalizes over the whole image: every {tile}px tile shared statistics "
+            f"pooled over a first pass in {statistics_tile}px tiles"
         )
+        return tile, statistics_tile, notice
 
     def tile_size(self, tile: TileSpec, overlap: int, module: nn.Module, dtype: torch.dtype) -> int:
         """Resolve a checked ``tile`` (``"auto"``, 0 or a side in pixels) to a side in pixels
@@ -256,26 +262,33 @@ class Restorer:
         pixels = torch.from_numpy(np.ascontiguousarray(image.pixels, dtype=np.float32)).permute(2, 0, 1)
         batch = self._to_model_channels(pixels)
         notices: list[str] = [chosen.describe(self.alpha_space)] if chosen is not None else []
+        statistics_tile = None
         if not contract.tile_exact:
-            tile, overlap, notice = self.non_exact_tiling(tile, overlap, pixels.shape[1] * pixels.shape[2])
+            tile, statistics_tile, notice = self.non_exact_tiling(tile, pixels.shape[1], pixels.shape[2])
             if notice:
                 notices.append(notice)
         dtype = self.dtype
         while True:
             module = self.baked(omega, dtype)
             used_tile = self.tile_size(tile, overlap, module, dtype)
-            result = tile_apply_adaptive(
+            run = partial(
+                tile_apply_adaptive,
                 module,
-                batch,
-                tile=used_tile,
                 overlap=overlap,
                 scale=contract.scale,
                 size_multiple=contract.size_multiple,
                 receptive_radius=contract.receptive_radius,
                 batch_size=self.batch_size,
                 device=self.device,
-                progress=progress,
             )
+            # one image (B = 1): every tile normalized with the statistics of the whole image
+            if statistics_tile is not None and batch.shape[0] == 1 and has_image_statistics(module):
+                with recorded_statistics(module) as statistics:
+                    run(batch, tile=statistics_tile)
+                with shared_statistics(module, statistics):
+                    result = run(batch, tile=used_tile, progress=progress)
+            else:
+                result = run(batch, tile=used_tile, progress=progress)
             if result.tile != used_tile:
                 tried = f"{used_tile}px tiles" if used_tile else "the whole image"
                 notices.append(f"out of memory with {tried}; used {result.tile}px tiles")

@@ -4,8 +4,10 @@ Strided convolutions down ×4, residual blocks, nearest-neighbour up-sampling + 
 transposed convolutions, which leave checkerboard patterns), every convolution tunable, and
 instance normalization whose scale and shift are tunable too (the style lives largely in them).
 Instance normalization pools statistics over the whole image, so the network is **not**
-tile-exact: the runtime runs it on the whole image up to a size and tiles larger ones with a
-wide overlap (see :mod:`tunecli.api`).
+tile-exact by itself: the runtime runs it on the whole image up to a size, and tiles larger
+ones with the statistics of the whole image measured once on a downscaled copy
+(:func:`image_statistics`, :func:`shared_statistics`; see :mod:`tunecli.api`), so every tile
+is normalized alike and no seam or change of look shows between tiles.
 """
 
 from __future__ import annotations
@@ -15,23 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tunecli.archs.registry import TilingContract, TunableNet, register_arch
-from tunecli.layers import OmegaModule, TunableConv2d, TunableParameter
-
-
-class TunableInstanceNorm(OmegaModule):
-    """Instance normalization with a tunable per-channel scale and shift: ``(B, C, H, W)`` →
-    same shape; statistics per sample and channel over H, W (computed in float32)."""
-
-    def __init__(self, channels: int, p: int, affine: bool, eps: float = 1e-5) -> None:
-        super().__init__()
-        self.eps = eps
-        self.weight = TunableParameter((channels,), p, init=1.0, affine=affine)
-        self.bias = TunableParameter((channels,), p, init=0.0, affine=affine)
-
-    def forward(self, x: Tensor, omega: Tensor | None = None) -> Tensor:  # type: ignore[override]
-        normalized = F.instance_norm(x.float(), eps=self.eps).to(x.dtype)
-        scale, shift = self.weight(omega), self.bias(omega)
-        return normalized * scale[:, :, None, None].to(x.dtype) + shift[:, :, None, None].to(x.dtype)
+from tunecli.layers import OmegaModule, TunableConv2d, TunableInstanceNorm
 
 
 class ConvNormAct(OmegaModule):
@@ -95,7 +81,10 @@ class TunableStyleNet(TunableNet):
     @property
     def tiling(self) -> TilingContract:
         # not exact whatever the overlap (instance norm); the radius of the convolutions alone
-        radius = 4 + 1 * 1 + 2 * 1 + self.blocks * 2 * 4 + 2 * 1 + 1 + 4
+        # (exact once the statistics are shared, see tunecli.layers.normalization); in input
+        # pixels, plus the cell slack of the ½ and ¼ grids (a coarse pixel spans 2 or 4 fine
+        # ones) on the way down and up
+        radius = 4 + 1 * 1 + 2 * 1 + self.blocks * 2 * 4 + 2 * 1 + 1 + 4 + 2 * (1 + 3)
         return TilingContract(scale=1, size_multiple=4, receptive_radius=radius, tile_exact=False)
 
     def forward(self, x: Tensor, omega: Tensor | None = None) -> Tensor:

@@ -1,5 +1,12 @@
-"""Building blocks of tunable networks (tunable convolutions, linears, parameters, baking)."""
+"""Building blocks of tunable networks (tunable convolutions, linears, parameters, instance
+normalization, baking)."""
 
+from tunecli.layers.normalization import (
+    TunableInstanceNorm,
+    has_image_statistics,
+    recorded_statistics,
+    shared_statistics,
+)
 from tunecli.layers.tunable import (
     FixedConv2d,
     FixedLinear,
@@ -22,12 +29,16 @@ __all__ = [
     "FixedParameter",
     "OmegaModule",
     "TunableConv2d",
+    "TunableInstanceNorm",
     "TunableLinear",
     "TunableModule",
     "TunableParameter",
     "TunableSequential",
     "bake",
     "check_omega",
+    "has_image_statistics",
+    "recorded_statistics",
     "remap_omega",
+    "shared_statistics",
     "tunable_modules",
 ]
