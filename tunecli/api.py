@@ -14,6 +14,8 @@ The command-line tools are built on :class:`Restorer` (see :mod:`tunecli.runner`
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -28,6 +30,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tunecli.alpha import AlphaSpace, Omega, ParsedAlpha
+from tunecli.alpha_map import (
+    MODES,
+    SpatialOmega,
+    axis_values,
+    blend_weights,
+    check_spatial,
+    fast_levels,
+    omega_of_values,
+    resized_values,
+)
 from tunecli.device import (
     compute_text,
     inference_memory_format,
@@ -100,6 +112,7 @@ class Restorer:
         self.ensemble = ensemble
         self._baked: OrderedDict[tuple[Omega, torch.dtype], nn.Module] = OrderedDict()
         self._auto_tile: dict[torch.dtype, int] = {}
+        self._spatial_nets: dict[torch.dtype, nn.Module] = {}
 
     # ---- description -------------------------------------------------------------------
     @property
@@ -244,8 +257,13 @@ class Restorer:
         tile: TileSpec = "auto",
         overlap: int | None = None,
         progress: TileProgress | None = None,
+        omega_map: Tensor | None = None,
     ) -> Restored:
         """Run the model at ``omega`` on ``image`` (pixels float32 ``(H, W, C)`` in [0, 1]).
+
+        ``omega_map`` (float32 ``(p, H, W)``, see :meth:`restore_map`): a tuning vector per
+        pixel, run exactly (every tunable convolution mixes its outputs per pixel); ``omega``
+        then only names the run.
 
         ``omega``: a tuning vector, or what :meth:`auto_alpha` chose for this image (run at its
         ω and recorded in :attr:`Restored.alpha_auto`). The alpha channel goes around the model
@@ -268,12 +286,14 @@ class Restorer:
             if notice:
                 notices.append(notice)
         dtype = self.dtype
+        if omega_map is not None:
+            stacked = torch.cat([batch, omega_map[None].expand(batch.shape[0], -1, -1, -1)], dim=1)
         while True:
             module = self.baked(omega, dtype)
             used_tile = self.tile_size(tile, overlap, module, dtype)
             run = partial(
                 tile_apply_adaptive,
-                module,
+                module if omega_map is None else SpatialOmega(self._spatial(dtype), batch.shape[1]),
                 overlap=overlap,
                 scale=contract.scale,
                 size_multiple=contract.size_multiple,
@@ -287,6 +307,8 @@ class Restorer:
                     run(batch, tile=statistics_tile)
                 with shared_statistics(module, statistics):
                     result = run(batch, tile=used_tile, progress=progress)
+            elif omega_map is not None:
+                result = run(stacked, tile=used_tile, progress=progress)
             else:
                 result = run(batch, tile=used_tile, progress=progress)
             if result.tile != used_tile:
@@ -314,6 +336,75 @@ class Restorer:
         )
         return Restored(out, result.tile, precision_name(dtype), tuple(notices), chosen)
 
+    def _spatial(self, dtype: torch.dtype) -> nn.Module:
+        """The unbaked network on the device in ``dtype``, for per-pixel ω (cached)."""
+        if dtype not in self._spatial_nets:
+            check_spatial(self.model.module, self.model.name)
+            net = copy.deepcopy(self.model.module).to(self.device, dtype).eval()
+            self._spatial_nets[dtype] = net
+        return self._spatial_nets[dtype]
+
+    def restore_map(
+        self,
+        image: Image,
+        alpha_map: np.ndarray,
+        *,
+        mode: str = "exact",
+        levels: int = 3,
+        tile: TileSpec = "auto",
+        overlap: int | None = None,
+        progress: TileProgress | None = None,
+    ) -> Restored:
+        """Run the model with a tuning vector per pixel from ``alpha_map`` (see
+        :mod:`tunecli.alpha_map`): float ``(H, W)`` or ``(H, W, C)`` in [0, 1], the image's size
+        or resized to it (with a notice). ``mode``: ``"exact"`` (per-pixel ω in every tunable
+        convolution) or ``"fast"`` (``levels`` uniform runs per axis, blended per pixel)."""
+        if mode not in MODES:
+            raise UsageError(f"--alpha-map-mode must be one of {', '.join(MODES)}, not {mode!r}")
+        space = self.alpha_space
+        height, width = image.pixels.shape[:2]
+        values, resized = resized_values(axis_values(space, alpha_map), height, width)
+        notices = (
+            [f"alpha map resized from {alpha_map.shape[1]}x{alpha_map.shape[0]} to {width}x{height}"] if resized else []
+        )
+        per_pixel = torch.from_numpy(values)
+        middle = tuple(float(v) for v in per_pixel.mean(dim=(1, 2)))
+        label = space.validate((1.0 - middle[0], middle[0]) if space.domain != "box" else middle)
+        if mode == "exact":
+            check_spatial(self.model.module, self.model.name)
+            if self.ensemble:
+                raise UsageError("--ensemble does not combine with an exact alpha map (use --alpha-map-mode fast)")
+            done = self.restore(
+                image, label, tile=tile, overlap=overlap, progress=progress, omega_map=omega_of_values(space, per_pixel)
+            )
+            return replace(done, notices=tuple(notices) + done.notices)
+        axes = [fast_levels(float(v.min()), float(v.max()), levels) for v in per_pixel]
+        weights = [blend_weights(v, grid) for v, grid in zip(per_pixel, axes, strict=True)]
+        blended: Tensor | None = None
+        last: Restored | None = None
+        for combo in itertools.product(*(range(len(grid)) for grid in axes)):
+            point = tuple(axes[k][i] for k, i in enumerate(combo))
+            omega = space.validate((1.0 - point[0], point[0]) if space.domain != "box" else point)
+            weight = torch.ones(height, width)
+            for k, i in enumerate(combo):
+                weight = weight * weights[k][i]
+            if not bool((weight > 0).any()):
+                continue
+            last = self.restore(image, omega, tile=tile, overlap=overlap)
+            out = torch.from_numpy(last.image.pixels)
+            if self.scale != 1:
+                weight = F.interpolate(weight[None, None], scale_factor=self.scale, mode="bilinear")[0, 0]
+            contribution = out * weight[:, :, None]
+            blended = contribution if blended is None else blended + contribution
+        assert blended is not None and last is not None
+        pixels = blended.numpy().astype(np.float32)
+        if image.meta.dtype != "float32":
+            pixels = np.clip(pixels, 0.0, 1.0)
+        runs = int(np.prod([len(grid) for grid in axes]))
+        notices.append(f"alpha map, fast mode: {runs} uniform runs blended per pixel")
+        out_image = replace(last.image, pixels=pixels)
+        return replace(last, image=out_image, notices=tuple(notices) + last.notices)
+
     def _to_model_channels(self, pixels: Tensor) -> Tensor:
         """``(C, H, W)`` image → ``(B, model channels, H, W)`` batch."""
         have, want = pixels.shape[0], self.model.channels
@@ -339,7 +430,14 @@ class Restorer:
 
     @overload
     def run(
-        self, image: np.ndarray, alpha: AlphaLike = None, *, tile: TileSpec = "auto", overlap: int | None = None
+        self,
+        image: np.ndarray,
+        alpha: AlphaLike = None,
+        *,
+        tile: TileSpec = "auto",
+        overlap: int | None = None,
+        alpha_map: np.ndarray | None = None,
+        alpha_map_mode: str = "exact",
     ) -> np.ndarray: ...
 
     @overload
@@ -350,6 +448,8 @@ class Restorer:
         *,
         tile: TileSpec = "auto",
         overlap: int | None = None,
+        alpha_map: np.ndarray | None = None,
+        alpha_map_mode: str = "exact",
     ) -> Image: ...
 
     def run(
@@ -359,6 +459,8 @@ class Restorer:
         *,
         tile: TileSpec = "auto",
         overlap: int | None = None,
+        alpha_map: np.ndarray | None = None,
+        alpha_map_mode: str = "exact",
     ) -> np.ndarray | Image:
         """Restore an array, an :class:`~tunecli.imageio.Image` or an image file at ``alpha``.
 
@@ -372,8 +474,22 @@ class Restorer:
         level (:meth:`auto_alpha`); a returned ``Image`` then records it: the note line
         (``noise sigma ≈ 17.3 → alpha 0.27``) ends ``meta.notices`` and
         ``meta.extra["alpha_auto"]`` is ``{"sigma": …, "alpha": [ω…]}``.
+
+        ``alpha_map`` (float ``(H, W)`` or ``(H, W, C)`` in [0, 1]; ``alpha`` is then unused):
+        a tuning vector per pixel, see :meth:`restore_map` (``alpha_map_mode`` "exact"/"fast").
         """
         omega: Omega | AutoAlpha | None = None
+        if alpha_map is not None:
+            source = image
+            if isinstance(source, np.ndarray):
+                image = _image_from_array(source)
+            elif isinstance(source, str | Path):
+                image = read_image(Path(source), max_pixels=DEFAULT_MAX_PIXELS)
+            assert isinstance(image, Image)
+            mapped = self.restore_map(image, alpha_map, mode=alpha_map_mode, tile=tile, overlap=overlap)
+            if isinstance(source, np.ndarray):
+                return _array_from_image(mapped.image, source.dtype, source.ndim)
+            return mapped.image
         if is_auto(alpha):
             self._noise_task()  # refused before any file is read, as a bad alpha is
         else:

@@ -34,6 +34,8 @@ from tunecli.imageio import (
 from tunecli.imageio.atomic import check_writable_folder
 
 if TYPE_CHECKING:  # the runner plans without torch; only running needs tunecli.api
+    import numpy as np
+
     from tunecli.api import Restored, Restorer, TileSpec
     from tunecli.estimation.auto_alpha import AutoAlpha
 
@@ -406,8 +408,13 @@ def run_batch(
     overlap: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     reporter: BatchReporter | None = None,
+    alpha_map: np.ndarray | None = None,
+    alpha_map_mode: str = "exact",
 ) -> BatchSummary:
     """Restore every planned input at ``omega`` and write its output.
+
+    With ``alpha_map`` (float ``(H, W[, C])`` in [0, 1]) every input runs with that alpha per
+    pixel instead (:meth:`~tunecli.api.Restorer.restore_map`, resized to each input).
 
     ``omega`` :data:`AUTO` (``--alpha auto``): each image runs at the ω that
     :meth:`~tunecli.api.Restorer.auto_alpha` chooses for it (estimated with the decoding, on the
@@ -501,7 +508,19 @@ def run_batch(
                         continue
                 run_at = chosen if chosen is not None else fixed
                 assert run_at is not None
-                restored = restorer.restore(image, run_at, tile=tile, overlap=overlap, progress=reporter.tile_progress)
+                if alpha_map is not None:
+                    restored = restorer.restore_map(
+                        image,
+                        alpha_map,
+                        mode=alpha_map_mode,
+                        tile=tile,
+                        overlap=overlap,
+                        progress=reporter.tile_progress,
+                    )
+                else:
+                    restored = restorer.restore(
+                        image, run_at, tile=tile, overlap=overlap, progress=reporter.tile_progress
+                    )
             except Exception as err:  # one bad file must not end the batch (SPEC §4)
                 finish(FileResult(job, "failed", _one_line(err), err, seconds=time.perf_counter() - began))
                 continue

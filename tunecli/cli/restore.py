@@ -70,6 +70,8 @@ class TaskOptions:
     json: bool
     quiet: bool
     debug: bool
+    alpha_map: Path | None = None
+    alpha_map_mode: str = "exact"
 
 
 def parse_tile(text: str) -> int | str:
@@ -133,6 +135,10 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
         raise UsageError("--alpha auto picks one alpha per image and --sweep sets the alphas; pass one")
     if options.alpha is not None and options.sweep is not None:
         raise UsageError("--alpha and --sweep exclude each other; pass one")
+    if options.alpha_map is not None and (options.alpha is not None or options.sweep is not None):
+        raise UsageError("--alpha-map sets the alpha of every pixel; leave out --alpha and --sweep")
+    if options.alpha_map_mode not in ("exact", "fast"):
+        raise UsageError(f"--alpha-map-mode must be exact or fast, not {options.alpha_map_mode!r}")
     if options.max_pixels is not None and options.max_pixels < 1:
         raise UsageError("--max-pixels must be a positive number of pixels")
     tile = parse_tile(options.tile)
@@ -157,6 +163,13 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
         run_sweep_command(task, info, options, output_options, tile)
         return
 
+    alpha_map = None
+    if options.alpha_map is not None:
+        from tunecli.alpha_map import axis_values
+        from tunecli.imageio import read_image
+
+        alpha_map = read_image(options.alpha_map).pixels
+        axis_values(space, alpha_map, f"{options.alpha_map}")  # a map this model cannot take: exit 2 now
     if auto:
         from tunecli.estimation.auto_alpha import AUTO, noise_mapping
         from tunecli.tasks import get_task
@@ -168,7 +181,8 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
         parsed = space.parse(options.alpha) if options.alpha is not None else ParsedAlpha(space.validate(space.default))
         if parsed.notice and not options.quiet:
             console.notice(parsed.notice)
-        plan = plan_jobs(options.inputs, task=task, label=space.label(parsed.omega), options=output_options)
+        label = "map" if alpha_map is not None else space.label(parsed.omega)
+        plan = plan_jobs(options.inputs, task=task, label=label, options=output_options)
     if not options.quiet:
         console.passed_over(plan.ignored, plan.passed_over)
     prepare_output_folders(output_folders(plan, output_options))
@@ -190,6 +204,8 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
                 overlap=options.overlap,
                 max_pixels=options.max_pixels or DEFAULT_MAX_PIXELS,
                 reporter=progress,
+                alpha_map=alpha_map,
+                alpha_map_mode=options.alpha_map_mode,
             )
     except BatchInterrupted as stop:  # the summary first, then the root group's exit 130
         summary, interrupt = stop.summary, stop
@@ -201,8 +217,11 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
                 "model": info.name,
                 "checkpoint": str(info.path),
                 # --alpha auto: each file's alpha_auto holds its estimate and alpha
-                "alpha": list(parsed.omega) if parsed is not None else "auto",
-                "alpha_label": space.label(parsed.omega) if parsed is not None else None,
+                "alpha": "map" if alpha_map is not None else list(parsed.omega) if parsed is not None else "auto",
+                "alpha_label": space.label(parsed.omega) if parsed is not None and alpha_map is None else None,
+                "alpha_map": None
+                if options.alpha_map is None
+                else {"file": str(options.alpha_map), "mode": options.alpha_map_mode},
                 "device": str(restorer.device),
                 "precision": restorer.precision,
                 "ensemble": restorer.ensemble,
@@ -214,7 +233,13 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
         )
     if not options.quiet:
         tile_text = ", ".join("whole image" if t == 0 else f"{t}px" for t in tiles) or "-"
-        alpha_text = space.describe(parsed.omega) if parsed is not None else "alpha auto"
+        alpha_text = (
+            f"alpha map {options.alpha_map.name} ({options.alpha_map_mode})"
+            if options.alpha_map is not None
+            else space.describe(parsed.omega)
+            if parsed is not None
+            else "alpha auto"
+        )
         console.info(f"{summary.counts_text()} · {info.name} {alpha_text} · {restorer.compute_text} · tile {tile_text}")
     if interrupt is not None:
         raise interrupt
@@ -246,6 +271,24 @@ def register(app: typer.Typer, spec: Task) -> None:
             str | None,
             typer.Option(help="Write a gallery over alphas: 0:1:5, 0,0.5,1 or simplex:4.", rich_help_panel=TUNING),
         ] = None,
+        alpha_map: Annotated[
+            Path | None,
+            typer.Option(
+                "--alpha-map",
+                help="Alpha per pixel from an image: gray 0-255 → alpha (p = 2), or one channel per axis "
+                "(box models); resized to each input.",
+                rich_help_panel=TUNING,
+                metavar="MAP",
+            ),
+        ] = None,
+        alpha_map_mode: Annotated[
+            str,
+            typer.Option(
+                "--alpha-map-mode",
+                help="exact: per-pixel alpha in every tunable layer; fast: a few alphas blended per pixel.",
+                rich_help_panel=TUNING,
+            ),
+        ] = "exact",
         reference: Annotated[
             Path | None,
             typer.Option(
@@ -387,6 +430,8 @@ def register(app: typer.Typer, spec: Task) -> None:
                 json=json_summary,
                 quiet=quiet,
                 debug=debug,
+                alpha_map=alpha_map,
+                alpha_map_mode=alpha_map_mode,
             ),
         )
 

@@ -57,6 +57,10 @@ def check_omega(omega: Tensor | None, p: int, batch: int | None = None) -> Tenso
         raise RuntimeError("no tuning vector: call the network as net(x, omega) or bake it first")
     if omega.dim() == 2 and omega.shape[0] == 1:
         omega = omega[0]
+    if omega.dim() == 4 and omega.shape[1] == p:  # a spatial map (B, p, H, W): see TunableConv2d
+        if batch is not None and omega.shape[0] not in (1, batch):
+            raise ValueError(f"the alpha map has {omega.shape[0]} samples for a batch of {batch}")
+        return omega
     if omega.dim() not in (1, 2) or omega.shape[-1] != p:
         raise ValueError(f"omega must have shape (p,) or (B, p) with p={p}, got {tuple(omega.shape)}")
     if batch is not None and omega.dim() == 2 and omega.shape[0] != batch:
@@ -167,6 +171,8 @@ class TunableConv2d(TunableModule):
 
     def forward(self, x: Tensor, omega: Tensor | None = None) -> Tensor:  # type: ignore[override]
         omega = check_omega(omega, self.p, x.shape[0]).to(x.device)
+        if omega.dim() == 4:
+            return self.forward_spatial(x, omega)
         t = self.template
         weight = self.mix(self.weight, self.weight0, omega)
         bias = self.mix(self.bias, self.bias0, omega) if self.bias is not None else None
@@ -185,6 +191,36 @@ class TunableConv2d(TunableModule):
             t.groups * batch,
         )
         return y.reshape(batch, out_ch, *y.shape[2:])
+
+    def forward_spatial(self, x: Tensor, omega_map: Tensor) -> Tensor:
+        """The layer with a tuning vector per pixel: ``omega_map`` ``(B or 1, p, h, w)`` at any
+        resolution is resized to this layer's output (bilinear, antialiased when shrinking) and
+
+            out(q) = K0∗x(q) + Σᵢ ωᵢ(q)·(Kᵢ∗x)(q)    (K0 = 0 and biases alike without ``affine``)
+
+        — the exact extension of the layer to spatial ω: a tunable conv is linear in ω, so
+        mixing the p outputs per pixel equals mixing the kernels per pixel. A constant map
+        gives the uniform-ω output; the cost is about (p + 1)× a plain conv."""
+        t = self.template
+        if t.groups != 1:
+            raise ValueError("a per-pixel alpha map needs convolutions without groups")
+        x, padding = self._pad(x)
+        p, out_ch = self.p, self.weight.shape[1]
+        bank = self.weight.to(x.dtype).reshape(p * out_ch, *self.weight.shape[2:])
+        bias = None if self.bias is None else self.bias.to(x.dtype).reshape(-1)
+        y = F.conv2d(x, bank, bias, t.stride, padding, t.dilation)
+        y = y.reshape(y.shape[0], p, out_ch, *y.shape[2:])
+        size = tuple(y.shape[-2:])
+        if tuple(omega_map.shape[-2:]) != size:
+            shrink = omega_map.shape[-2] > size[0] or omega_map.shape[-1] > size[1]
+            omega_map = F.interpolate(
+                omega_map.float(), size=size, mode="bilinear", align_corners=False, antialias=shrink
+            )
+        mixed = (omega_map.to(y.dtype)[:, :, None] * y).sum(dim=1)
+        if self.weight0 is not None:
+            base_bias = None if self.bias0 is None else self.bias0.to(x.dtype)
+            mixed = mixed + F.conv2d(x, self.weight0.to(x.dtype), base_bias, t.stride, padding, t.dilation)
+        return mixed
 
     def baked(self, omega: Tensor) -> FixedConv2d:
         omega = self._shared(omega)
