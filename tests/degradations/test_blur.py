@@ -177,3 +177,16 @@ def test_blur_rejects_bad_input() -> None:
         blur(torch.rand(2, 1, 4, 8), torch.ones(2, 9, 9) / 81)
     with pytest.raises(UsageError, match=r"float images \(B, C, H, W\)"):
         blur(images[0], kernels)
+
+
+def test_a_kernel_kind_can_be_chosen() -> None:
+    from tunecli.degradations.blur import kernel_spread, random_kernel
+
+    gaussian = random_kernel(0.5, torch.Generator().manual_seed(0), kind="gaussian")
+    torch.testing.assert_close(gaussian, gaussian.T)  # isotropic
+    motion = random_kernel(0.5, torch.Generator().manual_seed(0), kind="motion")
+    again = random_kernel(0.5, torch.Generator().manual_seed(0), kind="motion")
+    assert torch.equal(motion, again) and abs(float(motion.sum()) - 1) < 1e-5
+    assert kernel_spread(motion) > 0
+    with pytest.raises(UsageError, match="kernel kind must be one of gaussian, anisotropic, motion; got 'box'"):
+        random_kernel(0.5, torch.Generator(), kind="box")

@@ -75,8 +75,11 @@ def default_kernel_size(strength: float) -> int:
     return 2 * math.ceil(half) + 1
 
 
-def random_kernel(strength: float, generator: torch.Generator, size: int | None = None) -> Tensor:
-    """A random blur kernel of ``strength`` in [0, 1] (kind drawn at random, see the module doc).
+def random_kernel(
+    strength: float, generator: torch.Generator, size: int | None = None, kind: str | None = None
+) -> Tensor:
+    """A random blur kernel of ``strength`` in [0, 1] (``kind`` one of :data:`KINDS`, None: drawn
+    at random; see the module doc).
 
     ``generator``: a CPU :class:`torch.Generator`, the only source of randomness. ``size``: odd
     kernel size, at least :func:`default_kernel_size` (the kernel is zero-padded about its centre;
@@ -86,7 +89,10 @@ def random_kernel(strength: float, generator: torch.Generator, size: int | None 
     natural = default_kernel_size(strength)
     size = _check_size(size, natural, strength)
     _check_generator(generator)
-    kind = KINDS[int(torch.randint(len(KINDS), (1,), generator=generator))]
+    if kind is None:
+        kind = KINDS[int(torch.randint(len(KINDS), (1,), generator=generator))]
+    elif kind not in KINDS:
+        raise UsageError(f"kernel kind must be one of {', '.join(KINDS)}; got {kind!r}")
     if kind == "gaussian":
         sigma = sigma_of_strength(strength)
         kernel = _gaussian(natural, sigma, sigma, 0.0)
