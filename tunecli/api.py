@@ -48,7 +48,7 @@ from tunecli.device import (
     resolve_precision,
 )
 from tunecli.errors import TunecliError, UsageError
-from tunecli.estimation.auto_alpha import AutoAlpha, choose_alpha, is_auto, noise_mapping
+from tunecli.estimation.auto_alpha import AutoAlpha, choose_alpha, is_auto, noise_mapping, split_auto
 from tunecli.imageio import DEFAULT_MAX_PIXELS, Image, ImageMeta, float_to_samples, read_image, samples_to_float
 from tunecli.layers import bake, has_image_statistics, recorded_statistics, shared_statistics
 from tunecli.layers.ensemble import DihedralEnsemble
@@ -154,19 +154,21 @@ class Restorer:
             return space.parse(repr(float(alpha)))
         return space.parse(",".join(repr(float(v)) for v in alpha))
 
-    def auto_alpha(self, image: Image | np.ndarray, name: str = "the image") -> AutoAlpha:
+    def auto_alpha(self, image: Image | np.ndarray, name: str = "the image", alpha: str = "auto") -> AutoAlpha:
         """What ``alpha="auto"`` runs ``image`` at: its estimated noise level (see
         :mod:`tunecli.estimation.noise`) mapped to ω by the model's task, rounded to 0.01.
 
         ``image``: an :class:`~tunecli.imageio.Image` or an array as :meth:`run` takes it.
         Raises :class:`~tunecli.errors.AlphaError` for a model whose task maps no noise level
         (upscale, style) and :class:`~tunecli.errors.InputImageError` (naming ``name``) for an
-        image too small to estimate from.
+        image too small to estimate from. ``alpha``: ``"auto"``, or for a box model one axis
+        auto and the others given (``"noise=auto,blur=0.7"``).
         """
         task = self._noise_task()
+        fixed = split_auto(alpha, self.alpha_space, task, self.model.name)
         if isinstance(image, np.ndarray):
             image = _image_from_array(image)
-        return choose_alpha(image.pixels, task, self.alpha_space, name)
+        return choose_alpha(image.pixels, task, self.alpha_space, name, fixed)
 
     def _noise_task(self) -> Task:
         """The model's task, if it maps a noise level to this model's alpha (else AlphaError)."""
@@ -491,7 +493,8 @@ class Restorer:
                 return _array_from_image(mapped.image, source.dtype, source.ndim)
             return mapped.image
         if is_auto(alpha):
-            self._noise_task()  # refused before any file is read, as a bad alpha is
+            # refused before any file is read, as a bad alpha is
+            split_auto(str(alpha), self.alpha_space, self._noise_task(), self.model.name)
         else:
             omega = self.parse_alpha(alpha).omega
         source = image
@@ -501,7 +504,7 @@ class Restorer:
             image = read_image(Path(source), max_pixels=DEFAULT_MAX_PIXELS)
         assert isinstance(image, Image)
         if omega is None:
-            omega = self.auto_alpha(image, str(source) if isinstance(source, str | Path) else "the image")
+            omega = self.auto_alpha(image, str(source) if isinstance(source, str | Path) else "the image", str(alpha))
         restored = self.restore(image, omega, tile=tile, overlap=overlap)
         if isinstance(source, np.ndarray):
             return _array_from_image(restored.image, source.dtype, source.ndim)

@@ -401,7 +401,7 @@ AUTO: Literal["auto"] = "auto"
 def run_batch(
     restorer: Restorer,
     plan: Plan,
-    omega: Omega | Literal["auto"],
+    omega: Omega | str,
     *,
     options: OutputOptions,
     tile: TileSpec = "auto",
@@ -416,7 +416,7 @@ def run_batch(
     With ``alpha_map`` (float ``(H, W[, C])`` in [0, 1]) every input runs with that alpha per
     pixel instead (:meth:`~tunecli.api.Restorer.restore_map`, resized to each input).
 
-    ``omega`` :data:`AUTO` (``--alpha auto``): each image runs at the ω that
+    ``omega`` :data:`AUTO` (``--alpha auto``, or a box model's ``noise=auto,blur=0.7``): each image runs at the ω that
     :meth:`~tunecli.api.Restorer.auto_alpha` chooses for it (estimated with the decoding, on the
     background thread); its output is named after that alpha (jobs planned with
     ``label_per_image``), its result records the choice and its first notice is the note line.
@@ -442,7 +442,7 @@ def run_batch(
 
     def read(job: Job) -> tuple[Image, AutoAlpha | None]:
         image = read_image(job.source, max_pixels=max_pixels)
-        return image, restorer.auto_alpha(image, str(job.source)) if auto else None
+        return image, restorer.auto_alpha(image, str(job.source), str(omega)) if auto else None
 
     def write(job: Job, image: Image) -> list[str]:
         return write_image(

@@ -93,6 +93,22 @@ def test_deblur_sets_noise_from_the_estimate_and_keeps_the_default_blur(
     assert f"note: scan.png: noise sigma ≈ {sigma:.1f} → noise={noise:.2f} blur=0.50" in result.stderr
 
 
+def test_deblur_takes_noise_auto_with_a_given_blur(run_cli: RunCli, make_model: ModelFactory, tmp_path: Path) -> None:
+    model = make_model("deblur", space=BOX)
+    source = write_noisy(tmp_path / "scan.png", 12.0)
+    noise = round(min(1.0, estimate(source) / 30), 2)
+    result = run_cli("deblur", "-m", model, "-a", "noise=auto,blur=0.8", source, "--json")
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.stdout)["files"]
+    assert record["alpha_auto"]["alpha"] == pytest.approx([noise, 0.8])
+    assert record["output"].endswith(f"scan_deblur_a{noise:.2f}-0.80.png")
+    refused = run_cli("deblur", "-m", model, "-a", "blur=auto", source)
+    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1
+    assert "deblur-test estimates only noise from the image, not blur" in refused.stderr
+    simplex = run_cli("denoise", "-m", make_model("denoise"), "-a", "gentle=auto", source)
+    assert simplex.exit_code == 2 and "only a box model takes auto for one axis" in simplex.stderr
+
+
 @pytest.mark.parametrize(
     "task,arch,hparams", [("style", "tiny", None), ("upscale", "test-upsampler", {})], ids=["style", "upscale"]
 )

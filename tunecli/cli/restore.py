@@ -171,10 +171,11 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
         alpha_map = read_image(options.alpha_map).pixels
         axis_values(space, alpha_map, f"{options.alpha_map}")  # a map this model cannot take: exit 2 now
     if auto:
-        from tunecli.estimation.auto_alpha import AUTO, noise_mapping
+        from tunecli.estimation.auto_alpha import AUTO, noise_mapping, split_auto
         from tunecli.tasks import get_task
 
-        noise_mapping(get_task(task), space, info.name)  # a model whose task maps no noise level: exit 2
+        # a model whose task maps no noise level, or an axis it cannot estimate: exit 2
+        split_auto(str(options.alpha), space, noise_mapping(get_task(task), space, info.name), info.name)
         parsed = None
         plan = plan_jobs(options.inputs, task=task, label=AUTO, options=output_options, label_per_image=True)
     else:
@@ -198,7 +199,7 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
             summary = run_batch(
                 restorer,
                 plan,
-                parsed.omega if parsed is not None else "auto",
+                parsed.omega if parsed is not None else str(options.alpha),
                 options=output_options,
                 tile=tile,
                 overlap=options.overlap,
@@ -217,7 +218,11 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
                 "model": info.name,
                 "checkpoint": str(info.path),
                 # --alpha auto: each file's alpha_auto holds its estimate and alpha
-                "alpha": "map" if alpha_map is not None else list(parsed.omega) if parsed is not None else "auto",
+                "alpha": "map"
+                if alpha_map is not None
+                else list(parsed.omega)
+                if parsed is not None
+                else str(options.alpha).strip().lower(),
                 "alpha_label": space.label(parsed.omega) if parsed is not None and alpha_map is None else None,
                 "alpha_map": None
                 if options.alpha_map is None

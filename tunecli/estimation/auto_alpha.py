@@ -28,8 +28,43 @@ ALPHA_STEP = 0.01
 
 
 def is_auto(alpha: object) -> bool:
-    """Whether an ``--alpha`` value (text, number, vector or None) is ``auto``."""
-    return isinstance(alpha, str) and alpha.strip().lower() == AUTO
+    """Whether an ``--alpha`` value (text, number, vector or None) asks for an estimate: ``auto``,
+    or a box model's named form with one axis ``auto`` (``noise=auto,blur=0.7``)."""
+    if not isinstance(alpha, str):
+        return False
+    text = alpha.strip().lower()
+    return text == AUTO or any(part.partition("=")[2].strip() == AUTO for part in text.split(","))
+
+
+def split_auto(alpha: str, space: AlphaSpace, task: Task, model: str) -> Omega | None:
+    """The fixed part of an ``auto`` request: None for plain ``auto`` (the other axes keep the
+    model's default); for ``noise=auto,blur=0.7`` the vector of the other named values (unnamed
+    axes at the default) — only on a box model and only for the axes the task's noise mapping
+    sets, else :class:`~tunecli.errors.AlphaError`."""
+    text = alpha.strip().lower()
+    if text == AUTO:
+        return None
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    named = [part.partition("=") for part in parts]
+    auto_axes = {name.strip() for name, _, value in named if value.strip() == AUTO}
+    if space.domain != "box":
+        raise AlphaError(f"--alpha {alpha}: only a box model takes auto for one axis; use --alpha auto")
+    mapped = _noise_axes(task, space)
+    if not auto_axes <= mapped:
+        wrong = ", ".join(sorted(auto_axes - mapped))
+        raise AlphaError(
+            f"--alpha {alpha}: {model} estimates only {', '.join(sorted(mapped))} from the image, not {wrong}"
+        )
+    rest = ",".join(f"{name.strip()}={value.strip()}" for name, _, value in named if value.strip() != AUTO)
+    return space.parse(rest).omega if rest else space.validate(space.default)
+
+
+def _noise_axes(task: Task, space: AlphaSpace) -> set[str]:
+    """The axes the task's noise mapping sets (those that differ between two noise levels)."""
+    low, high = task.alpha_for_noise(space, 5.0), task.alpha_for_noise(space, 25.0)
+    if low is None or high is None:
+        return set()
+    return {name for name, a, b in zip(space.names, low, high, strict=True) if a != b}
 
 
 @dataclass(frozen=True)
@@ -69,8 +104,11 @@ def noise_mapping(task: Task, space: AlphaSpace, model: str) -> Task:
     )
 
 
-def choose_alpha(pixels: np.ndarray, task: Task, space: AlphaSpace, name: str = "the image") -> AutoAlpha:
-    """Estimate the noise of ``pixels`` (float ``(H, W, C)`` in [0, 1]) and pick ω by ``task``.
+def choose_alpha(
+    pixels: np.ndarray, task: Task, space: AlphaSpace, name: str = "the image", fixed: Omega | None = None
+) -> AutoAlpha:
+    """Estimate the noise of ``pixels`` (float ``(H, W, C)`` in [0, 1]) and pick ω by ``task``;
+    with ``fixed`` (from :func:`split_auto`) only the noise-mapped axes come from the estimate.
 
     Raises :class:`~tunecli.errors.AlphaError` when the task has no mapping for ``space`` and
     :class:`~tunecli.errors.InputImageError` (naming ``name``) when the image is too small to
@@ -85,6 +123,9 @@ def choose_alpha(pixels: np.ndarray, task: Task, space: AlphaSpace, name: str = 
     omega = task.alpha_for_noise(space, sigma)
     if omega is None:
         raise AlphaError(f"--alpha auto: the {task.name} task has no mapping from a noise level to this alpha space")
+    if fixed is not None:
+        mapped = _noise_axes(task, space)
+        omega = tuple(v if n in mapped else f for n, v, f in zip(space.names, omega, fixed, strict=True))
     return AutoAlpha(sigma, space.validate(_rounded(space, omega)))
 
 
