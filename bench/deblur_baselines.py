@@ -4,7 +4,8 @@ shipped denoiser, on real camera-shake kernels.
 One run, the same degraded images for every method: each clean image (a centre crop of
 ``--crop`` px of the first ``--limit`` images of each set) is blurred by every kernel of a set —
 the 8 camera-shake kernels of Levin et al. 2009 (``kernels/KAIR/Levin09.mat``) and the 4 motion
-kernels of the USRNet set (``kernels_12.mat``, indices 8–11) — with a **reflect** boundary, then
+kernels of the USRNet set (``kernels_12.mat``, indices 8–11; ``--kernel-sets gaussian``: its 8
+isotropic and anisotropic Gaussians, 0–7) — with a **reflect** boundary, then
 gets seeded AWGN of σ (0–255) saved to 8 bits (:func:`tunecli.tasks.deblur.blurred_noisy`, the
 same inputs as ``tunecli eval deblur``). PSNR/SSIM on 8-bit RGB over the whole image.
 
@@ -116,13 +117,22 @@ def main() -> None:
     parser.add_argument("--blur-grid", default="0.25,0.5,0.75,1")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write every row here")
+    parser.add_argument("--sweeps-only", action="store_true", help="only the axis sweeps")
+    parser.add_argument(
+        "--kernel-sets",
+        default="levin,motion",
+        help="levin (Levin09.mat), motion (kernels_12.mat 8-11), gaussian (kernels_12.mat 0-7: isotropic and anisotropic)",
+    )
     args = parser.parse_args()
 
     kernel_dir = args.data / "kernels" / "KAIR"
-    kernel_sets = {
-        "Levin09 (8)": read_kernels(kernel_dir / "Levin09.mat"),
-        "kernels_12 motion (4)": read_kernels(kernel_dir / "kernels_12.mat")[8:12],
+    available = {
+        "levin": ("Levin09 (8)", lambda: read_kernels(kernel_dir / "Levin09.mat")),
+        "motion": ("kernels_12 motion (4)", lambda: read_kernels(kernel_dir / "kernels_12.mat")[8:12]),
+        "gaussian": ("kernels_12 Gaussian (8)", lambda: read_kernels(kernel_dir / "kernels_12.mat")[:8]),
     }
+    kernel_sets = {available[key][0]: available[key][1]() for key in args.kernel_sets.split(",")}
+    levin_first = read_kernels(kernel_dir / "Levin09.mat")[0]
     images = []
     for name in args.sets.split(","):
         files = list_images([args.data / "test" / name])[: args.limit]
@@ -140,7 +150,7 @@ def main() -> None:
     )
     denoise_task, space = get_task("denoise"), denoiser.alpha_space
     rows: list[dict] = []
-    for sigma in sigmas:
+    for sigma in [] if args.sweeps_only else sigmas:
         tuning_case = None
         for set_name, kernels in kernel_sets.items():
             cases = [
@@ -195,13 +205,14 @@ def main() -> None:
                     "ssim": best[1],
                 }
             )
-    print("\n| kernels | sigma | method | setting | PSNR | SSIM |")
-    print("|---|---|---|---|---|---|")
+    if rows:
+        print("\n| kernels | sigma | method | setting | PSNR | SSIM |")
+        print("|---|---|---|---|---|---|")
     for row in rows:
         print(
             f"| {row['kernels']} | {row['sigma']:g} | {row['method']} | {row['setting']} | {row['psnr']:.2f} | {row['ssim']:.4f} |"
         )
-    sweeps = axis_sweeps(deblurrer, images, kernel_sets["Levin09 (8)"][0], args.seed)
+    sweeps = axis_sweeps(deblurrer, images, levin_first, args.seed)
     if args.json:
         args.json.write_text(
             json.dumps({"rows": rows, "sweeps": sweeps, "images": len(images), "crop": args.crop}, indent=1)
@@ -226,26 +237,35 @@ def axis_sweeps(deblurrer: object, images: list[np.ndarray], kernel: np.ndarray,
     steps = [0.0, 0.25, 0.5, 0.75, 1.0]
     result = {}
     for axis, omegas in (("blur", [(noise, t) for t in steps]), ("noise", [(t, blur) for t in steps])):
-        energies = [
-            float(np.mean([gradient_energy(quantize_8bit(deblurrer.run(d, alpha=omega, tile=0))) for d in degraded]))  # type: ignore[attr-defined]
-            for omega in omegas
+        outputs = [[quantize_8bit(deblurrer.run(d, alpha=omega, tile=0)) for d in degraded] for omega in omegas]  # type: ignore[attr-defined]
+        energies = [float(np.mean([gradient_energy(o) for o in outs])) for outs in outputs]
+        residuals = [
+            255
+            * float(
+                np.sqrt(np.mean([np.mean((o - quantize_8bit(d)) ** 2) for o, d in zip(outs, degraded, strict=True)]))
+            )
+            for outs in outputs
         ]
         rising = all(a < b for a, b in pairwise(energies))
         falling = all(a > b for a, b in pairwise(energies))
         result[axis] = {
             "omegas": omegas,
             "gradient_energy": energies,
-            "monotonic": rising if axis == "blur" else falling,
+            "residual_rms": residuals,
+            "energy_monotonic": rising if axis == "blur" else falling,
+            "residual_monotonic": all(a < b for a, b in pairwise(residuals)),
         }
-    print(f"\nAxis sweeps (first Levin kernel, sigma {sigma:g}; output gradient energy, 0-255 scale):\n")
-    print("| axis | " + " | ".join(f"{t:g}" for t in steps) + " | monotonic |")
-    print("|---|" + "---|" * len(steps) + "---|")
+    print(f"\nAxis sweeps (first Levin kernel, sigma {sigma:g}, 0-255 scale):\n")
+    print("| axis (the other at its card value) | measure | " + " | ".join(f"{t:g}" for t in steps) + " | monotonic |")
+    print("|---|---|" + "---|" * len(steps) + "---|")
     for axis, row in result.items():
         direction = "rising" if axis == "blur" else "falling"
         energies = " | ".join(f"{e:.1f}" for e in row["gradient_energy"])
-        print(
-            f"| {axis} (the other at its card value) | {energies} | {'yes' if row['monotonic'] else 'no'} ({direction}) |"
-        )
+        residuals = " | ".join(f"{e:.2f}" for e in row["residual_rms"])
+        energy_ok = "yes" if row["energy_monotonic"] else "no"
+        residual_ok = "yes" if row["residual_monotonic"] else "no"
+        print(f"| {axis} | output gradient energy | {energies} | {energy_ok} ({direction}) |")
+        print(f"| {axis} | residual RMS to the input | {residuals} | {residual_ok} (rising) |")
     return result
 
 
