@@ -1,6 +1,7 @@
 """Make the README's sample images from scikit-image's "Chelsea the cat" (CC0, Stefan van der
 Walt):
 
+- ``chelsea.png``: the photo itself (an input for ``tunecli style``);
 - ``chelsea-noisy25.png``: with seeded Gaussian noise at σ = 25 (0–255 scale), saved as an 8-bit
   PNG — what a noisy photo looks like on disk (the denoise quick start);
 - ``chelsea-small.png``: the whole photo downscaled ×4 by the upscale task's own bicubic with
@@ -10,7 +11,7 @@ Walt):
   (:func:`tunecli.degradations.blur.random_kernel`, 15 px long; reflect boundary) with 8-bit
   noise of σ = 5 — an input for ``tunecli deblur`` (the README's box sweep).
 
-    python bench/make_sample.py            # writes all three into tunecli/samples/
+    python bench/make_sample.py            # writes all four into tunecli/samples/
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def save(name: str, pixels: np.ndarray) -> None:
 
 def main() -> None:
     clean = data.chelsea().astype(np.float32) / 255.0
+    save("chelsea.png", clean)
     save("chelsea-noisy25.png", seeded_awgn(clean, 25.0, seed=0, index=0, quantized=True))
     save("chelsea-small.png", downscale_array(crop_to_multiple(clean, 4), 4))
     kernel = random_kernel(0.6, torch.Generator().manual_seed(7), kind="motion")
