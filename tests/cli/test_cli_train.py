@@ -45,6 +45,8 @@ def test_train_writes_a_checkpoint_and_logs_time_stamped_lines(
         "l2",
         "--quantize-share",
         "0.25",
+        "--warmup",
+        "2",
     )
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()
@@ -55,6 +57,7 @@ def test_train_writes_a_checkpoint_and_logs_time_stamped_lines(
     config = read_header(out).meta["training"]["config"]
     assert config["data_workers"] == 3 and config["batch"] == 2 and config["patch"] == 16
     assert config["corner_share"] == 0.5 and config["loss"] == "l2" and config["quantize_share"] == 0.25
+    assert config["warmup"] == 2
 
 
 def test_train_rejects_bad_options_in_one_line(tmp_path: Path, run_cli: RunCli) -> None:

@@ -38,6 +38,9 @@ def train_command(
     batch: Annotated[int, typer.Option(min=1, help="Patches per step.")] = 16,
     patch: Annotated[int, typer.Option(min=8, help="Patch side in pixels.")] = 64,
     lr: Annotated[float, typer.Option(help="Peak learning rate (warm-up, then cosine decay).")] = 2e-3,
+    warmup: Annotated[
+        int, typer.Option(min=0, help="Steps of linear learning-rate warm-up (shorter for a warm start).")
+    ] = 500,
     seed: Annotated[int, typer.Option(help="Seed: weights and every batch are a function of it.")] = 0,
     resume: Annotated[Path | None, typer.Option(help="Continue from a .resume.safetensors state.")] = None,
     val_data: Annotated[
@@ -184,6 +187,7 @@ def train_command(
         batch=batch,
         patch=patch,
         lr=lr,
+        warmup=warmup,
         seed=seed,
         arch=arch or get_task(task).default_arch,
         hparams=arch_hparams,
