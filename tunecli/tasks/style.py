@@ -74,13 +74,16 @@ def style_name(spec: str | Path) -> str:
     return re.sub(r"[^a-z0-9]+", "_", Path(spec).stem.lower()).strip("_") or "style"
 
 
-def alpha_space(names: Sequence[str]) -> AlphaSpace:
-    """A p = len(names) simplex whose corners are the named styles (default: the centre)."""
+def alpha_space(names: Sequence[str], files: Sequence[str] = ()) -> AlphaSpace:
+    """A p = len(names) simplex whose corners are the named styles (default: the centre); with
+    ``files`` each axis's meaning names its painting's file."""
     p = len(names)
+    padded = [*files, *[""] * (p - len(files))]
+    meanings = [f"the style of {n}" + (f" ({Path(f).name})" if f else "") for n, f in zip(names, padded, strict=True)]
     return AlphaSpace(
         p=p,
         domain="simplex",
-        axes=tuple(AlphaAxis(n, f"the style of {n}") for n in names),
+        axes=tuple(AlphaAxis(n, m) for n, m in zip(names, meanings, strict=True)),
         default=tuple(1.0 / p for _ in names),
         low=f"the style of {names[0]}" if p == 2 else "",
         high=f"the style of {names[1]}" if p == 2 else "",
@@ -168,7 +171,7 @@ class StyleTask(Task):
         names = [style_name(f) for f in config.styles]
         if len(set(names)) != len(names):
             raise UsageError(f"the --style files need distinct names, got {', '.join(names)}")
-        return alpha_space(names)
+        return alpha_space(names, [style_file(f) for f in config.styles])
 
     def check_config(self, config: TrainConfig) -> None:
         self.alpha_space(config)  # two or more paintings with distinct names
