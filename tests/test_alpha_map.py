@@ -79,6 +79,7 @@ def test_exact_mode_is_tile_exact_and_local(tmp_path: Path) -> None:
     assert np.abs(whole[:, 44:52] - at0[:, 44:52]).max() > 1e-3  # the edge itself mixes
 
 
+@pytest.mark.slow
 def test_the_shipped_denoiser_smooths_more_where_the_map_is_higher() -> None:
     from skimage import data
 
