@@ -481,28 +481,23 @@ class Restorer:
         a tuning vector per pixel, see :meth:`restore_map` (``alpha_map_mode`` "exact"/"fast").
         """
         omega: Omega | AutoAlpha | None = None
-        if alpha_map is not None:
-            source = image
-            if isinstance(source, np.ndarray):
-                image = _image_from_array(source)
-            elif isinstance(source, str | Path):
-                image = read_image(Path(source), max_pixels=DEFAULT_MAX_PIXELS)
-            assert isinstance(image, Image)
-            mapped = self.restore_map(image, alpha_map, mode=alpha_map_mode, tile=tile, overlap=overlap)
-            if isinstance(source, np.ndarray):
-                return _array_from_image(mapped.image, source.dtype, source.ndim)
-            return mapped.image
-        if is_auto(alpha):
-            # refused before any file is read, as a bad alpha is
-            split_auto(str(alpha), self.alpha_space, self._noise_task(), self.model.name)
-        else:
-            omega = self.parse_alpha(alpha).omega
+        if alpha_map is None:
+            if is_auto(alpha):
+                # refused before any file is read, as a bad alpha is
+                split_auto(str(alpha), self.alpha_space, self._noise_task(), self.model.name)
+            else:
+                omega = self.parse_alpha(alpha).omega
         source = image
         if isinstance(source, np.ndarray):
             image = _image_from_array(source)
         elif isinstance(source, str | Path):
             image = read_image(Path(source), max_pixels=DEFAULT_MAX_PIXELS)
         assert isinstance(image, Image)
+        if alpha_map is not None:
+            mapped = self.restore_map(image, alpha_map, mode=alpha_map_mode, tile=tile, overlap=overlap)
+            if isinstance(source, np.ndarray):
+                return _array_from_image(mapped.image, source.dtype, source.ndim)
+            return mapped.image
         if omega is None:
             omega = self.auto_alpha(image, str(source) if isinstance(source, str | Path) else "the image", str(alpha))
         restored = self.restore(image, omega, tile=tile, overlap=overlap)
