@@ -340,8 +340,7 @@ class Restorer:
 
     def _spatial(self, dtype: torch.dtype) -> nn.Module:
         """The unbaked network on the device in ``dtype``, for per-pixel ω (cached)."""
-        if dtype not in self._spatial_nets:
-            check_spatial(self.model.module, self.model.name)
+        if dtype not in self._spatial_nets:  # restore_map checked the layers (check_spatial)
             net = copy.deepcopy(self.model.module).to(self.device, dtype).eval()
             self._spatial_nets[dtype] = net
         return self._spatial_nets[dtype]
@@ -371,7 +370,7 @@ class Restorer:
         )
         per_pixel = torch.from_numpy(values)
         middle = tuple(float(v) for v in per_pixel.mean(dim=(1, 2)))
-        label = space.validate((1.0 - middle[0], middle[0]) if space.domain != "box" else middle)
+        label = _omega_at(space, middle)
         if mode == "exact":
             check_spatial(self.model.module, self.model.name)
             if self.ensemble:
@@ -386,7 +385,7 @@ class Restorer:
         last: Restored | None = None
         for combo in itertools.product(*(range(len(grid)) for grid in axes)):
             point = tuple(axes[k][i] for k, i in enumerate(combo))
-            omega = space.validate((1.0 - point[0], point[0]) if space.domain != "box" else point)
+            omega = _omega_at(space, point)
             weight = torch.ones(height, width)
             for k, i in enumerate(combo):
                 weight = weight * weights[k][i]
@@ -537,6 +536,11 @@ def load(
 
 
 _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+def _omega_at(space: AlphaSpace, values: Sequence[float]) -> Omega:
+    """ω for one point of an alpha map's axis values (see :func:`tunecli.alpha_map.axis_values`)."""
+    return space.validate(tuple(float(v) for v in omega_of_values(space, torch.tensor(values)[:, None, None])[:, 0, 0]))
 
 
 def _image_from_array(array: np.ndarray) -> Image:
