@@ -20,15 +20,14 @@ map (0.1 at the centre, the face, rising to 0.9 at the corners) in exact and fas
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from tunecli.api import load
 from tunecli.degradations.noise import seeded_awgn
+from tunecli.device import describe_host
 from tunecli.evaluation.evaluate import load_clean_images
 from tunecli.evaluation.metrics import psnr, quantize_8bit
 from tunecli.training.data import list_images
@@ -66,9 +65,7 @@ def main() -> None:
     restorer = load(args.model, device="cpu", precision="fp32")
     images = load_clean_images(list_images([args.data / "test" / args.set])[: args.limit])
     levels = [int(v) for v in args.levels.split(",")]
-    print(
-        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-    )
+    print(f"Machine: {describe_host()}")
     print(f"Model {args.model}; first {args.limit} of {args.set}; 8-bit AWGN sigma {args.sigma:g}\n")
     print("| map | mode | PSNR (dB) | mean abs diff to exact (0-255) | p99 abs diff | s/MP |")
     print("|---|---|---|---|---|---|")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -28,7 +27,7 @@ import torch
 from denoise_baselines import ffdnet_denoiser  # bench/ is the script's directory, so on sys.path
 
 from tunecli.archs import build_arch
-from tunecli.device import inference_memory_format, resolve_precision
+from tunecli.device import describe_host, inference_memory_format, resolve_precision
 from tunecli.layers import bake
 from tunecli.tiling import auto_tile, default_batch_size, default_overlap, tile_apply
 
@@ -74,7 +73,7 @@ def main() -> None:
     ffdnet_cl = ffdnet_denoiser(channels_last=True)  # with the layout tunecli gives its own networks
     ffdnet_cl_s = seconds(lambda: ffdnet_cl(noisy, 25.0, 0.44), args.repeats) / megapixels
 
-    print(f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; ")
+    print(f"Machine: {describe_host()}; ")
     tiling = {"0": "whole", "auto": "`--tile auto` tiles on a CPU"}.get(args.tile, f"tiles of at most {args.tile} px")
     print(
         f"{width}x{height} image, {tiling} (tunecli, {args.precision}), whole (FFDNet, fp32); "

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 from collections.abc import Callable, Sequence
 from itertools import pairwise
 from pathlib import Path
@@ -46,6 +45,7 @@ import torch
 
 from tunecli.api import load
 from tunecli.degradations.kernel_files import read_kernels
+from tunecli.device import describe_host
 from tunecli.evaluation.evaluate import load_clean_images
 from tunecli.evaluation.metrics import psnr, quantize_8bit, ssim
 from tunecli.tasks import get_task
@@ -146,9 +146,7 @@ def main() -> None:
     denoiser = load(args.denoiser, device="cpu", precision="fp32")
     sigmas = [float(v) for v in args.sigmas.split(",")]
     grid = [(float(n), float(b)) for n in args.noise_grid.split(",") for b in args.blur_grid.split(",")]
-    print(
-        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-    )
+    print(f"Machine: {describe_host()}")
     print(
         f"Images: first {args.limit} of {args.sets}, centre crops of {args.crop} px; reflect boundary; "
         "8-bit noise; PSNR/SSIM on 8-bit RGB, whole image.\n"

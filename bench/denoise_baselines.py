@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 
 from tunecli.api import load
+from tunecli.device import describe_host
 from tunecli.evaluation.evaluate import EvalRow, evaluate_denoiser, load_clean_images
 from tunecli.tasks import default_models, denoise
 from tunecli.training.data import list_images
@@ -133,9 +133,7 @@ def main() -> None:
                 print(f"# {name} {method} on {len(chosen)}: {time.perf_counter() - began:.0f}s", flush=True)
                 results.extend({"set": name, "method": method, **row.__dict__} for row in rows)
 
-    print(
-        f"\nMachine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-    )
+    print(f"\nMachine: {describe_host()}")
     print(f"Model: {args.model}; noise seed 0; PSNR/SSIM on 8-bit quantized RGB outputs.\n")
     print("| set | noise | σ | method | images | PSNR | SSIM | s/MP |")
     print("|---|---|---|---|---|---|---|---|")

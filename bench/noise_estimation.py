@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import torch
 
 from tunecli.api import Restorer, load
 from tunecli.degradations.noise import seeded_awgn
+from tunecli.device import describe_host
 from tunecli.estimation.noise import estimate_noise_sigma
 from tunecli.evaluation.evaluate import load_clean_images
 from tunecli.evaluation.metrics import psnr, quantize_8bit
@@ -221,10 +221,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     began = time.perf_counter()
     estimation, end_to_end = run_sets(args)
-    print(
-        f"\nMachine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-        f"torch {torch.__version__}; noise seed {SEED}; {time.perf_counter() - began:.0f} s\n"
-    )
+    print(f"\nMachine: {describe_host()}; noise seed {SEED}; {time.perf_counter() - began:.0f} s\n")
     print("Estimation error (estimate − σ, 0–255 scale):\n")
     print_estimation(estimation)
     if end_to_end:

@@ -17,7 +17,6 @@ exactly ``(1 − α)·θ_A + α·θ_B`` at ω = (1 − α, α).
 from __future__ import annotations
 
 import argparse
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 
 from tunecli.checkpoint import load_tensors, read_header, save_checkpoint
+from tunecli.device import describe_host
 from tunecli.evaluation.evaluate import evaluate_denoiser, load_clean_images
 from tunecli.models import load_model
 from tunecli.tasks import denoise
@@ -123,7 +123,7 @@ def main() -> None:
             (row,) = evaluate_denoiser(run, images, [sigma], lambda _s, a=alpha: [a], noise_kinds=["float"])
             rows[(name, alpha)] = row.psnr
 
-    print(f"\nMachine: {platform.machine()}, torch {torch.__version__}; {args.steps} steps per model, ")
+    print(f"\nMachine: {describe_host()}; {args.steps} steps per model, ")
     print(f"trained with the {args.loss} loss on {args.device}, ")
     print(f"tunable model with {args.corner_share:g} of its samples at one-hot corners, ")
     print(f"first {len(images)} CBSD68 images, float noise at σ(α) = 5 + 45α, PSNR (dB).\n")

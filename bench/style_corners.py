@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from itertools import pairwise
 from pathlib import Path
@@ -32,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from tunecli.api import load
+from tunecli.device import describe_host
 from tunecli.evaluation.evaluate import load_clean_images
 from tunecli.tasks import EvalOptions, get_task
 from tunecli.training.data import list_images
@@ -69,9 +69,7 @@ def main() -> None:
     names = list(model.alpha_space.names)
     photos = [resized(img, args.side) for img in load_clean_images(list_images([args.data / "test" / args.content]))]
     options = dict(features=args.features, styles=args.style, tile=0)
-    print(
-        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-    )
+    print(f"Machine: {describe_host()}")
     print(
         f"{len(photos)} photos of {args.content}, longer side {args.side} px; model {args.model} ({', '.join(names)})\n"
     )

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import torch
 
 from tunecli.archs import build_arch
+from tunecli.device import describe_host
 from tunecli.tasks import get_task
 from tunecli.training.loop import TrainConfig, optimizer_step, sample_grouped_omega
 
@@ -65,13 +65,13 @@ def main() -> None:
         ),
         torch.device("cpu"),
     )
-    hparams = {"p": space.p, **task.arch_hparams(probe), **json.loads(args.hparams)}
+    hparams = {"p": space.p, **task.arch_defaults(probe), **json.loads(args.hparams), **task.arch_hparams(probe)}
     generator = torch.Generator().manual_seed(0)
     clean = torch.rand(args.batch, 3, recipe.crop, recipe.crop, generator=generator)
     megapixels = args.batch * recipe.crop * recipe.crop / 1e6
     fixed = space.parse(args.fixed_alpha).omega if args.fixed_alpha is not None else None
 
-    print(f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(f"Machine: {describe_host()}")
     print(
         f"{task.name}: {arch} {json.dumps(json.loads(args.hparams))}, batch {args.batch}, {args.patch} px patches, CPU.\n"
     )

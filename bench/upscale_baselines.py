@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import torch
 
 from tunecli.api import load
 from tunecli.degradations.resize import upscale_bicubic
+from tunecli.device import describe_host
 from tunecli.evaluation.evaluate import load_clean_images
 from tunecli.tasks import EvalOptions, get_task
 from tunecli.training.data import list_images
@@ -51,6 +51,12 @@ def main() -> None:
     parser.add_argument("--limit", default="", help="per-set image limits, e.g. Sun_Hays80=20")
     parser.add_argument("--alphas", default="0,0.25,0.5,0.75,1")
     parser.add_argument("--speed-side", type=int, default=256, help="input side of the speed test (output ×scale)")
+    parser.add_argument(
+        "--twins",
+        default="",
+        help="fixed-objective twins, ALPHA=CHECKPOINT[,...]: each scored at that alpha only "
+        "(e.g. 0=runs/fidelity-twin.safetensors,1=runs/perceptual-twin.safetensors)",
+    )
     parser.add_argument("--json", type=Path, help="write every row here")
     args = parser.parse_args()
 
@@ -58,24 +64,41 @@ def main() -> None:
     task = get_task("upscale")
     limits = {k: int(v) for k, v in (item.split("=") for item in args.limit.split(",") if item)}
     alphas = [a.strip() for a in args.alphas.split(",") if a.strip()]
-    print(
-        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-    )
+    twins = [tuple(item.split("=", 1)) for item in args.twins.split(",") if item]
+    print(f"Machine: {describe_host()}")
     print(f"Model: {args.model} (x{restorer.scale}); LR by bicubic downscale with antialias.\n")
     print("| set | method | alpha | PSNR-Y | SSIM-Y | NIQE |")
     print("|---|---|---|---|---|---|")
     everything = []
+    monotonic: list[str] = []
     for name in args.sets.split(","):
         files = list_images([args.data / "test" / name])
         if name in limits:
             files = files[: limits[name]]
-        report = task.evaluate(restorer, load_clean_images(files), EvalOptions(alphas=alphas, tile=0))
-        for row in report.rows:
+        images = load_clean_images(files)
+        rows = task.evaluate(restorer, images, EvalOptions(alphas=alphas, tile=0)).rows
+        for alpha, path in twins:
+            twin = load(path, device="cpu", precision="fp32")
+            twin_rows = task.evaluate(twin, images, EvalOptions(alphas=[alpha], tile=0)).rows
+            rows += [{**row, "method": f"{row['method']} (twin)"} for row in twin_rows if row["alpha"] != "-"]
+        for row in rows:
             niqe = f"{row['niqe']:.2f}" if "niqe" in row else "-"
             print(
                 f"| {name} ({len(files)}) | {row['method']} | {row['alpha']} | {row['psnr_y']:.2f} | {row['ssim_y']:.4f} | {niqe} |"
             )
             everything.append({"set": name, "images": len(files), **row})
+        ours = [row for row in rows if row["method"] == restorer.model.name]
+        verdicts = []
+        for key, label in (("psnr_y", "PSNR-Y falls"), ("niqe", "NIQE falls")):
+            values = [row[key] for row in ours if key in row]
+            if len(values) > 1:
+                steps = np.diff(values)
+                verdicts.append(f"{label} with alpha: {'yes' if (steps <= 0).all() else 'no'}")
+        monotonic.append(f"{name}: " + "; ".join(verdicts))
+
+    print("\nMonotonic in alpha (over " + ", ".join(alphas) + "):\n")
+    for line in monotonic:
+        print(f"- {line}")
 
     side = args.speed_side
     low = np.random.default_rng(0).random((side, side, 3), dtype=np.float32)
@@ -87,7 +110,7 @@ def main() -> None:
         t_bicubic = seconds(lambda: upscale_bicubic(batch, restorer.scale))
         t_baked = seconds(lambda: restorer.run(low, alpha=0.5, tile=0))
         t_unbaked = seconds(lambda: module(batch, omega))
-    print(f"\nSpeed on a {side}x{side} input ({out_mp:.2f} MP out), CPU fp32:\n")
+    print(f"\nSpeed on a {side}x{side} input ({out_mp:.2f} MP out), CPU fp32, {describe_host()}:\n")
     print("| method | MP out / s | × bicubic time |")
     print("|---|---|---|")
     for label, t in (

@@ -103,3 +103,24 @@ def test_upscaler_beats_bicubic_at_alpha_0_and_takes_every_image_kind(name: str)
     assert np.allclose(out[..., 3], 0.5, atol=1e-3)
     deep = (low * 65535).astype(np.uint16)
     assert restorer.run(deep, alpha=1.0).dtype == np.uint16
+
+
+@pytest.mark.parametrize("name", UPSCALERS)
+def test_upscaler_alpha_trades_fidelity_for_texture_monotonically(name: str) -> None:
+    """Along alpha 0 → 0.5 → 1 the output moves away from the original (PSNR-Y falls) and gains
+    high-frequency energy (the mean squared Laplacian of Y rises), the trade the knob promises;
+    NIQE, the README's measure, needs larger images than a test should run."""
+    from scipy.ndimage import laplace
+
+    from tunecli.degradations.resize import downscale_array
+    from tunecli.evaluation.metrics import psnr_y
+
+    restorer = load(name, device="cpu")
+    scale = restorer.scale
+    high = data.chelsea()[64:256, 96:288].astype(np.float32) / 255.0
+    low = downscale_array(high, scale)
+    outs = [np.clip(restorer.run(low, alpha=a, tile=0), 0, 1) for a in (0.0, 0.5, 1.0)]
+    fidelity = [psnr_y(out, high, border=scale) for out in outs]
+    energy = [float(np.mean(laplace(out @ np.array([0.299, 0.587, 0.114], np.float32)) ** 2)) for out in outs]
+    assert all(b < a for a, b in itertools.pairwise(fidelity)), fidelity
+    assert all(b > a for a, b in itertools.pairwise(energy)), energy

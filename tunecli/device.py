@@ -6,6 +6,8 @@ retries an image in float32 when the half-precision output is not finite), float
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from tunecli.errors import DeviceError, UsageError
@@ -89,3 +91,37 @@ def inference_memory_format(device: torch.device) -> torch.memory_format:
     faster on the 2-core CI machine, same output to float rounding; ``bench/arch_speed.py``), and
     PyTorch's default elsewhere (not measured on GPUs). Inputs and outputs stay ``(B, C, H, W)``."""
     return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
+def cpu_model() -> str:
+    """The CPU's model name and the matrix/vector extensions that set convolution speed on it
+    (``"AMD EPYC (AVX2)"``, ``"Intel Xeon ... (AVX-512, AMX-BF16)"``), read from
+    ``/proc/cpuinfo``; the platform's processor string where that file does not exist."""
+    import platform
+
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    fields: dict[str, str] = {}
+    for line in text.splitlines():  # "key<tabs>: value"; the first processor's block is enough
+        key, colon, value = line.partition(":")
+        if colon:
+            fields.setdefault(key.strip(), value.strip())
+    name = " ".join(fields.get("model name", platform.machine()).split())
+    flags = set(fields.get("flags", "").split())
+    extensions = [
+        label for flag, label in (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("amx_bf16", "AMX-BF16")) if flag in flags
+    ]
+    if "AVX-512" in extensions:
+        extensions.remove("AVX2")
+    return f"{name} ({', '.join(extensions)})" if extensions else name
+
+
+def describe_host() -> str:
+    """One line naming this machine for benchmark results: the CPU (:func:`cpu_model`), torch's
+    thread count, torch's version and, where present, the CUDA device."""
+    line = f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    if torch.cuda.is_available():
+        line += f"; {torch.cuda.get_device_name()}"
+    return line

@@ -74,3 +74,18 @@ def test_half_precision_networks_take_float32_and_keep_the_skip_exact(arch: str,
         out = baked(x)
     assert out.dtype == torch.float32
     assert torch.equal(out, x)
+
+
+def test_srnet_warm_start_across_scales_carries_the_shared_layers() -> None:
+    torch.manual_seed(0)
+    x4 = build_arch("srnet", {"width": 8, "blocks": 2, "scale": 4})
+    x2 = build_arch("srnet", {"width": 8, "blocks": 2, "scale": 2})
+    x2.warm_start_from(x4)
+    mine, theirs = x2.state_dict(), x4.state_dict()
+    carried = [k for k in mine if k.split(".")[0] in ("head", "body", "tail") or k.startswith("upsampler.0.")]
+    assert carried and all(torch.equal(mine[k], theirs[k]) for k in carried)
+    # the body features of both nets are then the same function of the input
+    x, omega = torch.rand(1, 3, 10, 10), torch.tensor([0.3, 0.7])
+    torch.testing.assert_close(x2.body(x2.head(x, omega), omega), x4.body(x4.head(x, omega), omega))
+    with pytest.raises(ValueError, match="only the scale may differ"):
+        build_arch("srnet", {"width": 16, "blocks": 2, "scale": 2}).warm_start_from(x4)

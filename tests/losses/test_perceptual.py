@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from tunecli.losses import VGGFeatures, feature_loss, gram_matrix, style_grams, style_key, style_loss, total_variation
+from tunecli.losses.perceptual import feature_distance, patch_grams, texture_distance
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 
@@ -170,3 +171,61 @@ def test_total_variation_is_per_sample_and_differentiable() -> None:
     torch.testing.assert_close(total_variation(batch[1:2]), total_variation(batch)[1:2])
     with pytest.raises(ValueError, match="at least two pixels, got 1x1"):
         total_variation(torch.rand(1, 3, 1, 1))
+
+
+def test_patch_grams_are_the_grams_of_each_patch_in_row_order() -> None:
+    features = torch.rand(2, 5, 8, 12)
+    grams = patch_grams(features, 4)
+    assert grams.shape == (2, 6, 5, 5)
+    for index, (row, col) in enumerate((r, c) for r in range(2) for c in range(3)):
+        patch = features[:, :, 4 * row : 4 * row + 4, 4 * col : 4 * col + 4]
+        torch.testing.assert_close(grams[:, index], gram_matrix(patch))
+    # a remainder at the bottom/right is left out; a patch larger than the features is refused
+    assert patch_grams(torch.rand(1, 2, 9, 9), 4).shape == (1, 4, 2, 2)
+    with pytest.raises(ValueError, match="patch must be in"):
+        patch_grams(features, 9)
+
+
+def _shuffled_within_patches(features: torch.Tensor, patch: int, seed: int) -> torch.Tensor:
+    """``features`` with the pixels of each ``patch``-sized patch permuted (the same way in every patch)."""
+    batch, channels, height, width = features.shape
+    order = torch.randperm(patch * patch, generator=torch.Generator().manual_seed(seed))
+    tiles = (
+        features.unfold(2, patch, patch)
+        .unfold(3, patch, patch)
+        .reshape(batch, channels, height // patch, width // patch, -1)
+    )
+    tiles = tiles[..., order].reshape(batch, channels, height // patch, width // patch, patch, patch)
+    return tiles.permute(0, 1, 2, 4, 3, 5).reshape(batch, channels, height, width)
+
+
+def test_texture_distance_ignores_where_in_the_patch_texture_is_and_feature_distance_does_not() -> None:
+    # features shaped like relu1_1 (downsampling 1), relu2_1 (2) and relu3_1 (4) of a 16-px image
+    torch.manual_seed(0)
+    target = {"relu1_1": torch.rand(2, 4, 16, 16), "relu2_1": torch.rand(2, 6, 8, 8), "relu3_1": torch.rand(2, 8, 4, 4)}
+    moved = {
+        name: _shuffled_within_patches(value, 8 // downsampling, seed=1)
+        for (name, value), downsampling in zip(target.items(), (1, 2, 4), strict=True)
+    }
+    layers = tuple(target)
+    torch.testing.assert_close(texture_distance(moved, target, layers, patch=8), torch.zeros(2), atol=1e-6, rtol=0)
+    assert (feature_distance(moved, target, layers) > 0.1).all()
+    # a flattened texture (each patch replaced by its mean) is far in texture, per sample
+    flat = {name: F.avg_pool2d(v, 8 // d).repeat_interleave(8 // d, 2).repeat_interleave(8 // d, 3)
+            for (name, v), d in zip(target.items(), (1, 2, 4), strict=True)}  # fmt: skip
+    distance = texture_distance(flat, target, layers, patch=8)
+    assert distance.shape == (2,) and (distance > 1e-3).all()
+
+
+def test_texture_distance_matches_the_hand_sum_and_checks_the_patch() -> None:
+    torch.manual_seed(1)
+    out = {"relu1_1": torch.rand(1, 3, 8, 8), "relu2_1": torch.rand(1, 3, 4, 4)}
+    target = {"relu1_1": torch.rand(1, 3, 8, 8), "relu2_1": torch.rand(1, 3, 4, 4)}
+    expected = sum(
+        w * (patch_grams(out[n], side) - patch_grams(target[n], side)).square().sum(dim=(-1, -2)).mean(dim=1)
+        for n, side, w in (("relu1_1", 4, 1.0), ("relu2_1", 2, 0.5))
+    )
+    got = texture_distance(out, target, ("relu1_1", "relu2_1"), patch=4, weights=(1.0, 0.5))
+    torch.testing.assert_close(got, expected)
+    with pytest.raises(ValueError, match="not a multiple of relu2_1's downsampling 2"):
+        texture_distance(out, target, ("relu1_1", "relu2_1"), patch=3)

@@ -143,6 +143,26 @@ def test_train_upscale_builds_the_discriminator(tmp_path: Path, folders: dict[st
         assert module(low, torch.tensor([0.0, 1.0])).shape == (1, 3, 32, 32)
 
 
+def test_train_upscale_x4_warm_starts_from_the_x2_model_with_its_texture_loss(
+    tmp_path: Path, folders: dict[str, Path]
+) -> None:
+    x2 = tmp_path / "x2.safetensors"
+    train(tiny_config("upscale", folders, x2, steps=1, patch=16, scale=2, features=str(folders["features"])))
+    x4 = tmp_path / "x4.safetensors"
+    config = tiny_config(
+        "upscale", folders, x4, steps=2, patch=8, scale=4, features=str(folders["features"]), hparams=None,
+        init_from=str(x2), texture_weight=0.5, lr=0.0, d_lr=0.0,
+    )  # fmt: skip
+    lines: list[str] = []
+    train(config, log=lines.append)
+    assert any(line.startswith("warm-started from") for line in lines)
+    meta = read_header(x4).meta
+    assert meta["scale"] == 4 and meta["hparams"]["scale"] == 4 and meta["hparams"]["width"] == 4
+    assert meta["training"]["texture_weight"] == 0.5 and meta["training"]["texture_patch"] == upscale.TEXTURE_PATCH
+    source, target = load_model(x2).module.state_dict(), load_model(x4).module.state_dict()
+    assert torch.equal(source["head.weight"], target["head.weight"])  # lr 0: the carried weights stay
+
+
 def test_train_style_names_axes_after_the_paintings(tmp_path: Path, folders: dict[str, Path]) -> None:
     out = tmp_path / "style.safetensors"
     styles = [str(folders["style_a"]), str(folders["style_b"]), f"third={folders['style_c']}"]

@@ -244,7 +244,7 @@ def test_a_unet_grown_by_one_level_starts_out_computing_its_source(tmp_path: Pat
                   hparams=grown_hparams, val_data=[])  # fmt: skip
     lines: list[str] = []
     train(cfg2, log=lines.append)
-    assert any(line.startswith("grown from") for line in lines)
+    assert any(line.startswith("warm-started from") for line in lines)
     source, grown = load_model(cfg.out).module, load_model(cfg2.out).module
     assert grown.hparams["widths"] == [8, 16, 32]
     x = torch.rand(2, 3, 24, 24)

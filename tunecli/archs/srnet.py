@@ -61,6 +61,29 @@ class TunableSRNet(TunableNet):
         )
         self.tail = TunableConv2d(width, channels, 3, p, padding=1, affine=affine)
 
+    def warm_start_from(self, source: nn.Module) -> None:
+        """Take the weights of ``source``, an srnet of the same width, blocks, channels and ``p``
+        that upscales by another factor (a ×2 model warm-started from the ×4 one, or back).
+
+        The head, body, tail and the first upsampling stage carry over when their shapes match
+        (×2 ↔ ×4: each stage doubles); the stages only one side has start from their fresh
+        initialization, so the result is a warm start, not the source's function. Raises
+        ``ValueError`` when the nets differ in anything but the scale."""
+        if not isinstance(source, TunableSRNet):
+            raise ValueError(f"cannot warm-start an srnet from a {type(source).__name__}")
+        mine = (self.width, self.blocks, self.channels, self.p, self.head.weight0 is None)
+        theirs = (source.width, source.blocks, source.channels, source.p, source.head.weight0 is None)
+        if mine != theirs:
+            raise ValueError(
+                f"cannot warm-start width {self.width}, {self.blocks} blocks from width {source.width}, "
+                f"{source.blocks} blocks: only the scale may differ"
+            )
+        for name in ("head", "body", "tail"):
+            self.get_submodule(name).load_state_dict(source.get_submodule(name).state_dict())
+        first, source_first = self.upsampler[0], source.upsampler[0]
+        if first.weight.shape == source_first.weight.shape:
+            first.load_state_dict(source_first.state_dict())
+
     @property
     def tiling(self) -> TilingContract:
         # input pixels each side: head 1, two per block, the body's last conv 1, one per upsampling

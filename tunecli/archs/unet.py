@@ -86,7 +86,7 @@ class TunableUNet(TunableNet):
         return TilingContract(scale=1, size_multiple=2 ** (levels - 1), receptive_radius=radius, tile_exact=True)
 
     @torch.no_grad()
-    def grow_from(self, source: nn.Module) -> None:
+    def warm_start_from(self, source: nn.Module) -> None:
         """Take the weights of ``source``, a U-Net with one level fewer, so that this network
         computes exactly what ``source`` computes (a warm start that adds depth).
 

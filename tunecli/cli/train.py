@@ -146,6 +146,13 @@ def train_command(
             help="Weight of the adversarial loss in the perceptual objective (upscale).", rich_help_panel=TASK_PANEL
         ),
     ] = None,
+    texture_weight: Annotated[
+        float | None,
+        typer.Option(
+            help="Weight of the patch texture (Gram) loss in the perceptual objective (upscale).",
+            rich_help_panel=TASK_PANEL,
+        ),
+    ] = None,
     content_weight: Annotated[
         float | None, typer.Option(help="Weight of the content loss (style).", rich_help_panel=TASK_PANEL)
     ] = None,
@@ -211,6 +218,7 @@ def train_command(
         scale=scale,
         feature_weight=feature_weight,
         adversarial_weight=adversarial_weight,
+        texture_weight=texture_weight,
         content_weight=content_weight,
         style_weight=style_weight,
         tv_weight=tv_weight,

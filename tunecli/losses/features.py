@@ -72,6 +72,14 @@ _LAYERS_BY_NAME = {layer.name: layer for layer in FEATURE_LAYERS}
 _COLOUR_CONV_INDEX = 0
 
 
+def feature_layer(name: str) -> FeatureLayer:
+    """The :class:`FeatureLayer` called ``name`` (``"relu2_1"``, …); a one-line :class:`UsageError`
+    naming the choices for any other name."""
+    if name not in _LAYERS_BY_NAME:
+        raise UsageError(f"unknown feature layer {name!r}; choose from {', '.join(_LAYERS_BY_NAME)}")
+    return _LAYERS_BY_NAME[name]
+
+
 def _expected_shapes(layers: Sequence[FeatureLayer]) -> dict[str, tuple[int, ...]]:
     shapes: dict[str, tuple[int, ...]] = {
         f"{_COLOUR_CONV_INDEX}.weight": (3, 3, 1, 1),
@@ -111,8 +119,7 @@ class VGGFeatures(nn.Module):
 
     def __init__(self, deepest_layer: str = "relu3_1") -> None:
         super().__init__()
-        if deepest_layer not in _LAYERS_BY_NAME:
-            raise UsageError(f"unknown feature layer {deepest_layer!r}; choose from {', '.join(_LAYERS_BY_NAME)}")
+        feature_layer(deepest_layer)  # an unknown name: one-line error
         depth = [layer.name for layer in FEATURE_LAYERS].index(deepest_layer) + 1
         self.available_layers: tuple[str, ...] = tuple(layer.name for layer in FEATURE_LAYERS[:depth])
         self.body = _build_encoder(FEATURE_LAYERS[:depth])
@@ -135,8 +142,7 @@ class VGGFeatures(nn.Module):
             raise ValueError("layers must name at least one feature layer")
         resolved = []
         for name in layers:
-            if name not in _LAYERS_BY_NAME:
-                raise UsageError(f"unknown feature layer {name!r}; choose from {', '.join(_LAYERS_BY_NAME)}")
+            feature_layer(name)  # an unknown name: one-line error
             if name not in self.available_layers:
                 raise UsageError(
                     f"{self._origin()} has no layer {name} (it holds {', '.join(self.available_layers)}); "

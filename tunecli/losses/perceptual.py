@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from tunecli.losses._checks import require_images, require_same_shape, upcast_to_float32
-from tunecli.losses.features import VGGFeatures
+from tunecli.losses.features import VGGFeatures, feature_layer
 
 FeatureDistance = Literal["l1", "l2"]
 
@@ -237,6 +237,54 @@ def gram_distance(
         total = distance if total is None else total + distance
     if total is None:
         raise ValueError(f"target_grams holds no Gram of {', '.join(layers)}")
+    return total
+
+
+def patch_grams(features: Tensor, patch: int) -> Tensor:
+    """Gram matrices of the non-overlapping ``patch`` × ``patch`` patches of ``features``
+    ``(B, C, H, W)``: shape ``(B, N, C, C)`` with N = ⌊H/patch⌋·⌊W/patch⌋ (rows, then columns; a
+    remainder at the bottom/right is left out), each normalized like :func:`gram_matrix` (by
+    C·patch²). Float32, autocast off."""
+    require_images(features, "features")
+    batch, channels, height, width = features.shape
+    if patch < 1 or patch > min(height, width):
+        raise ValueError(f"patch must be in [1, {min(height, width)}] for features of shape {tuple(features.shape)}")
+    flat = upcast_to_float32(features)
+    with torch.autocast(device_type=features.device.type, enabled=False):
+        rows, cols = height // patch, width // patch
+        cropped = flat[:, :, : rows * patch, : cols * patch]
+        # (B, C, rows, patch, cols, patch) -> (B, rows, cols, C, patch, patch): a reshape, not an
+        # unfold, whose backward pass is a slow scatter
+        tiles = cropped.reshape(batch, channels, rows, patch, cols, patch).permute(0, 2, 4, 1, 3, 5)
+        tiles = tiles.reshape(batch, rows * cols, channels, patch * patch)
+        return tiles @ tiles.transpose(-1, -2) / (channels * patch * patch)
+
+
+def texture_distance(
+    out_features: Mapping[str, Tensor],
+    target_features: Mapping[str, Tensor],
+    layers: Sequence[str],
+    patch: int = 16,
+    weights: Sequence[float] | None = None,
+) -> Tensor:
+    """Patch texture loss per sample, shape ``(B,)`` float32 (EnhanceNet's texture loss, Sajjadi
+    et al., ICCV 2017): ``Σ_l weights[l] · mean_patches ‖G(out patch) − G(target patch)‖²_F``
+    with :func:`patch_grams` of the ``patch`` × ``patch`` *image* patches, i.e. ``patch /
+    downsampling`` feature pixels at each layer (``patch`` must be a multiple of every layer's
+    downsampling). Unlike :func:`feature_distance` it does not ask for the target's features at
+    the same places, only for the same local texture statistics, so it rewards restored texture
+    where a pixel or feature distance rewards the blurred average."""
+    layer_weights = _layer_weights(layers, weights)
+    first = out_features[layers[0]]
+    total = torch.zeros(first.shape[0], dtype=torch.float32, device=first.device)
+    for name, weight in zip(layers, layer_weights, strict=True):
+        require_same_shape(out_features[name], target_features[name], ("out features", "target features"))
+        downsampling = feature_layer(name).downsampling
+        if patch % downsampling:
+            raise ValueError(f"patch {patch} is not a multiple of {name}'s downsampling {downsampling}")
+        side = patch // downsampling
+        difference = patch_grams(out_features[name], side) - patch_grams(target_features[name], side)
+        total = total + weight * difference.square().sum(dim=(-1, -2)).mean(dim=1)
     return total
 
 

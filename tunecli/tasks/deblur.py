@@ -121,7 +121,7 @@ class DeblurTask(Task):
     def alpha_space(self, config: TrainConfig | None = None) -> AlphaSpace:
         return alpha_space()
 
-    def arch_hparams(self, config: TrainConfig) -> dict[str, Any]:
+    def arch_defaults(self, config: TrainConfig) -> dict[str, Any]:
         return dict(self.default_hparams) if config.arch == self.default_arch else {}
 
     def omega_map_from(self, source_task: str) -> tuple[tuple[float, ...], tuple[tuple[float, ...], ...]] | None:

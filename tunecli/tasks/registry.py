@@ -200,8 +200,14 @@ class Task:
         """The default model for ``--scale`` (None: :attr:`default_model`)."""
         return self.default_model
 
+    def arch_defaults(self, config: TrainConfig) -> dict[str, Any]:
+        """Hyper-parameters the task suggests for ``config``'s architecture; those of ``--hparams``,
+        a ``--resume`` state or an ``--init-from`` checkpoint override them."""
+        return {}
+
     def arch_hparams(self, config: TrainConfig) -> dict[str, Any]:
-        """Hyper-parameters the task imposes on the architecture for ``config`` (e.g. ``scale``)."""
+        """Hyper-parameters the task imposes on the architecture for ``config`` (e.g. ``scale``):
+        they override every other source."""
         return {}
 
     def alpha_for_noise(self, space: AlphaSpace, sigma: float) -> Omega | None:

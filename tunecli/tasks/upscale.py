@@ -5,8 +5,11 @@ multi-loss ``loss = ω₀·L_fidelity + ω₁·L_perceptual`` per sample:
 
 - L_fidelity = the pixel loss (``--loss``, default L1) against the high-resolution crop;
 - L_perceptual = the pixel loss + ``feature_weight`` × the VGG feature loss on relu1_1, relu2_1,
-  relu3_1 (the frozen network of ``--features``) + ``adversarial_weight`` × the non-saturating
-  GAN loss of a patch discriminator trained alongside.
+  relu3_1 (the frozen network of ``--features``) + ``texture_weight`` × the patch texture loss
+  (Gram matrices of 16 × 16-pixel patches on the same layers, EnhanceNet's) + ``adversarial_weight``
+  × the non-saturating GAN loss of a patch discriminator trained alongside. The feature and
+  pixel distances reward the blurred average of the plausible textures as much as the fidelity
+  objective does; the texture and adversarial terms are what ask for texture.
 
 Low-resolution inputs are made from random high-resolution crops by the one bicubic
 downscaling with antialiasing of :func:`tunecli.degradations.resize.downscale` (torch's
@@ -45,6 +48,8 @@ DEFAULT_SCALE = 4
 FEATURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 FEATURE_WEIGHT = 0.1
 ADVERSARIAL_WEIGHT = 0.005
+TEXTURE_WEIGHT = 0.0
+TEXTURE_PATCH = 16
 DISCRIMINATOR_WIDTH = 32
 
 
@@ -72,7 +77,7 @@ class UpscaleTask(Task):
     scale = DEFAULT_SCALE
     scales = (2, 4)
     eval_options = frozenset({"alphas", "features"})
-    train_options = frozenset({"loss", "features", "scale", "feature_weight", "adversarial_weight"})
+    train_options = frozenset({"loss", "features", "scale", "feature_weight", "adversarial_weight", "texture_weight"})
 
     def alpha_space(self, config: TrainConfig | None = None) -> AlphaSpace:
         return alpha_space()
@@ -96,8 +101,10 @@ class UpscaleTask(Task):
             raise UsageError(f"--scale {config.scale}: use 2, 3 or 4")
 
     def recipe(self, config: TrainConfig, device: torch.device) -> TrainingRecipe:
+        import torch
+
         from tunecli.losses.features import load_feature_extractor
-        from tunecli.losses.perceptual import feature_loss
+        from tunecli.losses.perceptual import feature_distance, texture_distance
         from tunecli.losses.pixel import PIXEL_LOSSES
 
         self.check_config(config)
@@ -105,6 +112,7 @@ class UpscaleTask(Task):
         pixel = PIXEL_LOSSES[config.loss]
         feature_weight = FEATURE_WEIGHT if config.feature_weight is None else config.feature_weight
         adversarial_weight = ADVERSARIAL_WEIGHT if config.adversarial_weight is None else config.adversarial_weight
+        texture_weight = TEXTURE_WEIGHT if config.texture_weight is None else config.texture_weight
 
         def fidelity(out: Tensor, batch: TrainBatch) -> Tensor:
             return pixel(out, batch.targets)
@@ -115,8 +123,16 @@ class UpscaleTask(Task):
             loss = pixel(out, batch.targets)
             # a zero weight skips its network: --feature-weight 0 --adversarial-weight 0 trains every
             # ω for fidelity, the warm start of the multi-loss phase
-            if feature_weight:
-                loss = loss + feature_weight * feature_loss(extractor, out, batch.targets, FEATURE_LAYERS)
+            if feature_weight or texture_weight:
+                out_features = extractor(out, FEATURE_LAYERS)
+                with torch.no_grad():
+                    target_features = extractor(batch.targets, FEATURE_LAYERS)
+                if feature_weight:
+                    loss = loss + feature_weight * feature_distance(out_features, target_features, FEATURE_LAYERS)
+                if texture_weight:
+                    loss = loss + texture_weight * texture_distance(
+                        out_features, target_features, FEATURE_LAYERS, TEXTURE_PATCH
+                    )
             if adversarial_weight and logits is not None:
                 loss = loss + adversarial_weight * generator_adversarial_loss(logits)
             return loss
@@ -134,6 +150,8 @@ class UpscaleTask(Task):
                 "features_sha256": extractor.sha256,
                 "feature_weight": feature_weight,
                 "adversarial_weight": adversarial_weight,
+                "texture_weight": texture_weight,
+                "texture_patch": TEXTURE_PATCH,
                 "downscaling": "torch bicubic, antialias=True",
             },
             discriminator={"width": DISCRIMINATOR_WIDTH},

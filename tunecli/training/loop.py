@@ -48,6 +48,7 @@ TASK_OPTIONS = (
     "scale",
     "feature_weight",
     "adversarial_weight",
+    "texture_weight",
     "content_weight",
     "style_weight",
     "tv_weight",
@@ -88,6 +89,7 @@ class TrainConfig:
     #: weights inside a task's objectives (None: the task's defaults, see its module)
     feature_weight: float | None = None
     adversarial_weight: float | None = None
+    texture_weight: float | None = None
     content_weight: float | None = None
     style_weight: float | None = None
     tv_weight: float | None = None
@@ -413,7 +415,12 @@ def train(
     if config.fixed_alpha is not None:
         fixed_omega = space.parse(config.fixed_alpha).omega
     torch.manual_seed(config.seed)
-    hparams = {"p": space.p, **task.arch_hparams(config), **starting_hparams(config)}
+    hparams = {
+        "p": space.p,
+        **task.arch_defaults(config),
+        **starting_hparams(config),
+        **task.arch_hparams(config),
+    }
     try:
         net = build_arch(config.arch, hparams).to(device)
     except KeyError:
@@ -471,12 +478,12 @@ def train(
             log(f"alpha mapped from {source_task}: omega_{source_task} = {mapping[0]} + {mapping[1]} @ omega")
         elif source.module.hparams == net.hparams:
             net.load_state_dict(source.module.state_dict())  # copies onto the training device
-        elif hasattr(net, "grow_from"):
+        elif hasattr(net, "warm_start_from"):  # another size of the same arch, where the arch can map it
             try:
-                net.grow_from(source.module)
+                net.warm_start_from(source.module)
             except ValueError as error:
                 raise UsageError(f"{config.init_from}: {error}") from None
-            log(f"grown from {json.dumps(source.module.hparams)} to {json.dumps(net.hparams)}")
+            log(f"warm-started from {json.dumps(source.module.hparams)} to {json.dumps(net.hparams)}")
         else:
             raise UsageError(f"{config.init_from}: --init-from needs the same --hparams for {config.arch}")
         recorded = source.info.meta.get("training", {})
