@@ -11,6 +11,7 @@ from fake_features import write_fake_vgg
 from torch import Tensor, nn
 
 from tunecli.archs import build_arch
+from tunecli.errors import UsageError
 from tunecli.losses.adversarial import PatchDiscriminator
 from tunecli.tasks import Objective, TrainBatch, TrainingRecipe, get_task
 from tunecli.training.loop import Adversary, TrainConfig, adversarial_share, multi_loss
@@ -150,6 +151,14 @@ def test_task_recipes_weigh_objectives_by_omega(tmp_path: Path) -> None:
     assert [o.adversarial for o in recipe.objectives] == [False, True]
     assert recipe.crop == 32 and recipe.scale == 2
     torch.testing.assert_close(recipe.weights(omega), omega)
+    # --perceptual-weight scales the perceptual column only; a weight <= 0 is refused
+    config.perceptual_weight = 0.01
+    balanced = upscale.TASK.recipe(config, cpu)
+    torch.testing.assert_close(balanced.weights(omega), omega * torch.tensor([1.0, 0.01]))
+    assert balanced.record["perceptual_weight"] == 0.01
+    config.perceptual_weight = 0.0
+    with pytest.raises(UsageError, match="--perceptual-weight 0.0: use a weight > 0"):
+        upscale.TASK.recipe(config, cpu)
 
     from PIL import Image
 

@@ -153,6 +153,13 @@ def train_command(
             rich_help_panel=TASK_PANEL,
         ),
     ] = None,
+    perceptual_weight: Annotated[
+        float | None,
+        typer.Option(
+            help="Weight of the whole perceptual objective against the fidelity one (upscale; default 1).",
+            rich_help_panel=TASK_PANEL,
+        ),
+    ] = None,
     content_weight: Annotated[
         float | None, typer.Option(help="Weight of the content loss (style).", rich_help_panel=TASK_PANEL)
     ] = None,
@@ -219,6 +226,7 @@ def train_command(
         feature_weight=feature_weight,
         adversarial_weight=adversarial_weight,
         texture_weight=texture_weight,
+        perceptual_weight=perceptual_weight,
         content_weight=content_weight,
         style_weight=style_weight,
         tv_weight=tv_weight,

@@ -49,6 +49,7 @@ TASK_OPTIONS = (
     "feature_weight",
     "adversarial_weight",
     "texture_weight",
+    "perceptual_weight",
     "content_weight",
     "style_weight",
     "tv_weight",
@@ -90,6 +91,7 @@ class TrainConfig:
     feature_weight: float | None = None
     adversarial_weight: float | None = None
     texture_weight: float | None = None
+    perceptual_weight: float | None = None
     content_weight: float | None = None
     style_weight: float | None = None
     tv_weight: float | None = None
