@@ -25,9 +25,10 @@ import numpy as np
 import torch
 
 from tunecli.api import load
-from tunecli.degradations.resize import upscale_bicubic
+from tunecli.degradations.resize import crop_to_multiple, upscale_bicubic
 from tunecli.device import describe_host
 from tunecli.evaluation.evaluate import load_clean_images
+from tunecli.evaluation.niqe import MIN_SIDE, load_niqe_model, niqe
 from tunecli.tasks import EvalOptions, get_task
 from tunecli.training.data import list_images
 
@@ -62,6 +63,7 @@ def main() -> None:
 
     restorer = load(args.model, device="cpu", precision="fp32")
     task = get_task("upscale")
+    niqe_model = load_niqe_model()
     limits = {k: int(v) for k, v in (item.split("=") for item in args.limit.split(",") if item)}
     alphas = [a.strip() for a in args.alphas.split(",") if a.strip()]
     twins = [tuple(item.split("=", 1)) for item in args.twins.split(",") if item]
@@ -82,11 +84,18 @@ def main() -> None:
             twin_rows = task.evaluate(twin, images, EvalOptions(alphas=[alpha], tile=0)).rows
             rows += [{**row, "method": f"{row['method']} (twin)"} for row in twin_rows if row["alpha"] != "-"]
         for row in rows:
-            niqe = f"{row['niqe']:.2f}" if "niqe" in row else "-"
+            niqe_text = f"{row['niqe']:.2f}" if "niqe" in row else "-"
             print(
-                f"| {name} ({len(files)}) | {row['method']} | {row['alpha']} | {row['psnr_y']:.2f} | {row['ssim_y']:.4f} | {niqe} |"
+                f"| {name} ({len(files)}) | {row['method']} | {row['alpha']} | {row['psnr_y']:.2f} | {row['ssim_y']:.4f} | {niqe_text} |"
             )
             everything.append({"set": name, "images": len(files), **row})
+        highs = [crop_to_multiple(image, restorer.scale) for image in images]
+        originals = [niqe(np.clip(high, 0, 1), niqe_model) for high in highs if min(high.shape[:2]) >= MIN_SIDE]
+        if originals:
+            print(f"| {name} ({len(files)}) | originals (HR) | - | - | - | {np.mean(originals):.2f} |")
+            everything.append(
+                {"set": name, "images": len(files), "method": "originals", "niqe": float(np.mean(originals))}
+            )
         ours = [row for row in rows if row["method"] == restorer.model.name]
         verdicts = []
         for key, label in (("psnr_y", "PSNR-Y falls"), ("niqe", "NIQE falls")):
