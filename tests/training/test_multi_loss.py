@@ -157,7 +157,7 @@ def test_task_recipes_weigh_objectives_by_omega(tmp_path: Path) -> None:
     torch.testing.assert_close(balanced.weights(omega), omega * torch.tensor([1.0, 0.01]))
     assert balanced.record["perceptual_weight"] == 0.01
     config.perceptual_weight = 0.0
-    with pytest.raises(UsageError, match="--perceptual-weight 0.0: use a weight > 0"):
+    with pytest.raises(UsageError, match=r"--perceptual-weight 0\.0: use a weight > 0"):
         upscale.TASK.recipe(config, cpu)
 
     from PIL import Image
