@@ -17,7 +17,7 @@ from tunecli.cli import app
 from tunecli.errors import UsageError
 from tunecli.tasks import Task, default_models, get_task, list_tasks, register_task
 from tunecli.tasks import registry as task_registry
-from tunecli.training.loop import TrainConfig
+from tunecli.training.loop import TASK_OPTIONS, TrainConfig
 
 BUILTIN = ("denoise", "deblur", "upscale", "style")
 OVERRIDDEN = ("alpha_space", "recipe", "make_batch", "validation_cases", "evaluate")
@@ -60,18 +60,8 @@ def test_every_task_is_complete(name: str) -> None:
         assert axis.name and axis.meaning.strip(), f"{name}: axis {axis.name!r} has no meaning"
     # its example alpha parses in its space
     space.parse(task.example_alpha)
-    assert task.train_options <= {
-        "loss",
-        "quantize_share",
-        "features",
-        "styles",
-        "scale",
-        "feature_weight",
-        "adversarial_weight",
-        "content_weight",
-        "style_weight",
-        "tv_weight",
-    }
+    # options of tunecli train a task may take: the general per-task ones and TrainConfig's task options
+    assert task.train_options <= {"loss", "quantize_share", *TASK_OPTIONS}
 
 
 def test_style_space_is_named_after_the_paintings() -> None:
