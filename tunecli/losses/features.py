@@ -142,13 +142,13 @@ class VGGFeatures(nn.Module):
             raise ValueError("layers must name at least one feature layer")
         resolved = []
         for name in layers:
-            feature_layer(name)  # an unknown name: one-line error
+            layer = feature_layer(name)  # an unknown name: one-line error
             if name not in self.available_layers:
                 raise UsageError(
                     f"{self._origin()} has no layer {name} (it holds {', '.join(self.available_layers)}); "
                     f"use {DEFAULT_FEATURE_FILE} for layers up to relu3_1"
                 )
-            resolved.append(_LAYERS_BY_NAME[name])
+            resolved.append(layer)
         return resolved
 
     def forward(self, x: Tensor, layers: Sequence[str] = DEFAULT_LAYERS) -> dict[str, Tensor]:

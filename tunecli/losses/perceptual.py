@@ -249,15 +249,13 @@ def patch_grams(features: Tensor, patch: int) -> Tensor:
     batch, channels, height, width = features.shape
     if patch < 1 or patch > min(height, width):
         raise ValueError(f"patch must be in [1, {min(height, width)}] for features of shape {tuple(features.shape)}")
-    flat = upcast_to_float32(features)
-    with torch.autocast(device_type=features.device.type, enabled=False):
-        rows, cols = height // patch, width // patch
-        cropped = flat[:, :, : rows * patch, : cols * patch]
-        # (B, C, rows, patch, cols, patch) -> (B, rows, cols, C, patch, patch): a reshape, not an
-        # unfold, whose backward pass is a slow scatter
-        tiles = cropped.reshape(batch, channels, rows, patch, cols, patch).permute(0, 2, 4, 1, 3, 5)
-        tiles = tiles.reshape(batch, rows * cols, channels, patch * patch)
-        return tiles @ tiles.transpose(-1, -2) / (channels * patch * patch)
+    rows, cols = height // patch, width // patch
+    cropped = features[:, :, : rows * patch, : cols * patch]
+    # (B, C, rows, patch, cols, patch) -> (B·rows·cols, C, patch, patch): a reshape, not an unfold,
+    # whose backward pass is a slow scatter; each patch is then one "image" for gram_matrix
+    tiles = cropped.reshape(batch, channels, rows, patch, cols, patch).permute(0, 2, 4, 1, 3, 5)
+    grams = gram_matrix(tiles.reshape(batch * rows * cols, channels, patch, patch))
+    return grams.reshape(batch, rows * cols, channels, channels)
 
 
 def texture_distance(
