@@ -68,7 +68,7 @@ def main() -> None:
     model = load(args.model, device="cpu", precision="fp32")
     names = list(model.alpha_space.names)
     photos = [resized(img, args.side) for img in load_clean_images(list_images([args.data / "test" / args.content]))]
-    options = dict(features=args.features, styles=args.style, tile=0)
+    options = dict(task_options={"features": args.features, "styles": args.style}, tile=0)
     print(f"Machine: {describe_host()}")
     print(
         f"{len(photos)} photos of {args.content}, longer side {args.side} px; model {args.model} ({', '.join(names)})\n"

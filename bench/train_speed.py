@@ -51,20 +51,12 @@ def main() -> None:
 
     task = get_task(args.task)
     arch = args.arch or task.default_arch
-    probe = TrainConfig(task=task.name, data=[], out="x.safetensors", styles=args.style, scale=args.scale, arch=arch)
+    declared = {option.name for option in task.train_options}
+    given = {"features": args.features, "styles": args.style, "scale": args.scale}
+    own = {name: value for name, value in given.items() if value and name in declared}
+    probe = TrainConfig(task=task.name, data=[], out="x.safetensors", arch=arch, patch=args.patch, task_options=own)
     space = task.alpha_space(probe)
-    recipe = task.recipe(
-        TrainConfig(
-            task=task.name,
-            data=[],
-            out="x.safetensors",
-            patch=args.patch,
-            features=args.features,
-            styles=args.style,
-            scale=args.scale,
-        ),
-        torch.device("cpu"),
-    )
+    recipe = task.recipe(probe, torch.device("cpu"))
     hparams = {"p": space.p, **task.arch_defaults(probe), **json.loads(args.hparams), **task.arch_hparams(probe)}
     generator = torch.Generator().manual_seed(0)
     clean = torch.rand(args.batch, 3, recipe.crop, recipe.crop, generator=generator)

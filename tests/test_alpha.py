@@ -81,6 +81,24 @@ def test_space_json_round_trip_and_labels() -> None:
     assert BOX.describe((0.2, 0.8)) == "noise=0.20 blur=0.80"
 
 
+@pytest.mark.parametrize("a", [0.0, 0.3, 0.5, 1.0])
+def test_scalar_and_omega_of_a_p2_simplex_are_inverse(a: float) -> None:
+    omega = SCALAR.omega_of_scalar(a)
+    assert omega == (1.0 - a, a)
+    assert SCALAR.scalar_of(omega) == a
+    assert SCALAR.parse(repr(a)).omega == omega  # the convention --alpha 0.3 uses
+
+
+@pytest.mark.parametrize("space", [BOX, SIMPLEX3], ids=["p2-box", "p3-simplex"])
+def test_scalar_conversions_refuse_spaces_without_one_alpha(space: AlphaSpace) -> None:
+    with pytest.raises(ValueError, match=r"^omega_of_scalar needs a p = 2 simplex space"):
+        space.omega_of_scalar(0.3)
+    with pytest.raises(
+        ValueError, match=rf"^scalar_of needs a p = 2 simplex space .*not a p = {space.p} {space.domain}$"
+    ):
+        space.scalar_of(space.default)
+
+
 def test_space_rejects_inconsistent_declaration() -> None:
     with pytest.raises(ValueError, match="p=3 but 2 axes"):
         AlphaSpace(3, "box", (AlphaAxis("a"), AlphaAxis("b")), (0, 0, 0))

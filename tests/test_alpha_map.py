@@ -151,6 +151,47 @@ def test_cli_writes_the_mapped_output_and_refuses_alpha_with_a_map(tmp_path: Pat
     assert "--alpha-map sets the alpha of every pixel; leave out --alpha and --sweep" in both.output
 
 
+#: the alpha of each quadrant of :func:`quadrant_map`: top ≠ bottom and left ≠ right, so a map
+#: applied flipped (either way) or transposed puts a wrong alpha on some quadrant
+QUADRANTS = {("top", "left"): 0.0, ("top", "right"): 0.5, ("bottom", "left"): 1.0, ("bottom", "right"): 0.0}
+
+
+def quadrant_map(height: int, width: int) -> np.ndarray:
+    alpha_map = np.empty((height, width), np.float32)
+    rows = {"top": slice(0, height // 2), "bottom": slice(height // 2, height)}
+    cols = {"left": slice(0, width // 2), "right": slice(width // 2, width)}
+    for (row, col), alpha in QUADRANTS.items():
+        alpha_map[rows[row], cols[col]] = alpha
+    return alpha_map
+
+
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+@pytest.mark.parametrize(
+    ("arch", "hparams"), [("unet", UNET), ("srnet", {"width": 4, "blocks": 1, "scale": 2, "p": 2})], ids=["x1", "x2"]
+)
+def test_each_region_of_an_asymmetric_map_gets_its_own_alpha(
+    tmp_path: Path, mode: str, arch: str, hparams: dict
+) -> None:
+    """Away from the quadrant edges (the receptive radius plus the coarse level's resampling),
+    the output is the uniform output at that quadrant's alpha, at the model's scale."""
+    restorer = load(save(tmp_path, arch=arch, hparams=hparams), device="cpu")
+    height, width = 80, 96
+    image = photo(height, width)
+    out = restorer.run(image, alpha_map=quadrant_map(height, width), alpha_map_mode=mode, tile=0)
+    s = restorer.scale
+    assert out.shape == (height * s, width * s, 3)
+    uniform = {alpha: restorer.run(image, alpha=alpha, tile=0) for alpha in set(QUADRANTS.values())}
+    reach = restorer.model.tiling.receptive_radius + 4
+    rows = {"top": slice(0, (height // 2 - reach) * s), "bottom": slice((height // 2 + reach) * s, height * s)}
+    cols = {"left": slice(0, (width // 2 - reach) * s), "right": slice((width // 2 + reach) * s, width * s)}
+    for (row, col), alpha in QUADRANTS.items():
+        region = (rows[row], cols[col])
+        np.testing.assert_allclose(out[region], uniform[alpha][region], atol=1e-5, err_msg=f"{row} {col}")
+        for other, result in uniform.items():  # the check has teeth: another alpha is far off here
+            if other != alpha:
+                assert np.abs(result[region] - uniform[alpha][region]).max() > 1e-3
+
+
 def _image(pixels: np.ndarray):
     from tunecli.imageio import Image, ImageMeta
 

@@ -32,6 +32,7 @@ from tunecli.imageio import (
     is_image_path,
     output_suffix,
     read_image,
+    read_rgb,
     samples_to_float,
     write_image,
 )
@@ -173,6 +174,16 @@ def test_webp_gray_is_stored_as_rgb(tmp_path: Path) -> None:
     back = read_image(tmp_path / "g.webp")
     assert back.meta.mode == "RGB" and back.meta.extra["webp_lossless"] is True
     assert np.array_equal(stored_samples(back), np.repeat(samples, 3, axis=2))
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4], ids=["L", "LA", "RGB", "RGBA"])
+def test_read_rgb_replicates_gray_and_drops_alpha(tmp_path: Path, channels: int) -> None:
+    samples = smooth_samples(5, 7, channels)
+    write_image(tmp_path / "x.png", image_from_samples(samples, "png"))
+    rgb = read_rgb(tmp_path / "x.png")
+    colour = samples[:, :, : 3 if channels >= 3 else 1]
+    assert rgb.shape == (5, 7, 3) and rgb.dtype == np.float32
+    np.testing.assert_array_equal(rgb, np.broadcast_to(colour / np.float32(255), (5, 7, 3)))
 
 
 def test_sixteen_bit_colour_png_keeps_all_sixteen_bits(tmp_path: Path) -> None:

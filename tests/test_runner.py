@@ -26,6 +26,7 @@ from tunecli.runner import (
     plan_jobs,
     prepare_output_folders,
     run_batch,
+    run_interruptible,
 )
 
 WAIT = 10.0  # seconds; only reached when the behaviour under test is missing
@@ -273,3 +274,23 @@ def test_interrupt_reports_the_write_in_flight_and_carries_the_summary(
     assert summary.counts_text().startswith("1 done, 0 skipped, 0 failed, 2 not started (interrupted) in ")
     assert summary.to_json()["not_started"] == 2 and summary.to_json()["interrupted"] is True
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [target.name]
+
+
+def test_run_interruptible_hands_back_the_partial_summary_and_the_interrupt() -> None:
+    finished = BatchSummary(ignored=2)
+    assert run_interruptible(lambda: finished, len) == (finished, None)
+
+    partial = BatchSummary(interrupted=True, not_started=3)
+
+    def stopped() -> BatchSummary:
+        raise BatchInterrupted(partial)
+
+    summary, interrupt = run_interruptible(stopped, lambda done: (done.not_started, done.interrupted))
+    assert summary == (3, True)
+    assert isinstance(interrupt, BatchInterrupted) and interrupt.summary is partial
+
+    def ctrl_c() -> BatchSummary:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # a Ctrl-C that no batch caught has no summary to give
+        run_interruptible(ctrl_c, len)

@@ -41,7 +41,8 @@ class AlphaSpace:
     """The tuning space of a model.
 
     For ``p == 2`` simplex spaces the user-facing scalar ``alpha`` is the weight of the second
-    axis: ``alpha = a`` means ω = (1 − a, a); ``low``/``high`` say what alpha 0 and 1 do.
+    axis: ``alpha = a`` means ω = (1 − a, a) (:meth:`omega_of_scalar`, :meth:`scalar_of`);
+    ``low``/``high`` say what alpha 0 and 1 do.
     """
 
     p: int
@@ -73,6 +74,24 @@ class AlphaSpace:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.axes)
+
+    def omega_of_scalar(self, a: float) -> Omega:
+        """ω = (1 − a, a) for the scalar ``a`` of a :attr:`scalar` space (not validated: see
+        :meth:`validate`). Raises ``ValueError`` for any other space (p != 2, or a box)."""
+        self._check_scalar("omega_of_scalar")
+        return (1.0 - a, a)
+
+    def scalar_of(self, omega: Omega) -> float:
+        """The scalar alpha of ``omega`` in a :attr:`scalar` space: its second weight (the inverse
+        of :meth:`omega_of_scalar`). Raises ``ValueError`` for any other space."""
+        self._check_scalar("scalar_of")
+        return float(omega[1])
+
+    def _check_scalar(self, name: str) -> None:
+        if not self.scalar:
+            raise ValueError(
+                f"{name} needs a p = 2 simplex space (alpha a means ω = (1 − a, a)), not a p = {self.p} {self.domain}"
+            )
 
     def allowed_form(self) -> str:
         """One phrase telling the user what ``--alpha`` accepts for this space."""
@@ -150,7 +169,7 @@ class AlphaSpace:
                 a = numbers[0]
                 if not 0.0 <= a <= 1.0:
                     raise AlphaError(f"alpha {raw} is outside [0, 1]: use {self.allowed_form()}")
-                return ParsedAlpha((1.0 - a, a))
+                return ParsedAlpha(self.omega_of_scalar(a))
             if len(numbers) != self.p:
                 raise AlphaError(
                     f"alpha {raw!r} has {len(numbers)} value(s), the model has {self.p} axes "
@@ -198,13 +217,13 @@ class AlphaSpace:
     def label(self, omega: Omega) -> str:
         """Short file-name-safe label: ``a0.30`` for scalar spaces, ``a0.20-0.80`` otherwise."""
         if self.scalar:
-            return f"a{omega[1]:.2f}"
+            return f"a{self.scalar_of(omega):.2f}"
         return "a" + "-".join(f"{v:.2f}" for v in omega)
 
     def describe(self, omega: Omega) -> str:
         """Human label for headers: ``alpha=0.30`` or ``noise=0.20 blur=0.80``."""
         if self.scalar:
-            return f"alpha={omega[1]:.2f}"
+            return f"alpha={self.scalar_of(omega):.2f}"
         return " ".join(f"{n}={v:.2f}" for n, v in zip(self.names, omega, strict=True))
 
 

@@ -35,6 +35,13 @@ if TYPE_CHECKING:
 MODES = ("exact", "fast")
 
 
+def check_mode(mode: str) -> None:
+    """Refuse an ``--alpha-map-mode`` that is not one of :data:`MODES` (a
+    :class:`~tunecli.errors.UsageError`)."""
+    if mode not in MODES:
+        raise UsageError(f"--alpha-map-mode must be one of {', '.join(MODES)}, not {mode!r}")
+
+
 def axis_values(space: AlphaSpace, pixels: np.ndarray, name: str = "the alpha map") -> np.ndarray:
     """The per-pixel axis values of a map, float32 ``(k, H, W)`` in [0, 1]: ``k = 1`` (the alpha
     of a p = 2 simplex) or ``k = p`` (a box model). ``pixels``: ``(H, W)`` or ``(H, W, C)``

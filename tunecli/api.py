@@ -31,10 +31,10 @@ from torch import Tensor, nn
 
 from tunecli.alpha import AlphaSpace, Omega, ParsedAlpha
 from tunecli.alpha_map import (
-    MODES,
     SpatialOmega,
     axis_values,
     blend_weights,
+    check_mode,
     check_spatial,
     fast_levels,
     omega_of_values,
@@ -48,12 +48,13 @@ from tunecli.device import (
     resolve_precision,
 )
 from tunecli.errors import TunecliError, UsageError
-from tunecli.estimation.auto_alpha import AutoAlpha, choose_alpha, is_auto, noise_mapping, split_auto
+from tunecli.estimation.auto_alpha import AutoAlpha, choose_alpha, is_auto
 from tunecli.imageio import DEFAULT_MAX_PIXELS, Image, ImageMeta, float_to_samples, read_image, samples_to_float
 from tunecli.layers import bake, has_image_statistics, recorded_statistics, shared_statistics
 from tunecli.layers.ensemble import DihedralEnsemble
 from tunecli.models import LoadedModel, load_model
-from tunecli.tiling import auto_tile, default_batch_size, default_overlap, tile_apply_adaptive
+from tunecli.tensors import batch_to_image, image_to_batch
+from tunecli.tiling import TiledOutput, auto_tile, default_batch_size, default_overlap, tile_apply_adaptive
 
 if TYPE_CHECKING:
     from tunecli.tasks import Task
@@ -165,7 +166,7 @@ class Restorer:
         auto and the others given (``"noise=auto,blur=0.7"``).
         """
         task = self._noise_task()
-        fixed = split_auto(alpha, self.alpha_space, task, self.model.name)
+        fixed = task.fixed_part_of_auto(alpha, self.alpha_space, self.model.name)
         if isinstance(image, np.ndarray):
             image = _image_from_array(image)
         return choose_alpha(image.pixels, task, self.alpha_space, name, fixed)
@@ -174,7 +175,9 @@ class Restorer:
         """The model's task, if it maps a noise level to this model's alpha (else AlphaError)."""
         from tunecli.tasks import get_task
 
-        return noise_mapping(get_task(self.task), self.alpha_space, self.model.name)
+        task = get_task(self.task)
+        task.check_auto(self.alpha_space, self.model.name)
+        return task
 
     def baked(self, omega: Omega, dtype: torch.dtype | None = None) -> nn.Module:
         """The network with kernels mixed at ``omega``, on the device in ``dtype`` (cached)."""
@@ -279,14 +282,58 @@ class Restorer:
             omega = chosen.omega
         contract = self.model.tiling
         overlap = self.check_tiling(tile, overlap)
-        pixels = torch.from_numpy(np.ascontiguousarray(image.pixels, dtype=np.float32)).permute(2, 0, 1)
+        pixels = image_to_batch(image.pixels)
+        channels, height, width = pixels.shape[1:]
         batch = self._to_model_channels(pixels)
         notices: list[str] = [chosen.describe(self.alpha_space)] if chosen is not None else []
         statistics_tile = None
         if not contract.tile_exact:
-            tile, statistics_tile, notice = self.non_exact_tiling(tile, pixels.shape[1], pixels.shape[2])
+            tile, statistics_tile, notice = self.non_exact_tiling(tile, height, width)
             if notice:
                 notices.append(notice)
+        result, dtype = self._run_tiled(
+            batch,
+            omega,
+            tile=tile,
+            overlap=overlap,
+            statistics_tile=statistics_tile,
+            omega_map=omega_map,
+            progress=progress,
+            notices=notices,
+        )
+        restored = self._from_model_channels(result.image, channels)
+        if image.meta.dtype != "float32":  # integer samples live in [0, 1]; float data keeps its range
+            restored = restored.clamp(0.0, 1.0)
+        alpha_channel = image.alpha
+        if alpha_channel is not None and contract.scale != 1:
+            alpha_channel = _resize_plane(alpha_channel, contract.scale)
+        out = Image(
+            pixels=batch_to_image(restored),
+            alpha=alpha_channel,
+            meta=replace(image.meta, notices=list(image.meta.notices)),
+        )
+        return Restored(out, result.tile, precision_name(dtype), tuple(notices), chosen)
+
+    def _run_tiled(
+        self,
+        batch: Tensor,
+        omega: Omega,
+        *,
+        tile: TileSpec,
+        overlap: int,
+        statistics_tile: int | None,
+        omega_map: Tensor | None,
+        progress: TileProgress | None,
+        notices: list[str],
+    ) -> tuple[TiledOutput, torch.dtype]:
+        """``batch`` float32 ``(B, model channels, H, W)`` through the network at ``omega`` (per
+        pixel at ``omega_map``, float32 ``(p, H, W)``) in tiles of ``tile`` (checked, or ``auto``),
+        each tile normalized with statistics of the whole image measured in tiles of
+        ``statistics_tile`` when that is set (see :meth:`non_exact_tiling`). A half-precision
+        output with NaN/Inf is computed again in fp32. Appends a line per such event to
+        ``notices``; returns the output (float32 ``(B, C', H·scale, W·scale)`` on the host, with
+        the tile side it used) and the dtype it was computed in."""
+        contract = self.model.tiling
         dtype = self.dtype
         if omega_map is not None:
             stacked = torch.cat([batch, omega_map[None].expand(batch.shape[0], -1, -1, -1)], dim=1)
@@ -318,25 +365,12 @@ class Restorer:
                 notices.append(f"out of memory with {tried}; used {result.tile}px tiles")
                 if tile == "auto":
                     self._auto_tile[dtype] = result.tile
-            output = result.image
-            if bool(torch.isfinite(output).all()):
-                break
+            if bool(torch.isfinite(result.image).all()):
+                return result, dtype
             if dtype == torch.float32:
                 raise TunecliError(f"model {self.model.name!r} produced non-finite values (NaN/Inf) on this image")
             notices.append(f"{precision_name(dtype)} output had non-finite values; recomputed in fp32")
             dtype = torch.float32
-        restored = self._from_model_channels(output, pixels.shape[0])
-        if image.meta.dtype != "float32":  # integer samples live in [0, 1]; float data keeps its range
-            restored = restored.clamp(0.0, 1.0)
-        alpha_channel = image.alpha
-        if alpha_channel is not None and contract.scale != 1:
-            alpha_channel = _resize_plane(alpha_channel, contract.scale)
-        out = Image(
-            pixels=restored.permute(1, 2, 0).numpy(),
-            alpha=alpha_channel,
-            meta=replace(image.meta, notices=list(image.meta.notices)),
-        )
-        return Restored(out, result.tile, precision_name(dtype), tuple(notices), chosen)
 
     def _spatial(self, dtype: torch.dtype) -> nn.Module:
         """The unbaked network on the device in ``dtype``, for per-pixel ω (cached)."""
@@ -360,8 +394,7 @@ class Restorer:
         :mod:`tunecli.alpha_map`): float ``(H, W)`` or ``(H, W, C)`` in [0, 1], the image's size
         or resized to it (with a notice). ``mode``: ``"exact"`` (per-pixel ω in every tunable
         convolution) or ``"fast"`` (``levels`` uniform runs per axis, blended per pixel)."""
-        if mode not in MODES:
-            raise UsageError(f"--alpha-map-mode must be one of {', '.join(MODES)}, not {mode!r}")
+        check_mode(mode)
         space = self.alpha_space
         height, width = image.pixels.shape[:2]
         values, resized = resized_values(axis_values(space, alpha_map), height, width)
@@ -407,24 +440,25 @@ class Restorer:
         return replace(last, image=out_image, notices=tuple(notices) + last.notices)
 
     def _to_model_channels(self, pixels: Tensor) -> Tensor:
-        """``(C, H, W)`` image → ``(B, model channels, H, W)`` batch."""
-        have, want = pixels.shape[0], self.model.channels
+        """``(1, C, H, W)`` image → ``(B, model channels, H, W)`` batch: a gray image replicated
+        for a colour model, a colour image as C gray images for a gray model."""
+        have, want = pixels.shape[1], self.model.channels
         if have == want:
-            return pixels[None]
+            return pixels
         if have == 1:
-            return pixels.expand(want, -1, -1)[None]
+            return pixels.expand(-1, want, -1, -1)
         if want == 1:
-            return pixels[:, None]
+            return pixels[0, :, None]
         raise UsageError(f"model {self.model.name!r} takes {want} channels; the image has {have}")
 
     def _from_model_channels(self, output: Tensor, channels: int) -> Tensor:
-        """Inverse of :meth:`_to_model_channels`: ``(B, C', H', W')`` → ``(channels, H', W')``."""
+        """Inverse of :meth:`_to_model_channels`: ``(B, C', H', W')`` → ``(1, channels, H', W')``."""
         if output.shape[0] == 1 and output.shape[1] == channels:
-            return output[0]
+            return output
         if output.shape[0] == 1 and channels == 1:
-            return output[0].mean(dim=0, keepdim=True)
+            return output[0].mean(dim=0, keepdim=True)[None]
         if output.shape[1] == 1 and output.shape[0] == channels:
-            return output[:, 0]
+            return output[:, 0][None]
         raise TunecliError(
             f"model {self.model.name!r} returned {output.shape[1]} channels for a {channels}-channel image"
         )
@@ -483,7 +517,7 @@ class Restorer:
         if alpha_map is None:
             if is_auto(alpha):
                 # refused before any file is read, as a bad alpha is
-                split_auto(str(alpha), self.alpha_space, self._noise_task(), self.model.name)
+                self._noise_task().fixed_part_of_auto(str(alpha), self.alpha_space, self.model.name)
             else:
                 omega = self.parse_alpha(alpha).omega
         source = image

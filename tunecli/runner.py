@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from tunecli.alpha import Omega
 from tunecli.errors import INTERRUPTED, OutputError, TunecliError, UsageError
@@ -200,6 +200,21 @@ class BatchInterrupted(KeyboardInterrupt):
     def __init__(self, summary: BatchSummary) -> None:
         super().__init__()
         self.summary = summary
+
+
+SummaryT = TypeVar("SummaryT")
+
+
+def run_interruptible(
+    run: Callable[[], SummaryT], partial_summary: Callable[[BatchSummary], SummaryT]
+) -> tuple[SummaryT, BatchInterrupted | None]:
+    """``(run(), None)``, or when Ctrl-C stops the run (:class:`BatchInterrupted`) the summary of
+    what was finished, as ``partial_summary`` makes it from the batch's, and the interrupt: the
+    caller reports that summary, then raises the interrupt again (or goes on without it)."""
+    try:
+        return run(), None
+    except BatchInterrupted as stop:
+        return partial_summary(stop.summary), stop
 
 
 class BatchReporter(Protocol):
@@ -426,35 +441,163 @@ def run_batch(
     exists) and are reported to ``reporter`` like any other, and :class:`BatchInterrupted`
     is raised with the summary of what was finished.
     """
-    reporter = reporter or SilentReporter()
-    summary = BatchSummary(ignored=plan.ignored)
-    started_at = time.perf_counter()
-    reporter.batch_started(len(plan.jobs))
+    return _BatchRun(
+        restorer,
+        plan,
+        omega,
+        options=options,
+        tile=tile,
+        overlap=overlap,
+        max_pixels=max_pixels,
+        reporter=reporter or SilentReporter(),
+        alpha_map=alpha_map,
+        alpha_map_mode=alpha_map_mode,
+    ).run()
 
-    def finish(result: FileResult) -> None:
-        summary.results.append(result)
-        reporter.file_finished(result)
 
-    fixed = omega if isinstance(omega, tuple) else None
-    auto = fixed is None
-    sources = [job.source for job in plan.jobs]
-    order = {job: index for index, job in enumerate(plan.jobs)}
+@dataclass
+class _BatchRun:
+    """One :func:`run_batch` call: its arguments, the summary it fills in and the jobs' order
+    (a job renamed after its chosen alpha keeps its place)."""
 
-    def read(job: Job) -> tuple[Image, AutoAlpha | None]:
-        image = read_image(job.source, max_pixels=max_pixels)
-        return image, restorer.auto_alpha(image, str(job.source), str(omega)) if auto else None
+    restorer: Restorer
+    plan: Plan
+    omega: Omega | str
+    options: OutputOptions
+    tile: TileSpec
+    overlap: int | None
+    max_pixels: int
+    reporter: BatchReporter
+    alpha_map: np.ndarray | None
+    alpha_map_mode: str
+    summary: BatchSummary = field(init=False)
+    order: dict[Job, int] = field(init=False)
+    sources: list[Path] = field(init=False)
 
-    def write(job: Job, image: Image) -> list[str]:
+    def __post_init__(self) -> None:
+        self.summary = BatchSummary(ignored=self.plan.ignored)
+        self.order = {job: index for index, job in enumerate(self.plan.jobs)}
+        self.sources = [job.source for job in self.plan.jobs]
+
+    @property
+    def fixed(self) -> Omega | None:
+        """The ω every image runs at; None with :data:`AUTO` (chosen per image)."""
+        return self.omega if isinstance(self.omega, tuple) else None
+
+    def run(self) -> BatchSummary:
+        """Run every job and return the summary, or raise :class:`BatchInterrupted` (see
+        :func:`run_batch`)."""
+        started_at = time.perf_counter()
+        self.reporter.batch_started(len(self.plan.jobs))
+        reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunecli-read")
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunecli-write")
+        writing: list[_Started] = []
+        interrupted = False
+        try:
+            self._run_jobs(reader, writer, writing)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            reader.shutdown(wait=True, cancel_futures=True)
+            writer.shutdown(wait=True, cancel_futures=True)
+        summary = self.summary
+        if interrupted:
+            reported = {result.job for result in summary.results}
+            for entry in writing:  # writes that ran to their end get their line; cancelled ones never began
+                if not entry.write.cancelled() and entry.job not in reported:
+                    self._collect(entry)
+        summary.results.sort(key=lambda result: self.order[result.job])
+        summary.seconds = time.perf_counter() - started_at
+        if interrupted:
+            summary.interrupted = True
+            summary.not_started = len(self.plan.jobs) - len(summary.results)
+            raise BatchInterrupted(summary)
+        return summary
+
+    def _run_jobs(self, reader: ThreadPoolExecutor, writer: ThreadPoolExecutor, writing: list[_Started]) -> None:
+        """Report the jobs held back, then restore the others in order while the next input
+        decodes on ``reader`` and finished outputs encode on ``writer``. ``writing``: the writes
+        not reported yet (after Ctrl-C, :meth:`run` reports those that ran to their end)."""
+        runnable: list[Job] = []
+        for job in self.plan.jobs:
+            held = _held_back(job, self.options) if job.suffix_template is None else None  # else: once named
+            if held is not None:
+                self._finish(held)
+            else:
+                runnable.append(job)
+        pending = reader.submit(self._read, runnable[0]) if runnable else None
+        for index, job in enumerate(runnable):
+            began = time.perf_counter()
+            assert pending is not None
+            current = pending
+            pending = reader.submit(self._read, runnable[index + 1]) if index + 1 < len(runnable) else None
+            self.reporter.file_started(job)
+            computed = self._compute(job, current, began)
+            if computed is None:
+                continue
+            named, restored = computed
+            writing.append(_Started(named, began, restored, writer.submit(self._write, named, restored.image)))
+            while writing and writing[0].write.done():
+                self._collect(writing[0])
+                writing.pop(0)
+        while writing:
+            self._collect(writing[0])  # popped only once reported, so an interrupt here loses no file
+            writing.pop(0)
+
+    def _compute(
+        self, job: Job, decoded: Future[tuple[Image, AutoAlpha | None]], began: float
+    ) -> tuple[Job, Restored] | None:
+        """Restore the decoded input of ``job`` — named after its alpha first when that is chosen
+        per image — and return the job and its result; None when the job was reported instead
+        (its named output is held back, or it failed)."""
+        try:
+            image, chosen = decoded.result()
+            if chosen is not None and job.suffix_template is not None:
+                named = job.with_label(self.restorer.alpha_space.label(chosen.omega))
+                self.order[named] = self.order[job]
+                job = named
+                held = _held_back(job, self.options, self.sources)
+                if held is not None:
+                    self._finish(replace(held, alpha_auto=chosen))
+                    return None
+            run_at = chosen if chosen is not None else self.fixed
+            assert run_at is not None
+            progress = self.reporter.tile_progress
+            if self.alpha_map is not None:
+                restored = self.restorer.restore_map(
+                    image,
+                    self.alpha_map,
+                    mode=self.alpha_map_mode,
+                    tile=self.tile,
+                    overlap=self.overlap,
+                    progress=progress,
+                )
+            else:
+                restored = self.restorer.restore(image, run_at, tile=self.tile, overlap=self.overlap, progress=progress)
+        except Exception as err:  # one bad file must not end the batch (SPEC §4)
+            self._finish(FileResult(job, "failed", _one_line(err), err, seconds=time.perf_counter() - began))
+            return None
+        return job, restored
+
+    def _read(self, job: Job) -> tuple[Image, AutoAlpha | None]:
+        """Decode the input of ``job`` and, with :data:`AUTO`, choose its alpha (a background thread)."""
+        image = read_image(job.source, max_pixels=self.max_pixels)
+        auto = self.fixed is None
+        return image, self.restorer.auto_alpha(image, str(job.source), str(self.omega)) if auto else None
+
+    def _write(self, job: Job, image: Image) -> list[str]:
+        """Encode the output of ``job`` atomically; its notices (a background thread)."""
         return write_image(
             job.target,
             image,
             format=job.format,
-            quality=options.quality,
-            bit_depth=options.bit_depth,
-            overwrite=options.existing == "overwrite",
+            quality=self.options.quality,
+            bit_depth=self.options.bit_depth,
+            overwrite=self.options.existing == "overwrite",
         )
 
-    def collect(entry: _Started) -> None:
+    def _collect(self, entry: _Started) -> None:
+        """Wait for the write of ``entry`` and report the job as done or failed."""
         error = entry.write.exception()
         restored = entry.restored
         note = restored.notices[:1] if restored.alpha_auto is not None else ()  # the auto-alpha note leads
@@ -475,79 +618,11 @@ def run_batch(
             notices=notices,
             alpha_auto=restored.alpha_auto,
         )
-        finish(result)
+        self._finish(result)
 
-    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunecli-read")
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunecli-write")
-    writing: list[_Started] = []
-    interrupted = False
-    try:
-        runnable: list[Job] = []
-        for job in plan.jobs:
-            held = _held_back(job, options) if job.suffix_template is None else None  # else: once named
-            if held is not None:
-                finish(held)
-            else:
-                runnable.append(job)
-        pending: Future[tuple[Image, AutoAlpha | None]] | None = reader.submit(read, runnable[0]) if runnable else None
-        for index, job in enumerate(runnable):
-            began = time.perf_counter()
-            assert pending is not None
-            current = pending
-            pending = reader.submit(read, runnable[index + 1]) if index + 1 < len(runnable) else None
-            reporter.file_started(job)
-            try:
-                image, chosen = current.result()
-                if chosen is not None and job.suffix_template is not None:
-                    named = job.with_label(restorer.alpha_space.label(chosen.omega))
-                    order[named] = order[job]
-                    job = named
-                    held = _held_back(job, options, sources)
-                    if held is not None:
-                        finish(replace(held, alpha_auto=chosen))
-                        continue
-                run_at = chosen if chosen is not None else fixed
-                assert run_at is not None
-                if alpha_map is not None:
-                    restored = restorer.restore_map(
-                        image,
-                        alpha_map,
-                        mode=alpha_map_mode,
-                        tile=tile,
-                        overlap=overlap,
-                        progress=reporter.tile_progress,
-                    )
-                else:
-                    restored = restorer.restore(
-                        image, run_at, tile=tile, overlap=overlap, progress=reporter.tile_progress
-                    )
-            except Exception as err:  # one bad file must not end the batch (SPEC §4)
-                finish(FileResult(job, "failed", _one_line(err), err, seconds=time.perf_counter() - began))
-                continue
-            writing.append(_Started(job, began, restored, writer.submit(write, job, restored.image)))
-            while writing and writing[0].write.done():
-                collect(writing[0])
-                writing.pop(0)
-        while writing:
-            collect(writing[0])  # popped only once reported, so an interrupt here loses no file
-            writing.pop(0)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        reader.shutdown(wait=True, cancel_futures=True)
-        writer.shutdown(wait=True, cancel_futures=True)
-    if interrupted:
-        reported = {result.job for result in summary.results}
-        for entry in writing:  # writes that ran to their end get their line; cancelled ones never began
-            if not entry.write.cancelled() and entry.job not in reported:
-                collect(entry)
-    summary.results.sort(key=lambda result: order[result.job])
-    summary.seconds = time.perf_counter() - started_at
-    if interrupted:
-        summary.interrupted = True
-        summary.not_started = len(plan.jobs) - len(summary.results)
-        raise BatchInterrupted(summary)
-    return summary
+    def _finish(self, result: FileResult) -> None:
+        self.summary.results.append(result)
+        self.reporter.file_finished(result)
 
 
 def _held_back(job: Job, options: OutputOptions, sources: Sequence[Path] = ()) -> FileResult | None:

@@ -119,6 +119,56 @@ def _axis_windows(origins: list[int], tile: int, ramp: int, scale: int) -> list[
     return windows
 
 
+@dataclass(frozen=True)
+class _TileGrid:
+    """Where the tiles of a padded image lie and how each weighs in the blend: origins ``ys``
+    and ``xs`` and sides ``tile_h`` × ``tile_w`` in input pixels, and one output-resolution
+    weight profile per tile row (``y_windows``) and column (``x_windows``); outputs are
+    ``scale`` times the input size."""
+
+    ys: list[int]
+    xs: list[int]
+    tile_h: int
+    tile_w: int
+    y_windows: list[Tensor]
+    x_windows: list[Tensor]
+    scale: int
+
+    def window(self, iy: int, ix: int) -> Tensor:
+        """The blending weight of tile ``(iy, ix)``: float32 ``(tile_h·scale, tile_w·scale)``."""
+        return self.y_windows[iy][:, None] * self.x_windows[ix][None, :]
+
+    def coverage(self, padded_h: int, padded_w: int) -> Tensor:
+        """The sum of every tile's window over the padded output, float32
+        ``(padded_h·scale, padded_w·scale)``: what the blended sum is divided by."""
+        s = self.scale
+        weight = torch.zeros(padded_h * s, padded_w * s)
+        for iy, y0 in enumerate(self.ys):
+            for ix, x0 in enumerate(self.xs):
+                region = weight[y0 * s : (y0 + self.tile_h) * s, x0 * s : (x0 + self.tile_w) * s]
+                region += self.window(iy, ix)
+        return weight
+
+
+def _tile_grid(
+    padded_h: int, padded_w: int, *, tile: int, overlap: int, size_multiple: int, receptive_radius: int, scale: int
+) -> _TileGrid:
+    """The tiles of :func:`tile_apply` over a padded ``padded_h`` × ``padded_w`` image (both
+    multiples of ``size_multiple``, as ``overlap`` is; ``tile`` 0: one tile): sides fitted to the
+    image (:func:`fitted_tile`), and windows with weight 0 on the ``receptive_radius`` pixels
+    at inner edges (at most half the overlap) and a raised-cosine ramp over the rest."""
+    side = _round_up(tile, size_multiple) if tile else max(padded_h, padded_w)
+    tile_h = fitted_tile(padded_h, side, overlap, size_multiple)
+    tile_w = fitted_tile(padded_w, side, overlap, size_multiple)
+    ys = tile_origins(padded_h, tile_h, overlap, size_multiple)
+    xs = tile_origins(padded_w, tile_w, overlap, size_multiple)
+    margin = min(receptive_radius, overlap // 2)
+    ramp = overlap - 2 * margin
+    y_windows = _axis_windows(ys, tile_h, ramp, scale)
+    x_windows = _axis_windows(xs, tile_w, ramp, scale)
+    return _TileGrid(ys, xs, tile_h, tile_w, y_windows, x_windows, scale)
+
+
 def pad_to_multiple(image: Tensor, multiple: int) -> Tensor:
     """Pad ``(B, C, H, W)`` at the bottom and right to multiples of ``multiple``.
 
@@ -169,24 +219,19 @@ def tile_apply(
     height, width = batch.shape[-2:]
     padded = pad_to_multiple(batch, size_multiple)
     padded_h, padded_w = padded.shape[-2:]
-    overlap = _round_up(overlap, size_multiple)
-    side = _round_up(tile, size_multiple) if tile else max(padded_h, padded_w)
-    tile_h = fitted_tile(padded_h, side, overlap, size_multiple)
-    tile_w = fitted_tile(padded_w, side, overlap, size_multiple)
-    ys = tile_origins(padded_h, tile_h, overlap, size_multiple)
-    xs = tile_origins(padded_w, tile_w, overlap, size_multiple)
-    margin = min(receptive_radius, overlap // 2)
-    ramp = overlap - 2 * margin
-    y_windows = _axis_windows(ys, tile_h, ramp, scale)
-    x_windows = _axis_windows(xs, tile_w, ramp, scale)
-
+    grid = _tile_grid(
+        padded_h,
+        padded_w,
+        tile=tile,
+        overlap=_round_up(overlap, size_multiple),
+        size_multiple=size_multiple,
+        receptive_radius=receptive_radius,
+        scale=scale,
+    )
+    ys, xs, tile_h, tile_w = grid.ys, grid.xs, grid.tile_h, grid.tile_w
     jobs = [(b, iy, ix) for b in range(padded.shape[0]) for iy in range(len(ys)) for ix in range(len(xs))]
     output: Tensor | None = None
-    weight = torch.zeros(padded_h * scale, padded_w * scale)
-    for iy, y0 in enumerate(ys):
-        for ix, x0 in enumerate(xs):
-            region = weight[y0 * scale : (y0 + tile_h) * scale, x0 * scale : (x0 + tile_w) * scale]
-            region += y_windows[iy][:, None] * x_windows[ix][None, :]
+    weight = grid.coverage(padded_h, padded_w)
     device = torch.device(device)
     with torch.inference_mode():
         for start in range(0, len(jobs), batch_size):
@@ -207,7 +252,7 @@ def tile_apply(
             for (b, iy, ix), piece in zip(chunk, result, strict=True):
                 y0, x0 = ys[iy] * scale, xs[ix] * scale
                 region = output[b, :, y0 : y0 + tile_h * scale, x0 : x0 + tile_w * scale]
-                region += piece * (y_windows[iy][:, None] * x_windows[ix][None, :])
+                region += piece * grid.window(iy, ix)
             if progress is not None:
                 progress(min(start + batch_size, len(jobs)), len(jobs))
         assert output is not None  # at least one tile always exists

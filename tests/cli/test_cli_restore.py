@@ -342,6 +342,8 @@ def test_plan_errors_are_usage_errors(
         ((tmp_path / "missing.png",), f"error: {tmp_path / 'missing.png'}: no such file or folder\n"),
         (("--suffix", "x/y"), "error: --suffix 'x/y' must not contain a path separator\n"),
         (("--tile", "big"), "error: --tile 'big': use auto, 0 (whole image) or a side in pixels\n"),
+        (("--tile", "-8"), "error: --tile must be auto, 0 or a positive number of pixels, not -8\n"),
+        (("--alpha-map-mode", "slow"), "error: --alpha-map-mode must be one of exact, fast, not 'slow'\n"),
         (
             ("--tile", "8", "--overlap", "8"),
             "error: --tile (8) must be larger than the overlap (8; set it with --overlap)\n",

@@ -8,7 +8,7 @@ import pytest
 
 from tunecli.alpha import AlphaAxis, AlphaSpace
 from tunecli.errors import AlphaError, InputImageError
-from tunecli.estimation.auto_alpha import AutoAlpha, choose_alpha, is_auto, noise_mapping
+from tunecli.estimation.auto_alpha import AutoAlpha, choose_alpha, is_auto
 from tunecli.estimation.noise import estimate_noise_sigma
 from tunecli.tasks import Task, get_task, list_tasks
 from tunecli.tasks.deblur import alpha_space as deblur_space
@@ -46,12 +46,12 @@ def test_a_task_refuses_a_space_it_does_not_map() -> None:
     assert get_task("denoise").alpha_for_noise(box, 25.0) is None  # not a p = 2 simplex
     assert get_task("deblur").alpha_for_noise(box, 25.0) is None  # no noise axis
     with pytest.raises(AlphaError, match="axes a, b, which the deblur task maps no noise level to"):
-        noise_mapping(get_task("deblur"), box, "odd-deblur")
+        get_task("deblur").check_auto(box, "odd-deblur")
 
 
 def test_tasks_without_a_mapping_are_refused_naming_those_with_one() -> None:
     with pytest.raises(AlphaError) as caught:
-        noise_mapping(get_task("upscale"), upscale_space(), "upscale-x4")
+        get_task("upscale").check_auto(upscale_space(), "upscale-x4")
     message = str(caught.value)
     assert "\n" not in message and caught.value.exit_code == 2
     assert "only denoise and deblur models" in message and "upscale-x4 is for upscale" in message

@@ -21,8 +21,8 @@ from tunecli.archs import build_arch
 from tunecli.checkpoint import save_checkpoint
 from tunecli.cli import app
 from tunecli.degradations.noise import seeded_awgn
-from tunecli.evaluation.evaluate import read_rgb
 from tunecli.evaluation.metrics import psnr, quantize_8bit
+from tunecli.imageio import read_rgb
 from tunecli.models import load_model, model_metadata
 from tunecli.tasks import deblur, denoise, get_task
 from tunecli.training.loop import TrainConfig, validate
@@ -147,7 +147,7 @@ def test_deblur_degrade_blur_follows_second_axis_per_sample() -> None:
 
 
 def _config(task: str = "denoise", **kw: object) -> TrainConfig:
-    return TrainConfig(task=task, data=[], out="x.safetensors", **kw)  # type: ignore[arg-type]
+    return TrainConfig.of(task, data=[], out="x.safetensors", **kw)  # type: ignore[arg-type]
 
 
 def test_denoise_validation_cases_are_at_their_matching_alpha() -> None:

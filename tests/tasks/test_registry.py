@@ -17,7 +17,7 @@ from tunecli.cli import app
 from tunecli.errors import UsageError
 from tunecli.tasks import Task, default_models, get_task, list_tasks, register_task
 from tunecli.tasks import registry as task_registry
-from tunecli.training.loop import TASK_OPTIONS, TrainConfig
+from tunecli.training.loop import TrainConfig
 
 BUILTIN = ("denoise", "deblur", "upscale", "style")
 OVERRIDDEN = ("alpha_space", "recipe", "make_batch", "validation_cases", "evaluate")
@@ -25,8 +25,8 @@ OVERRIDDEN = ("alpha_space", "recipe", "make_batch", "validation_cases", "evalua
 
 def config_for(task: Task) -> TrainConfig:
     """A config each task accepts for describing itself (style needs its paintings)."""
-    styles = ["a.png", "b.png"] if task.name == "style" else []
-    return TrainConfig(task=task.name, data=[], out="x.safetensors", styles=styles)
+    own = {"styles": ["a.png", "b.png"]} if task.name == "style" else {}
+    return TrainConfig(task=task.name, data=[], out="x.safetensors", task_options=own)
 
 
 @pytest.fixture()
@@ -58,22 +58,28 @@ def test_every_task_is_complete(name: str) -> None:
     assert isinstance(space, AlphaSpace) and space.p >= 2 and len(space.axes) == space.p
     for axis in space.axes:
         assert axis.name and axis.meaning.strip(), f"{name}: axis {axis.name!r} has no meaning"
-    # its example alpha parses in its space
-    space.parse(task.example_alpha)
-    # options of tunecli train a task may take: the general per-task ones and TrainConfig's task options
-    assert task.train_options <= {"loss", "quantize_share", *TASK_OPTIONS}
+    # its example alpha parses for its default model
+    from tunecli.models import find_model
+
+    find_model(task.default_model).alpha_space.parse(task.example_alpha)
+    # its own options are declared with their help, and `tunecli train TASK --help` lists them
+    help_text = CliRunner().invoke(app, ["train", name, "--help"], env={"COLUMNS": "200"}).output
+    for option in (*task.train_options, *task.eval_options):
+        assert option.help.strip(), f"{name}: {option.name} has no help"
+    for option in task.train_options:
+        assert option.option_flag in help_text, option.option_flag
 
 
 def test_style_space_is_named_after_the_paintings() -> None:
     task = get_task("style")
     space = task.alpha_space(
-        TrainConfig(task="style", data=[], out="x.safetensors", styles=["Starry Night.png", "b.jpg", "c-3.png"])
+        TrainConfig.of("style", data=[], out="x.safetensors", styles=["Starry Night.png", "b.jpg", "c-3.png"])
     )
     assert space.names == ("starry_night", "b", "c_3") and space.p == 3
     with pytest.raises(UsageError, match="two or more paintings"):
-        task.alpha_space(TrainConfig(task="style", data=[], out="x.safetensors", styles=["a.png"]))
+        task.alpha_space(TrainConfig.of("style", data=[], out="x.safetensors", styles=["a.png"]))
     with pytest.raises(UsageError, match="distinct names"):
-        task.alpha_space(TrainConfig(task="style", data=[], out="x.safetensors", styles=["x/a.png", "y/a.png"]))
+        task.alpha_space(TrainConfig.of("style", data=[], out="x.safetensors", styles=["x/a.png", "y/a.png"]))
 
 
 @pytest.mark.parametrize("name", BUILTIN)
@@ -162,6 +168,17 @@ def test_builtin_tasks_come_first_even_after_an_early_registration() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "denoise,deblur,upscale,style,sharpen"
+
+
+@pytest.mark.parametrize("first", BUILTIN)
+def test_builtin_tasks_keep_their_order_whichever_task_module_is_imported_first(first: str) -> None:
+    script = (
+        f"import tunecli.tasks.{first}\n"
+        "import tunecli.tasks\n"
+        "print(','.join(t.name for t in tunecli.tasks.list_tasks()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip().split(",") == list(BUILTIN)
 
 
 def test_listing_tasks_does_not_import_torch() -> None:

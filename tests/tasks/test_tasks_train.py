@@ -93,7 +93,7 @@ def tiny_config(task: str, folders: dict[str, Path], out: Path, **kw: object) ->
         command=f"tunecli train {task} (test)",
     )
     defaults.update(kw)
-    return TrainConfig(**defaults)  # type: ignore[arg-type]
+    return TrainConfig.of(**defaults)  # type: ignore[arg-type]
 
 
 def check_checkpoint(out: Path, config: TrainConfig, labels: set[str]) -> dict:
@@ -188,7 +188,7 @@ def test_train_style_names_axes_after_the_paintings(tmp_path: Path, folders: dic
 
 
 def _config(task: str, **kw: object) -> TrainConfig:
-    return TrainConfig(task=task, data=[], out="x.safetensors", **kw)  # type: ignore[arg-type]
+    return TrainConfig.of(task, data=[], out="x.safetensors", **kw)  # type: ignore[arg-type]
 
 
 def test_deblur_validation_cases_match_their_degradation() -> None:
@@ -249,18 +249,16 @@ def test_upscale_make_batch_downscales_by_the_scale() -> None:
 
 
 def test_task_option_a_task_does_not_take_is_refused(tmp_path: Path, folders: dict[str, Path]) -> None:
-    config = TrainConfig(
-        task="denoise",
-        data=[str(folders["data"])],
-        out=str(tmp_path / "x.safetensors"),
-        steps=1,
-        features=str(folders["features"]),
-    )
     with pytest.raises(UsageError, match="--features is not an option of `tunecli train denoise`"):
-        train(config)
-    styled = TrainConfig(task="upscale", data=[], out=str(tmp_path / "y.safetensors"), styles=["a.png", "b.png"])
+        TrainConfig.of(
+            "denoise",
+            data=[str(folders["data"])],
+            out=str(tmp_path / "x.safetensors"),
+            steps=1,
+            features=str(folders["features"]),
+        )
     with pytest.raises(UsageError, match="--style is not an option of `tunecli train upscale`"):
-        train(styled)
+        TrainConfig(task="upscale", data=[], out=str(tmp_path / "y.safetensors"), task_options={"styles": ["a.png"]})
     assert not (tmp_path / "x.safetensors").exists()
 
 

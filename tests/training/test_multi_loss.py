@@ -145,18 +145,18 @@ def test_task_recipes_weigh_objectives_by_omega(tmp_path: Path) -> None:
 
     features = tmp_path / "vgg_normalised_conv3_1.pth"
     write_fake_vgg(features)
-    config = TrainConfig(task="upscale", data=[], out="x.safetensors", patch=16, scale=2, features=str(features))
+    config = TrainConfig.of("upscale", data=[], out="x.safetensors", patch=16, scale=2, features=str(features))
     recipe = upscale.TASK.recipe(config, cpu)
     assert [o.name for o in recipe.objectives] == ["fidelity", "perceptual"]
     assert [o.adversarial for o in recipe.objectives] == [False, True]
     assert recipe.crop == 32 and recipe.scale == 2
     torch.testing.assert_close(recipe.weights(omega), omega)
     # --perceptual-weight scales the perceptual column only; a weight <= 0 is refused
-    config.perceptual_weight = 0.01
+    config.task_options["perceptual_weight"] = 0.01
     balanced = upscale.TASK.recipe(config, cpu)
     torch.testing.assert_close(balanced.weights(omega), omega * torch.tensor([1.0, 0.01]))
     assert balanced.record["perceptual_weight"] == 0.01
-    config.perceptual_weight = 0.0
+    config.task_options["perceptual_weight"] = 0.0
     with pytest.raises(UsageError, match=r"--perceptual-weight 0\.0: use a weight > 0"):
         upscale.TASK.recipe(config, cpu)
 
@@ -167,7 +167,7 @@ def test_task_recipes_weigh_objectives_by_omega(tmp_path: Path) -> None:
         pixels = torch.randint(0, 256, (64, 64, 3), generator=torch.Generator().manual_seed(i), dtype=torch.uint8)
         Image.fromarray(pixels.numpy()).save(tmp_path / name)
         styles.append(str(tmp_path / name))
-    config = TrainConfig(task="style", data=[], out="x.safetensors", patch=32, features=str(features), styles=styles)
+    config = TrainConfig.of("style", data=[], out="x.safetensors", patch=32, features=str(features), styles=styles)
     recipe = get_task("style").recipe(config, cpu)
     assert [o.name for o in recipe.objectives] == ["content", "style:a", "style:b", "tv"]
     ones = torch.ones(2, 1)

@@ -62,7 +62,7 @@ def denoise_config(data: Path, out: Path, **kw: object) -> TrainConfig:
         device="cpu",
     )
     defaults.update(kw)
-    return TrainConfig(**defaults)  # type: ignore[arg-type]
+    return TrainConfig.of(**defaults)  # type: ignore[arg-type]
 
 
 def upscale_config(data: Path, out: Path, features: Path, **kw: object) -> TrainConfig:
@@ -88,7 +88,7 @@ def upscale_config(data: Path, out: Path, features: Path, **kw: object) -> Train
         device="cpu",
     )
     defaults.update(kw)
-    return TrainConfig(**defaults)  # type: ignore[arg-type]
+    return TrainConfig.of(**defaults)  # type: ignore[arg-type]
 
 
 def state_tensors(out: Path) -> dict[str, Tensor]:

@@ -73,7 +73,7 @@ def config(tmp_path: Path, **kw: object) -> TrainConfig:
         command="tunecli train denoise --data data --out model.safetensors --steps 60",
     )
     defaults.update(kw)
-    return TrainConfig(**defaults)  # type: ignore[arg-type]
+    return TrainConfig.of(**defaults)  # type: ignore[arg-type]
 
 
 def test_short_training_lowers_loss_and_writes_loadable_checkpoint(tmp_path: Path) -> None:
@@ -304,7 +304,7 @@ def test_l2_training_lowers_its_loss_and_records_it(tmp_path: Path) -> None:
     ("field", "value", "message"),
     [
         ("loss", "l3", "unknown loss 'l3': use one of l1, l2, charbonnier, psnr"),
-        ("quantize_share", 1.5, "quantize share 1.5 is not in [0, 1]"),
+        ("quantize_share", 1.5, "--quantize-share 1.5: use a value in [0, 1]"),
         ("omega_groups", 3, "--omega-groups 3 does not divide --batch 4"),
         ("precision", "fp16", "unknown training precision 'fp16': use one of fp32, bf16"),
     ],

@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from tunecli.cli import console
+from tunecli.cli.task_options import TaskOptionsCommand
+from tunecli.tasks import Task
+
+
+class EvalCommand(TaskOptionsCommand):
+    """``tunecli eval MODEL``: the generic options and every task's own (help: the model's task's)."""
+
+    def task_of(self, argument: str) -> Task | None:
+        from tunecli.errors import TunecliError
+        from tunecli.models import find_model
+        from tunecli.tasks import get_task, list_tasks
+
+        try:
+            name = argument if argument in [t.name for t in list_tasks()] else find_model(argument).task
+            return get_task(name)
+        except TunecliError:
+            return None  # an unknown model: the command says so when it runs
+
 
 EVAL_EPILOG = (
     "Examples:\n\n"
@@ -31,11 +49,10 @@ def _numbers(text: str, option: str) -> list[float]:
 
 
 def eval_command(
-    model: Annotated[str, typer.Argument(help="Shipped model name or .safetensors path.")],
+    model: Annotated[
+        str, typer.Argument(help="Shipped model name, .safetensors path, or a task name (its default model).")
+    ],
     data: Annotated[list[Path], typer.Option("--data", help="Folder(s) of clean images (repeatable).")],
-    sigma: Annotated[
-        str | None, typer.Option(help="Noise levels on the 0-255 scale, comma-separated (denoise, deblur).")
-    ] = None,
     alpha: Annotated[
         str | None,
         typer.Option(
@@ -45,17 +62,6 @@ def eval_command(
             "(noise=0.2,blur=0.5;0,1). Default: the task's choice, see below.",
         ),
     ] = None,
-    noise: Annotated[str, typer.Option(help="Noisy inputs: float, 8bit or float,8bit (denoise).")] = "float,8bit",
-    kernels: Annotated[
-        Path | None, typer.Option(help="Blur kernel set: .mat (KAIR/Levin), .npy or a gray image (deblur).")
-    ] = None,
-    features: Annotated[
-        Path | None, typer.Option(help="Frozen VGG-19 file or folder for perceptual measures (upscale, style).")
-    ] = None,
-    style: Annotated[
-        list[str] | None,
-        typer.Option("--style", metavar="[NAME=]FILE", help="The paintings, one per alpha axis in order (style)."),
-    ] = None,
     limit: Annotated[int, typer.Option(min=0, help="Use only the first N images (0 = all).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the noise and synthetic kernels.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda[:i] or mps.")] = "auto",
@@ -64,6 +70,7 @@ def eval_command(
         bool, typer.Option("--ensemble", help="Average over the 8 flips/rotations (as the task commands' --ensemble).")
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the rows as JSON on stdout.")] = False,
+    task_options: dict[str, Any] | None = None,
 ) -> None:
     """Measure a tunable model with its task's own protocol and columns.
 
@@ -71,38 +78,21 @@ def eval_command(
     deblur: PSNR/SSIM per kernel set and sigma, at the alpha the card maps the degradation to.
     upscale: PSNR-Y/SSIM-Y (border = scale) at alpha 0, 0.5, 1 beside bicubic and Lanczos.
     style: content and style losses at every corner and the centre.
+
+    `tunecli eval MODEL --help` lists the options of that model's task.
     """
     from tunecli.api import load
     from tunecli.cli.restore import parse_tile
-    from tunecli.errors import UsageError
     from tunecli.evaluation.evaluate import load_clean_images
-    from tunecli.tasks import EvalOptions, get_task
+    from tunecli.tasks import EvalOptions, get_task, list_tasks
     from tunecli.training.data import list_images
 
-    given = {
-        "sigmas": sigma is not None,
-        "noise_kinds": noise != "float,8bit",
-        "kernels": kernels is not None,
-        "features": features is not None,
-        "styles": bool(style),
-    }
-    sigmas = _numbers(sigma, "--sigma") if sigma is not None else None
-    kinds = [k.strip() for k in noise.split(",") if k.strip()]
-    if not kinds or any(k not in ("float", "8bit") for k in kinds):
-        raise UsageError(f"--noise takes float, 8bit or float,8bit, not {noise!r}")
     tile_spec = parse_tile(tile)
+    if model in [t.name for t in list_tasks()]:
+        model = get_task(model).default_model
     restorer = load(model, device=device, precision="fp32", ensemble=ensemble)
     task = get_task(restorer.task)
-    flags = {
-        "sigmas": "--sigma",
-        "noise_kinds": "--noise",
-        "kernels": "--kernels",
-        "features": "--features",
-        "styles": "--style",
-    }
-    for key, was_given in given.items():
-        if was_given and key not in task.eval_options:
-            raise UsageError(f"{flags[key]} is not an option of `tunecli eval` for {task.name} models")
+    own = task.resolve_options("eval", task_options)  # one-line UsageError before any work
     alphas = None
     if alpha is not None:
         if restorer.alpha_space.scalar:
@@ -116,16 +106,7 @@ def eval_command(
     if limit:
         files = files[:limit]
     images = load_clean_images(files)
-    options = EvalOptions(
-        alphas=alphas,
-        sigmas=sigmas,
-        noise_kinds=kinds,
-        kernels=str(kernels) if kernels else None,
-        features=str(features) if features else None,
-        styles=[str(s) for s in style or []],
-        seed=seed,
-        tile=tile_spec,
-    )
+    options = EvalOptions(alphas=alphas, seed=seed, tile=tile_spec, task_options=own)
     report = task.evaluate(restorer, images, options)
     if json_output:
         console.emit_json(

@@ -7,13 +7,13 @@ after the alpha, the paths and the outputs have been checked.
 
 # No ``from __future__ import annotations`` here: the option annotations of the command built in
 # ``register`` use the closure's ``task``, which Typer can only see if they are evaluated eagerly.
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
 
 from tunecli.cli import console
+from tunecli.cli.batch import TaskOptions, json_summary, run_batch_command
 from tunecli.errors import ModelNotFoundError, UsageError
 from tunecli.tasks import Task
 
@@ -28,11 +28,22 @@ BitDepthChoice = Literal["auto", "8", "16", "32f"]
 PrecisionChoice = Literal["auto", "fp32", "fp16", "bf16"]
 
 
+def _example_label(spec: Task) -> str:
+    """The output label of the task's example alpha on its default model (read from the card's
+    header: no torch), as the file name will carry it; ``a…`` when that model is not installed."""
+    from tunecli.errors import TunecliError
+    from tunecli.models import find_model
+
+    try:
+        space = find_model(spec.default_model).alpha_space
+        return space.label(space.parse(spec.example_alpha).omega)
+    except TunecliError:
+        return "a…"
+
+
 def _epilog(spec: Task) -> str:
     t, a = spec.name, spec.example_alpha
-    # the output label lists the values, as AlphaSpace.label writes them (noise=0.3,blur=0.7 → a0.30-0.70)
-    values = [float(part.rpartition("=")[2]) for part in a.split(",")]
-    named = f"photo_{t}_a{'-'.join(f'{v:.2f}' for v in values)}.png"
+    named = f"photo_{t}_{_example_label(spec)}.png"
     return (
         "[bold]Examples[/bold]\n\n"
         f"  tunecli {t} --alpha {a} photo.png     [dim]→ {named}[/dim]\n\n"
@@ -43,49 +54,16 @@ def _epilog(spec: Task) -> str:
     )
 
 
-@dataclass(frozen=True)
-class TaskOptions:
-    """The common options of the task commands (SPEC §2), as parsed by Typer."""
-
-    inputs: list[Path]
-    alpha: str | None
-    sweep: str | None
-    reference: Path | None
-    model: str | None
-    scale: int | None
-    output: Path | None
-    recursive: bool
-    suffix: str
-    format: str
-    quality: int | None
-    bit_depth: str
-    skip_existing: bool
-    overwrite: bool
-    tile: str
-    overlap: int | None
-    device: str
-    precision: str
-    ensemble: bool
-    max_pixels: int | None
-    json: bool
-    quiet: bool
-    debug: bool
-    alpha_map: Path | None = None
-    alpha_map_mode: str = "exact"
-
-
 def parse_tile(text: str) -> int | str:
-    """``auto``, ``0`` (whole image) or a positive side in pixels."""
+    """``--tile`` as ``"auto"`` or a whole number; the value is checked with the overlap by
+    :meth:`tunecli.api.Restorer.check_tiling` (auto, 0 for the whole image, or a side in pixels)."""
     value = text.strip().lower()
     if value == "auto":
         return "auto"
     try:
-        tile = int(value)
+        return int(value)
     except ValueError:
         raise UsageError(f"--tile {text!r}: use auto, 0 (whole image) or a side in pixels") from None
-    if tile < 0:
-        raise UsageError(f"--tile {text!r}: use auto, 0 (whole image) or a side in pixels")
-    return tile
 
 
 def resolve_model(task: str, model: str | None, scale: int | None = None) -> Any:
@@ -123,6 +101,7 @@ def resolve_model(task: str, model: str | None, scale: int | None = None) -> Any
 def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
     """Run one task command end to end; raises ``typer.Exit`` with a non-zero exit code."""
     from tunecli.alpha import ParsedAlpha
+    from tunecli.alpha_map import check_mode
     from tunecli.estimation.auto_alpha import is_auto
     from tunecli.imageio import DEFAULT_MAX_PIXELS
     from tunecli.runner import OutputOptions, output_folders, plan_jobs, prepare_output_folders
@@ -137,8 +116,7 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
         raise UsageError("--alpha and --sweep exclude each other; pass one")
     if options.alpha_map is not None and (options.alpha is not None or options.sweep is not None):
         raise UsageError("--alpha-map sets the alpha of every pixel; leave out --alpha and --sweep")
-    if options.alpha_map_mode not in ("exact", "fast"):
-        raise UsageError(f"--alpha-map-mode must be exact or fast, not {options.alpha_map_mode!r}")
+    check_mode(options.alpha_map_mode)
     if options.max_pixels is not None and options.max_pixels < 1:
         raise UsageError("--max-pixels must be a positive number of pixels")
     tile = parse_tile(options.tile)
@@ -171,11 +149,13 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
         alpha_map = read_image(options.alpha_map).pixels
         axis_values(space, alpha_map, f"{options.alpha_map}")  # a map this model cannot take: exit 2 now
     if auto:
-        from tunecli.estimation.auto_alpha import AUTO, noise_mapping, split_auto
+        from tunecli.estimation.auto_alpha import AUTO
         from tunecli.tasks import get_task
 
         # a model whose task maps no noise level, or an axis it cannot estimate: exit 2
-        split_auto(str(options.alpha), space, noise_mapping(get_task(task), space, info.name), info.name)
+        auto_task = get_task(task)
+        auto_task.check_auto(space, info.name)
+        auto_task.fixed_part_of_auto(str(options.alpha), space, info.name)
         parsed = None
         plan = plan_jobs(options.inputs, task=task, label=AUTO, options=output_options, label_per_image=True)
     else:
@@ -189,34 +169,15 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
     prepare_output_folders(output_folders(plan, output_options))
 
     from tunecli.api import load
-    from tunecli.runner import BatchInterrupted, run_batch
+    from tunecli.runner import BatchSummary, run_batch
 
     restorer = load(info.path, device=options.device, precision=options.precision, ensemble=options.ensemble)
     restorer.check_tiling(tile, options.overlap)
-    interrupt: BatchInterrupted | None = None
-    try:
-        with console.BatchProgress(quiet=options.quiet, debug=options.debug) as progress:
-            summary = run_batch(
-                restorer,
-                plan,
-                parsed.omega if parsed is not None else str(options.alpha),
-                options=output_options,
-                tile=tile,
-                overlap=options.overlap,
-                max_pixels=options.max_pixels or DEFAULT_MAX_PIXELS,
-                reporter=progress,
-                alpha_map=alpha_map,
-                alpha_map_mode=options.alpha_map_mode,
-            )
-    except BatchInterrupted as stop:  # the summary first, then the root group's exit 130
-        summary, interrupt = stop.summary, stop
-    tiles = sorted({r.tile for r in summary.results if r.tile is not None})
-    if options.json:
-        console.emit_json(
-            {
-                "command": task,
-                "model": info.name,
-                "checkpoint": str(info.path),
+
+    def report(summary: BatchSummary) -> None:
+        tiles = sorted({r.tile for r in summary.results if r.tile is not None})
+        if options.json:
+            tuning = {
                 # --alpha auto: each file's alpha_auto holds its estimate and alpha
                 "alpha": "map"
                 if alpha_map is not None
@@ -227,29 +188,39 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
                 "alpha_map": None
                 if options.alpha_map is None
                 else {"file": str(options.alpha_map), "mode": options.alpha_map_mode},
-                "device": str(restorer.device),
-                "precision": restorer.precision,
-                "ensemble": restorer.ensemble,
-                "tile": tiles[0] if len(tiles) == 1 else tiles,
-                "overlap": options.overlap,
-                **summary.to_json(),
-                "exit_code": summary.exit_code,
             }
-        )
-    if not options.quiet:
-        tile_text = ", ".join("whole image" if t == 0 else f"{t}px" for t in tiles) or "-"
-        alpha_text = (
-            f"alpha map {options.alpha_map.name} ({options.alpha_map_mode})"
-            if options.alpha_map is not None
-            else space.describe(parsed.omega)
-            if parsed is not None
-            else "alpha auto"
-        )
-        console.info(f"{summary.counts_text()} · {info.name} {alpha_text} · {restorer.compute_text} · tile {tile_text}")
-    if interrupt is not None:
-        raise interrupt
-    if summary.exit_code:
-        raise typer.Exit(summary.exit_code)
+            details = {"tile": tiles[0] if len(tiles) == 1 else tiles, "overlap": options.overlap}
+            console.emit_json(json_summary(task, info, restorer, summary, tuning=tuning, details=details))
+        if not options.quiet:
+            tile_text = ", ".join("whole image" if t == 0 else f"{t}px" for t in tiles) or "-"
+            alpha_text = (
+                f"alpha map {options.alpha_map.name} ({options.alpha_map_mode})"
+                if options.alpha_map is not None
+                else space.describe(parsed.omega)
+                if parsed is not None
+                else "alpha auto"
+            )
+            console.info(
+                f"{summary.counts_text()} · {info.name} {alpha_text} · {restorer.compute_text} · tile {tile_text}"
+            )
+
+    run_batch_command(
+        lambda reporter: run_batch(
+            restorer,
+            plan,
+            parsed.omega if parsed is not None else str(options.alpha),
+            options=output_options,
+            tile=tile,
+            overlap=options.overlap,
+            max_pixels=options.max_pixels or DEFAULT_MAX_PIXELS,
+            reporter=reporter,
+            alpha_map=alpha_map,
+            alpha_map_mode=options.alpha_map_mode,
+        ),
+        report,
+        partial_summary=lambda summary: summary,
+        options=options,
+    )
 
 
 def register(app: typer.Typer, spec: Task) -> None:

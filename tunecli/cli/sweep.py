@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import typer
-
 from tunecli.cli import console
+from tunecli.cli.batch import json_summary, run_batch_command
 
 if TYPE_CHECKING:
-    from tunecli.cli.restore import TaskOptions
+    from tunecli.cli.batch import TaskOptions
     from tunecli.models import ModelInfo
     from tunecli.runner import OutputOptions
 
@@ -50,58 +49,47 @@ def run_sweep_command(
 
     from tunecli.api import load
     from tunecli.gallery.sweep import SweepSummary, run_sweep
-    from tunecli.runner import BatchInterrupted
 
     restorer = load(info.path, device=options.device, precision=options.precision, ensemble=options.ensemble)
-    interrupt: BatchInterrupted | None = None
-    try:
-        with console.BatchProgress(quiet=options.quiet, debug=options.debug) as progress:
-            summary = run_sweep(
-                restorer,
-                plan,
-                options=output_options,
-                tile=tile,  # type: ignore[arg-type]
-                overlap=options.overlap,
-                max_pixels=options.max_pixels or DEFAULT_MAX_PIXELS,
-                reporter=progress,
-            )
-    except BatchInterrupted as stop:  # no gallery was written; the summary first, then exit 130
-        summary, interrupt = SweepSummary(stop.summary), stop
-    pages = [folder / "index.html" for folder in summary.galleries]
-    if options.json:
-        console.emit_json(
-            {
-                "command": task,
-                "model": info.name,
-                "checkpoint": str(info.path),
+
+    def report(summary: SweepSummary) -> None:
+        if options.json:
+            tuning = {
                 "sweep": options.sweep,
                 "alphas": [
                     {"omega": list(omega), "label": space.label(omega), "text": space.describe(omega)}
                     for omega in sweep.omegas
                 ],
-                "device": str(restorer.device),
-                "precision": restorer.precision,
-                "ensemble": restorer.ensemble,
+            }
+            details = {
                 "galleries": [str(folder) for folder in summary.galleries],
                 "combined": str(summary.combined) if summary.combined else None,
                 "incomplete": [str(folder) for folder in summary.incomplete],
-                **summary.batch.to_json(),
-                "exit_code": summary.exit_code,
             }
-        )
-    if not options.quiet:
-        for page in pages:
-            console.info(f"gallery: {page}")
-        if summary.combined is not None:
-            console.info(f"overview: {summary.combined / 'index.html'}")
-        for folder in summary.incomplete:
-            console.warning(f"{folder}: no gallery (an output failed)")
-        batch = summary.batch
-        console.info(
-            f"{len(sweep.omegas)} alphas × {len(plan.galleries)} image(s): {batch.counts_text()} · "
-            f"{info.name} · {restorer.compute_text}"
-        )
-    if interrupt is not None:
-        raise interrupt
-    if summary.exit_code:
-        raise typer.Exit(summary.exit_code)
+            console.emit_json(json_summary(task, info, restorer, summary.batch, tuning=tuning, details=details))
+        if not options.quiet:
+            for folder in summary.galleries:
+                console.info(f"gallery: {folder / 'index.html'}")
+            if summary.combined is not None:
+                console.info(f"overview: {summary.combined / 'index.html'}")
+            for folder in summary.incomplete:
+                console.warning(f"{folder}: no gallery (an output failed)")
+            console.info(
+                f"{len(sweep.omegas)} alphas × {len(plan.galleries)} image(s): {summary.batch.counts_text()} · "
+                f"{info.name} · {restorer.compute_text}"
+            )
+
+    run_batch_command(
+        lambda reporter: run_sweep(
+            restorer,
+            plan,
+            options=output_options,
+            tile=tile,  # type: ignore[arg-type]
+            overlap=options.overlap,
+            max_pixels=options.max_pixels or DEFAULT_MAX_PIXELS,
+            reporter=reporter,
+        ),
+        report,
+        partial_summary=SweepSummary,  # no gallery was written after Ctrl-C
+        options=options,
+    )

@@ -6,12 +6,14 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
 from tunecli.cli.console import TrainProgress, err_console
+from tunecli.cli.task_options import TaskOptionsCommand
+from tunecli.tasks import Task, list_tasks
 
 TRAIN_EPILOG = (
     "Examples:\n\n"
@@ -24,7 +26,12 @@ TRAIN_EPILOG = (
     "Resume: add --resume OUT.resume.safetensors (written every --checkpoint-every steps)."
 )
 
-TASK_PANEL = "Task-specific"
+
+class TrainCommand(TaskOptionsCommand):
+    """``tunecli train TASK``: the generic options and every task's own (help: TASK's)."""
+
+    def task_of(self, argument: str) -> Task | None:
+        return next((task for task in list_tasks() if task.name == argument), None)
 
 
 def train_command(
@@ -81,14 +88,6 @@ def train_command(
         float,
         typer.Option(min=0.0, max=1.0, help="Share of samples trained exactly at a one-hot corner (the extremes)."),
     ] = 0.2,
-    quantize_share: Annotated[
-        float,
-        typer.Option(
-            min=0.0,
-            max=1.0,
-            help="Share of noisy patches saved to 8 bits (rounded, clipped); the rest keep float noise.",
-        ),
-    ] = 0.5,
     loss: Annotated[
         str,
         typer.Option(
@@ -114,69 +113,16 @@ def train_command(
         str | None,
         typer.Option(help="Train a single-objective baseline: every sample at this alpha (e.g. 0 or 1)."),
     ] = None,
-    features: Annotated[
-        Path | None,
-        typer.Option(
-            help="Frozen feature network for perceptual/style losses: the partial VGG-19 .pth file or its folder "
-            "(upscale, style; never shipped).",
-            rich_help_panel=TASK_PANEL,
-        ),
-    ] = None,
-    style: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--style",
-            metavar="[NAME=]FILE",
-            help="A painting, one per alpha axis, named NAME (default: the file's stem) (style; repeatable).",
-            rich_help_panel=TASK_PANEL,
-        ),
-    ] = None,
-    scale: Annotated[
-        int | None, typer.Option(help="Upscaling factor: 2, 3 or 4 (upscale; default 4).", rich_help_panel=TASK_PANEL)
-    ] = None,
-    feature_weight: Annotated[
-        float | None,
-        typer.Option(
-            help="Weight of the VGG feature loss in the perceptual objective (upscale).", rich_help_panel=TASK_PANEL
-        ),
-    ] = None,
-    adversarial_weight: Annotated[
-        float | None,
-        typer.Option(
-            help="Weight of the adversarial loss in the perceptual objective (upscale).", rich_help_panel=TASK_PANEL
-        ),
-    ] = None,
-    texture_weight: Annotated[
-        float | None,
-        typer.Option(
-            help="Weight of the patch texture (Gram) loss in the perceptual objective (upscale).",
-            rich_help_panel=TASK_PANEL,
-        ),
-    ] = None,
-    perceptual_weight: Annotated[
-        float | None,
-        typer.Option(
-            help="Weight of the whole perceptual objective against the fidelity one (upscale; default 1).",
-            rich_help_panel=TASK_PANEL,
-        ),
-    ] = None,
-    content_weight: Annotated[
-        float | None, typer.Option(help="Weight of the content loss (style).", rich_help_panel=TASK_PANEL)
-    ] = None,
-    style_weight: Annotated[
-        float | None, typer.Option(help="Weight of each style loss (style).", rich_help_panel=TASK_PANEL)
-    ] = None,
-    tv_weight: Annotated[
-        float | None, typer.Option(help="Weight of the total-variation loss (style).", rich_help_panel=TASK_PANEL)
-    ] = None,
     d_lr: Annotated[
         float | None,
-        typer.Option(
-            help="Peak learning rate of the discriminator (adversarial runs; default lr/2).", rich_help_panel=TASK_PANEL
-        ),
+        typer.Option(help="Peak learning rate of the discriminator (tasks with an adversarial loss; default lr/2)."),
     ] = None,
+    task_options: dict[str, Any] | None = None,
 ) -> None:
-    """Train a tunable checkpoint by parametric multi-loss optimization."""
+    """Train a tunable checkpoint by parametric multi-loss optimization.
+
+    `tunecli train TASK --help` lists the options of that task.
+    """
     from tunecli.errors import UsageError
     from tunecli.tasks import get_task
     from tunecli.training.loop import TrainConfig, train
@@ -215,21 +161,11 @@ def train_command(
         resume=str(resume) if resume else None,
         fixed_alpha=fixed_alpha,
         corner_share=corner_share,
-        quantize_share=quantize_share,
         loss=loss,
         omega_groups=omega_groups,
         precision=precision,
         init_from=str(init_from) if init_from else None,
-        features=str(features) if features else None,
-        styles=[str(s) for s in style or []],
-        scale=scale,
-        feature_weight=feature_weight,
-        adversarial_weight=adversarial_weight,
-        texture_weight=texture_weight,
-        perceptual_weight=perceptual_weight,
-        content_weight=content_weight,
-        style_weight=style_weight,
-        tv_weight=tv_weight,
+        task_options=dict(task_options or {}),
         d_lr=d_lr,
         command="tunecli " + shlex.join(sys.argv[1:]),
     )

@@ -45,13 +45,14 @@ def seeded_awgn(clean: np.ndarray, sigma: float, seed: int, index: int, quantize
     the noise is seeded by ``(seed, index, σ)`` so every run and every model sees the same."""
     import torch
 
+    from tunecli.tensors import batch_to_image, image_to_batch
+
     rng = np.random.default_rng([seed, index, round(sigma * 1000)])
     noise = rng.standard_normal(clean.shape).astype(np.float32)
-    as_batch = torch.from_numpy(np.ascontiguousarray(clean, dtype=np.float32)).permute(2, 0, 1)[None]
     noisy = add_awgn(
-        as_batch,
+        image_to_batch(clean),
         torch.tensor([sigma], dtype=torch.float32),
-        torch.from_numpy(noise).permute(2, 0, 1)[None],
+        image_to_batch(noise),
         torch.tensor([quantized]),
     )
-    return noisy[0].permute(1, 2, 0).numpy().copy()
+    return batch_to_image(noisy).copy()

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 import PIL.Image
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from tunecli.errors import UsageError
+from tunecli.tensors import batch_to_image, image_to_batch
 
 
 def crop_to_multiple(array: np.ndarray, scale: int) -> np.ndarray:
@@ -103,12 +103,11 @@ def upscale_lanczos_array(array: np.ndarray, scale: int, clip: bool = True) -> n
 
 
 def _to_batch(array: np.ndarray) -> Tensor:
-    planes = array[..., None] if array.ndim == 2 else array
-    return torch.from_numpy(np.ascontiguousarray(planes)).permute(2, 0, 1).unsqueeze(0)
+    return image_to_batch(array[..., None] if array.ndim == 2 else array)
 
 
 def _from_batch(images: Tensor, ndim: int) -> np.ndarray:
-    out = images[0].permute(1, 2, 0).numpy()
+    out = batch_to_image(images)
     return np.ascontiguousarray(out[..., 0] if ndim == 2 else out)
 
 

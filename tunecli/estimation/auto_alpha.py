@@ -36,37 +36,6 @@ def is_auto(alpha: object) -> bool:
     return text == AUTO or any(part.partition("=")[2].strip() == AUTO for part in text.split(","))
 
 
-def split_auto(alpha: str, space: AlphaSpace, task: Task, model: str) -> Omega | None:
-    """The fixed part of an ``auto`` request: None for plain ``auto`` (the other axes keep the
-    model's default); for ``noise=auto,blur=0.7`` the vector of the other named values (unnamed
-    axes at the default) — only on a box model and only for the axes the task's noise mapping
-    sets, else :class:`~tunecli.errors.AlphaError`."""
-    text = alpha.strip().lower()
-    if text == AUTO:
-        return None
-    parts = [part.strip() for part in text.split(",") if part.strip()]
-    named = [part.partition("=") for part in parts]
-    auto_axes = {name.strip() for name, _, value in named if value.strip() == AUTO}
-    if space.domain != "box":
-        raise AlphaError(f"--alpha {alpha}: only a box model takes auto for one axis; use --alpha auto")
-    mapped = _noise_axes(task, space)
-    if not auto_axes <= mapped:
-        wrong = ", ".join(sorted(auto_axes - mapped))
-        raise AlphaError(
-            f"--alpha {alpha}: {model} estimates only {', '.join(sorted(mapped))} from the image, not {wrong}"
-        )
-    rest = ",".join(f"{name.strip()}={value.strip()}" for name, _, value in named if value.strip() != AUTO)
-    return space.parse(rest).omega if rest else space.validate(space.default)
-
-
-def _noise_axes(task: Task, space: AlphaSpace) -> set[str]:
-    """The axes the task's noise mapping sets (those that differ between two noise levels)."""
-    low, high = task.alpha_for_noise(space, 5.0), task.alpha_for_noise(space, 25.0)
-    if low is None or high is None:
-        return set()
-    return {name for name, a, b in zip(space.names, low, high, strict=True) if a != b}
-
-
 @dataclass(frozen=True)
 class AutoAlpha:
     """What ``--alpha auto`` chose for one image: the estimated noise level ``sigma`` (AWGN,
@@ -84,31 +53,12 @@ class AutoAlpha:
         return f"noise sigma ≈ {self.sigma:.1f} → {chosen}"
 
 
-def noise_mapping(task: Task, space: AlphaSpace, model: str) -> Task:
-    """``task`` if ``--alpha auto`` can run a model of it with alpha space ``space``; else raises
-    :class:`~tunecli.errors.AlphaError` (exit 2) naming the tasks whose models take it."""
-    if task.alpha_for_noise(space, 25.0) is not None:
-        return task
-    if task.maps_noise:
-        raise AlphaError(
-            f"--alpha auto: {model} has axes {', '.join(space.names)}, which the {task.name} task maps no noise "
-            f"level to: pass a value (e.g. --alpha {task.example_alpha})"
-        )
-    from tunecli.tasks import list_tasks
-
-    names = [t.name for t in list_tasks() if t.maps_noise]
-    offering = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names) or "no"
-    raise AlphaError(
-        f"--alpha auto picks alpha from the image's noise level, which only {offering} models map to an alpha; "
-        f"{model} is for {task.name}: pass a value (e.g. --alpha {task.example_alpha})"
-    )
-
-
 def choose_alpha(
     pixels: np.ndarray, task: Task, space: AlphaSpace, name: str = "the image", fixed: Omega | None = None
 ) -> AutoAlpha:
     """Estimate the noise of ``pixels`` (float ``(H, W, C)`` in [0, 1]) and pick ω by ``task``;
-    with ``fixed`` (from :func:`split_auto`) only the noise-mapped axes come from the estimate.
+    with ``fixed`` (from :meth:`~tunecli.tasks.Task.fixed_part_of_auto`) only the axes the task's
+    noise mapping sets (:meth:`~tunecli.tasks.Task.noise_axes`) come from the estimate.
 
     Raises :class:`~tunecli.errors.AlphaError` when the task has no mapping for ``space`` and
     :class:`~tunecli.errors.InputImageError` (naming ``name``) when the image is too small to
@@ -124,7 +74,7 @@ def choose_alpha(
     if omega is None:
         raise AlphaError(f"--alpha auto: the {task.name} task has no mapping from a noise level to this alpha space")
     if fixed is not None:
-        mapped = _noise_axes(task, space)
+        mapped = task.noise_axes(space)
         omega = tuple(v if n in mapped else f for n, v, f in zip(space.names, omega, fixed, strict=True))
     return AutoAlpha(sigma, space.validate(_rounded(space, omega)))
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from tunecli.degradations.noise import seeded_awgn
 from tunecli.evaluation.metrics import psnr, quantize_8bit, ssim
-from tunecli.imageio import read_image
+from tunecli.imageio import read_rgb
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,8 @@ class EvalRow:
     seconds_per_mp: float
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """One image as RGB float32 ``(H, W, 3)`` in [0, 1] (gray replicated, alpha dropped)."""
-    pixels = read_image(path).pixels
-    return np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels
-
-
 def load_clean_images(files: Sequence[Path]) -> list[np.ndarray]:
-    """:func:`read_rgb` of every file."""
+    """:func:`tunecli.imageio.read_rgb` of every file."""
     return [read_rgb(path) for path in files]
 
 

@@ -98,7 +98,6 @@ def render_html(
     """The page as text, with links relative to ``page_dir`` (where the page will live)."""
     if not entries:
         raise ValueError("a gallery needs at least one entry")
-    esc = html.escape
     css = _asset("gallery.css")
     script = _asset("gallery.js")
     payload = {
@@ -110,37 +109,63 @@ def render_html(
             for entry in entries
         ]
     }
+    out = [*_head(title, css, script), *_header(title, notes, grid, page_dir), "<main>"]
+    out += _compare_section(pick_entry=len(entries) > 1)
+    for index, entry in enumerate(entries):
+        out += _entry_section(index, entry, page_dir)
+    out += [
+        "</main>",
+        '<div id="lightbox" hidden><img id="lightbox-img" alt=""><p id="lightbox-caption"></p></div>',
+        f'<script type="application/json" id="gallery-data">{script_json(payload)}</script>',
+        f"<script>{script}</script>",
+        "</body>",
+        "</html>",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _head(title: str, css: str, script: str) -> list[str]:
+    """The lines from the doctype to ``<body>``: the title, the inlined ``css`` and a
+    Content-Security-Policy that allows only this ``css`` and ``script`` (by hash)."""
     csp = (
         f"default-src 'none'; img-src 'self' data: file:; style-src {_csp_hash(css)}; "
         f"script-src {_csp_hash(script)}; base-uri 'none'; form-action 'none'"
     )
-    out: list[str] = [
+    return [
         "<!doctype html>",
         '<html lang="en">',
         "<head>",
         '<meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">',
+        f'<meta http-equiv="Content-Security-Policy" content="{html.escape(csp)}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<meta name="generator" content="tunecli">',
-        f"<title>{esc(title)}</title>",
+        f"<title>{html.escape(title)}</title>",
         f"<style>{css}</style>",
         "</head>",
         "<body>",
-        "<header>",
-        f"<h1>{esc(title)}</h1>",
     ]
-    out += [f'<p class="note">{esc(note)}</p>' for note in notes]
+
+
+def _header(title: str, notes: Sequence[str], grid: Path | None, page_dir: Path) -> list[str]:
+    """The page's ``<header>``: the title, one paragraph per note and a link to the sheet."""
+    out = ["<header>", f"<h1>{html.escape(title)}</h1>"]
+    out += [f'<p class="note">{html.escape(note)}</p>' for note in notes]
     if grid is not None:
-        out.append(f'<p class="note"><a href="{esc(file_url(grid, page_dir))}">comparison sheet (grid.png)</a></p>')
-    out += [
-        "</header>",
-        "<main>",
-        '<section id="compare" hidden>',
-        '<div class="controls">',
-    ]
-    if len(entries) > 1:
+        link = html.escape(file_url(grid, page_dir))
+        out.append(f'<p class="note"><a href="{link}">comparison sheet (grid.png)</a></p>')
+    out.append("</header>")
+    return out
+
+
+def _compare_section(*, pick_entry: bool) -> list[str]:
+    """The split-view comparison of two views (hidden until the script fills it in), with a
+    choice of the image when ``pick_entry`` (several entries)."""
+    out = ['<section id="compare" hidden>', '<div class="controls">']
+    if pick_entry:
         out.append('<label>image <select id="pick-entry"></select></label>')
-    out += [
+    return [
+        *out,
         '<label>left <select id="pick-a"></select></label>',
         '<label>right <select id="pick-b"></select></label>',
         '<label>split <input type="range" id="split" min="0" max="100" step="0.1" value="50"></label>',
@@ -156,34 +181,25 @@ def render_html(
         "Click a thumbnail for full size (Esc closes).</p>",
         "</section>",
     ]
-    for index, entry in enumerate(entries):
-        out.append('<section class="entry">')
-        heading = esc(entry.name)
-        if entry.page is not None:
-            heading = f'<a href="{esc(file_url(entry.page, page_dir))}">{heading}</a>'
-        out.append(f"<h2>{heading}</h2>")
-        out.append('<div class="thumbs">')
-        for number, view in enumerate(entry.views):
-            full = esc(file_url(view.image, page_dir))
-            thumb = data_uri(view.thumb) if view.thumb is not None else full
-            label = esc(view.label)
-            out.append(
-                f'<figure data-entry="{index}" data-view="{number}">'
-                f'<a class="full" href="{full}"><img src="{thumb}" alt="{label}" loading="lazy"></a>'
-                f"<figcaption>{label}</figcaption></figure>"
-            )
-        out.append("</div>")
-        out.append("</section>")
-    out += [
-        "</main>",
-        '<div id="lightbox" hidden><img id="lightbox-img" alt=""><p id="lightbox-caption"></p></div>',
-        f'<script type="application/json" id="gallery-data">{script_json(payload)}</script>',
-        f"<script>{script}</script>",
-        "</body>",
-        "</html>",
-        "",
-    ]
-    return "\n".join(out)
+
+
+def _entry_section(index: int, entry: GalleryEntry, page_dir: Path) -> list[str]:
+    """Entry ``index``: its heading (a link to its own page, if it has one) and a thumbnail per
+    view, each a link to the view at full size."""
+    heading = html.escape(entry.name)
+    if entry.page is not None:
+        heading = f'<a href="{html.escape(file_url(entry.page, page_dir))}">{heading}</a>'
+    out = ['<section class="entry">', f"<h2>{heading}</h2>", '<div class="thumbs">']
+    for number, view in enumerate(entry.views):
+        full = html.escape(file_url(view.image, page_dir))
+        thumb = data_uri(view.thumb) if view.thumb is not None else full
+        label = html.escape(view.label)
+        out.append(
+            f'<figure data-entry="{index}" data-view="{number}">'
+            f'<a class="full" href="{full}"><img src="{thumb}" alt="{label}" loading="lazy"></a>'
+            f"<figcaption>{label}</figcaption></figure>"
+        )
+    return [*out, "</div>", "</section>"]
 
 
 def write_html(

@@ -147,7 +147,7 @@ def _alpha_json(space: AlphaSpace, index: int, omega: Omega) -> dict[str, Any]:
         "text": space.describe(omega),
     }
     if space.scalar:
-        data["alpha"] = omega[1]
+        data["alpha"] = space.scalar_of(omega)
     return data
 
 

@@ -17,6 +17,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,6 +73,7 @@ from tunecli.runner import (
     SilentReporter,
     plan_jobs,
     run_batch,
+    run_interruptible,
 )
 
 if TYPE_CHECKING:
@@ -287,7 +289,43 @@ def run_sweep(
     started = time.perf_counter()
     used_overlap = restorer.check_tiling(tile, overlap)
     _check_references(plan, restorer.scale, max_pixels)
-    reporter = _OneBatch(reporter or SilentReporter(), len(plan.galleries) * len(plan.sweep.omegas))
+    batch, results, alive = _run_alphas(
+        restorer,
+        plan,
+        options=options,
+        tile=tile,
+        overlap=overlap,
+        max_pixels=max_pixels,
+        reporter=_OneBatch(reporter or SilentReporter(), len(plan.galleries) * len(plan.sweep.omegas)),
+        started=started,
+    )
+    settings = RunSettings(
+        tile=tile,
+        overlap=used_overlap,
+        device=str(restorer.device),
+        precision=restorer.precision,
+        ensemble=restorer.ensemble,
+    )
+    out = _write_galleries(plan, batch, results, alive, model_record(restorer), settings, max_pixels)
+    batch.seconds = time.perf_counter() - started
+    return out
+
+
+def _run_alphas(
+    restorer: Restorer,
+    plan: SweepPlan,
+    *,
+    options: OutputOptions,
+    tile: TileSpec,
+    overlap: int | None,
+    max_pixels: int,
+    reporter: BatchReporter,
+    started: float,
+) -> tuple[BatchSummary, dict[Job, FileResult], list[int]]:
+    """Run the alphas one after another on the inputs still alive (an input whose output fails
+    is left out of the later alphas). Returns every result as one batch, the result of each job,
+    and the indices of the galleries whose outputs all succeeded. Ctrl-C raises
+    :class:`~tunecli.runner.BatchInterrupted` with the batch so far (its clock read from ``started``)."""
     owner = {job: index for index, gallery in enumerate(plan.galleries) for job in gallery.jobs}
     results: dict[Job, FileResult] = {}
     alive = list(range(len(plan.galleries)))
@@ -296,8 +334,9 @@ def run_sweep(
         jobs = [plan.galleries[g].jobs[k] for g in alive]
         if not jobs:
             break
-        try:
-            summary = run_batch(
+        summary, _ = run_interruptible(
+            partial(
+                run_batch,
                 restorer,
                 Plan(jobs),
                 omega,
@@ -306,9 +345,9 @@ def run_sweep(
                 overlap=overlap,
                 max_pixels=max_pixels,
                 reporter=reporter,
-            )
-        except BatchInterrupted as stop:
-            summary = stop.summary
+            ),
+            lambda done: done,
+        )
         batch.results.extend(summary.results)
         results.update((r.job, r) for r in summary.results)
         failed = {owner[r.job] for r in summary.results if r.status == "failed"}
@@ -318,15 +357,20 @@ def run_sweep(
             batch.not_started = summary.not_started + (len(plan.sweep.omegas) - k - 1) * len(alive)
             batch.seconds = time.perf_counter() - started
             raise BatchInterrupted(batch) from None
+    return batch, results, alive
 
-    settings = RunSettings(
-        tile=tile,
-        overlap=used_overlap,
-        device=str(restorer.device),
-        precision=restorer.precision,
-        ensemble=restorer.ensemble,
-    )
-    model = model_record(restorer)
+
+def _write_galleries(
+    plan: SweepPlan,
+    batch: BatchSummary,
+    results: dict[Job, FileResult],
+    alive: list[int],
+    model: ModelRecord,
+    settings: RunSettings,
+    max_pixels: int,
+) -> SweepSummary:
+    """Write the gallery of every input in ``alive`` (the others are listed as incomplete) and,
+    for several inputs, the combined one; returns the sweep's summary around ``batch``."""
     out = SweepSummary(batch)
     combined_rows: list[SheetRow] = []
     combined_entries: list[GalleryEntry] = []
@@ -348,7 +392,6 @@ def run_sweep(
     if plan.combined is not None and records:
         write_combined(plan, combined_rows, combined_entries, records, model, settings, len(alive))
         out.combined = plan.combined
-    batch.seconds = time.perf_counter() - started
     return out
 
 

@@ -20,7 +20,7 @@ from tunecli.imageio.formats import (
     output_suffix,
 )
 from tunecli.imageio.image import DEFAULT_MAX_PIXELS, Image, ImageMeta, float_to_samples, samples_to_float
-from tunecli.imageio.reading import read_image
+from tunecli.imageio.reading import read_image, read_rgb
 from tunecli.imageio.writing import write_image
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "is_image_path",
     "output_suffix",
     "read_image",
+    "read_rgb",
     "samples_to_float",
     "write_image",
 ]

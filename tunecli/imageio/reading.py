@@ -73,6 +73,13 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     return _read_with_pillow(path, header, max_pixels)
 
 
+def read_rgb(path: str | Path) -> np.ndarray:
+    """One image as RGB float32 ``(H, W, 3)`` in [0, 1] (gray replicated, alpha dropped), as
+    training and evaluation read their images; raises as :func:`read_image` does."""
+    pixels = read_image(path).pixels
+    return np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels
+
+
 def _read_header(path: Path) -> bytes:
     """The first bytes of a readable, non-empty regular file."""
     if not path.exists():

@@ -16,13 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunecli.alpha import AlphaAxis, AlphaSpace, Omega
+from tunecli.tasks.options import TaskOption
 from tunecli.tasks.registry import (
+    QUANTIZE_SHARE,
     EvalColumn,
     EvalOptions,
     EvalReport,
+    ModelRunner,
     Task,
     TrainBatch,
     TrainingRecipe,
+    TrainSettings,
     ValidationCase,
     degradation_recipe,
     register_task,
@@ -34,8 +38,6 @@ if TYPE_CHECKING:
     import torch
     from torch import Generator, Tensor
 
-    from tunecli.api import Restorer
-    from tunecli.training.loop import TrainConfig
 
 NOISE_MAX = 30.0
 #: every training kernel is padded to the size of the strongest one
@@ -102,10 +104,10 @@ def blurred_noisy(clean: np.ndarray, kernel: np.ndarray, sigma: float, seed: int
 
     from tunecli.degradations.blur import blur
     from tunecli.degradations.noise import seeded_awgn
+    from tunecli.tensors import batch_to_image, image_to_batch
 
-    batch = torch.from_numpy(clean.transpose(2, 0, 1).copy())[None]
-    blurred = blur(batch, torch.from_numpy(kernel)[None].float(), boundary="reflect")[0].permute(1, 2, 0).numpy()
-    return seeded_awgn(blurred, sigma, seed, index, quantized=True)
+    blurred = blur(image_to_batch(clean), torch.from_numpy(kernel)[None].float(), boundary="reflect")
+    return seeded_awgn(batch_to_image(blurred), sigma, seed, index, quantized=True)
 
 
 class DeblurTask(Task):
@@ -115,13 +117,31 @@ class DeblurTask(Task):
     default_model = "deblur-unet"
     default_arch = "unet"
     default_hparams = {"affine": True}  # noqa: RUF012 - a box space needs the affine form
-    eval_options = frozenset({"sigmas", "kernels", "alphas"})
-    train_options = frozenset({"loss", "quantize_share"})
+    train_options = (QUANTIZE_SHARE,)
+    eval_options = (
+        TaskOption(
+            "sigmas",
+            float,
+            [2.55, 7.65, 15.0],
+            "Noise levels on the 0-255 scale, comma-separated.",
+            flag="--sigma",
+            many=True,
+            separator=",",
+            minimum=0.0,
+        ),
+        TaskOption(
+            "kernels",
+            str,
+            None,
+            "Blur kernel set: .mat (KAIR/Levin), .npy or a gray image (default: seeded synthetic kernels).",
+            metavar="FILE",
+        ),
+    )
 
-    def alpha_space(self, config: TrainConfig | None = None) -> AlphaSpace:
+    def alpha_space(self, config: TrainSettings | None = None) -> AlphaSpace:
         return alpha_space()
 
-    def arch_defaults(self, config: TrainConfig) -> dict[str, Any]:
+    def arch_defaults(self, config: TrainSettings) -> dict[str, Any]:
         return dict(self.default_hparams) if config.arch == self.default_arch else {}
 
     def omega_map_from(self, source_task: str) -> tuple[tuple[float, ...], tuple[tuple[float, ...], ...]] | None:
@@ -132,11 +152,12 @@ class DeblurTask(Task):
         if source_task != "denoise":
             return None
         from tunecli.tasks.denoise import SIGMA_MAX, SIGMA_MIN
+        from tunecli.tasks.denoise import alpha_space as denoise_space
 
         span = SIGMA_MAX - SIGMA_MIN
         slope = NOISE_MAX / span
         start = -SIGMA_MIN / span  # α at n = 0
-        return (1.0 - start, start), ((-slope, 0.0), (slope, 0.0))
+        return denoise_space().omega_of_scalar(start), ((-slope, 0.0), (slope, 0.0))
 
     def alpha_for_noise(self, space: AlphaSpace, sigma: float) -> Omega | None:
         """The space's default with its ``noise`` axis set to ``σ / 30`` clipped to [0, 1]
@@ -148,15 +169,15 @@ class DeblurTask(Task):
         omega[space.names.index("noise")] = noise_of_sigma(sigma)
         return tuple(omega)
 
-    def recipe(self, config: TrainConfig, device: torch.device) -> TrainingRecipe:
+    def recipe(self, config: TrainSettings, device: torch.device) -> TrainingRecipe:
         return degradation_recipe(config)
 
     def make_batch(
-        self, clean: Tensor, omega: Tensor, generator: Generator, config: TrainConfig, recipe: TrainingRecipe
+        self, clean: Tensor, omega: Tensor, generator: Generator, config: TrainSettings, recipe: TrainingRecipe
     ) -> TrainBatch:
-        return TrainBatch(degrade(clean, omega, generator, config.quantize_share), clean, omega)
+        return TrainBatch(degrade(clean, omega, generator, config.task_options["quantize_share"]), clean, omega)
 
-    def validation_cases(self, images: Sequence[np.ndarray], config: TrainConfig) -> list[ValidationCase]:
+    def validation_cases(self, images: Sequence[np.ndarray], config: TrainSettings) -> list[ValidationCase]:
         """Centre crops (≤ 256 px), a seeded kernel and 8-bit noise per level, each at the ω
         that matches it (noise σ/30, blur = the kernel's strength)."""
         import torch
@@ -178,21 +199,23 @@ class DeblurTask(Task):
                 )
         return cases
 
-    def evaluate(self, restorer: Restorer, images: Sequence[np.ndarray], options: EvalOptions) -> EvalReport:
+    def evaluate(self, restorer: ModelRunner, images: Sequence[np.ndarray], options: EvalOptions) -> EvalReport:
         """PSNR/SSIM (8-bit, RGB) per kernel set and σ: each image blurred by every kernel of
         the set (``--kernels FILE``, else seeded synthetic kernels of strengths 0.25…1),
         reflect boundary, seeded 8-bit noise; scored at the matching alpha (noise σ/30, blur
         from the kernel's spread) or at each ``--alpha``."""
+        own = self.resolve_options("eval", options.task_options)  # defaults for options not given
         import numpy as np
         import torch
 
         from tunecli.evaluation.metrics import psnr, quantize_8bit, ssim
 
-        if options.kernels:
+        kernel_file = own["kernels"]
+        if kernel_file:
             from tunecli.degradations.kernel_files import read_kernels
 
-            kernels = read_kernels(Path(options.kernels))
-            kernel_set = Path(options.kernels).name
+            kernels = read_kernels(Path(kernel_file))
+            kernel_set = Path(kernel_file).name
         else:
             from tunecli.degradations.blur import random_kernel
 
@@ -201,7 +224,7 @@ class DeblurTask(Task):
             kernel_set = "synthetic"
         fixed = [restorer.parse_alpha(a).omega for a in options.alphas] if options.alphas else None
         rows = []
-        for sigma in options.sigmas or (2.55, 7.65, 15.0):
+        for sigma in own["sigmas"]:
             per_alpha: dict[str, dict[str, list[float]]] = {}
             for k, kernel in enumerate(kernels):
                 alphas = fixed or [(round(noise_of_sigma(sigma), 4), round(blur_of_kernel(kernel), 4))]

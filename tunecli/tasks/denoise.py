@@ -13,13 +13,17 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from tunecli.alpha import AlphaAxis, AlphaSpace, Omega
+from tunecli.tasks.options import TaskOption
 from tunecli.tasks.registry import (
+    QUANTIZE_SHARE,
     EvalColumn,
     EvalOptions,
     EvalReport,
+    ModelRunner,
     Task,
     TrainBatch,
     TrainingRecipe,
+    TrainSettings,
     ValidationCase,
     degradation_recipe,
     register_task,
@@ -31,8 +35,6 @@ if TYPE_CHECKING:
     import torch
     from torch import Generator, Tensor
 
-    from tunecli.api import Restorer
-    from tunecli.training.loop import TrainConfig
 
 SIGMA_MIN = 5.0
 SIGMA_MAX = 50.0
@@ -90,10 +92,31 @@ class DenoiseTask(Task):
     example_alpha = "0.3"
     default_model = "denoise-unet-l4"
     default_arch = "unet"
-    eval_options = frozenset({"sigmas", "noise_kinds", "alphas"})
-    train_options = frozenset({"loss", "quantize_share"})
+    train_options = (QUANTIZE_SHARE,)
+    eval_options = (
+        TaskOption(
+            "sigmas",
+            float,
+            [15.0, 25.0, 50.0],
+            "Noise levels on the 0-255 scale, comma-separated.",
+            flag="--sigma",
+            many=True,
+            separator=",",
+            minimum=0.0,
+        ),
+        TaskOption(
+            "noise_kinds",
+            str,
+            ["float", "8bit"],
+            "Noisy inputs: float, 8bit or float,8bit.",
+            flag="--noise",
+            many=True,
+            separator=",",
+            choices=("float", "8bit"),
+        ),
+    )
 
-    def alpha_space(self, config: TrainConfig | None = None) -> AlphaSpace:
+    def alpha_space(self, config: TrainSettings | None = None) -> AlphaSpace:
         return alpha_space()
 
     def alpha_for_noise(self, space: AlphaSpace, sigma: float) -> Omega | None:
@@ -101,18 +124,17 @@ class DenoiseTask(Task):
         (:func:`alpha_of_sigma`); None for a space that is not a p = 2 simplex."""
         if not space.scalar:
             return None
-        alpha = alpha_of_sigma(sigma)
-        return (1.0 - alpha, alpha)
+        return space.omega_of_scalar(alpha_of_sigma(sigma))
 
-    def recipe(self, config: TrainConfig, device: torch.device) -> TrainingRecipe:
+    def recipe(self, config: TrainSettings, device: torch.device) -> TrainingRecipe:
         return degradation_recipe(config)
 
     def make_batch(
-        self, clean: Tensor, omega: Tensor, generator: Generator, config: TrainConfig, recipe: TrainingRecipe
+        self, clean: Tensor, omega: Tensor, generator: Generator, config: TrainSettings, recipe: TrainingRecipe
     ) -> TrainBatch:
-        return TrainBatch(degrade(clean, omega, generator, config.quantize_share), clean, omega)
+        return TrainBatch(degrade(clean, omega, generator, config.task_options["quantize_share"]), clean, omega)
 
-    def validation_cases(self, images: Sequence[np.ndarray], config: TrainConfig) -> list[ValidationCase]:
+    def validation_cases(self, images: Sequence[np.ndarray], config: TrainSettings) -> list[ValidationCase]:
         """Centre crops (≤ 256 px) of each image, seeded 8-bit noise at σ 15, 25 and 50, each
         scored at its matching alpha."""
         import torch
@@ -120,22 +142,25 @@ class DenoiseTask(Task):
         from tunecli.degradations.noise import awgn_batch
 
         cases = []
+        space = self.alpha_space(config)
         generator = torch.Generator().manual_seed(VALIDATION_SEED)
         for image in images:
             clean = validation_crop(image)
             for sigma in VALIDATION_SIGMAS:
                 noisy = awgn_batch(clean, torch.tensor([sigma]), generator, torch.tensor([True]))
-                alpha = alpha_of_sigma(sigma)
-                cases.append(ValidationCase(f"psnr_sigma{sigma:g}", noisy, clean, (1 - alpha, alpha)))
+                omega = space.omega_of_scalar(alpha_of_sigma(sigma))
+                cases.append(ValidationCase(f"psnr_sigma{sigma:g}", noisy, clean, omega))
         return cases
 
-    def evaluate(self, restorer: Restorer, images: Sequence[np.ndarray], options: EvalOptions) -> EvalReport:
+    def evaluate(self, restorer: ModelRunner, images: Sequence[np.ndarray], options: EvalOptions) -> EvalReport:
         """PSNR/SSIM (8-bit quantized output, RGB) per noise kind, σ and alpha; without
         ``alphas`` each σ is scored at its matching alpha."""
+        own = self.resolve_options("eval", options.task_options)  # defaults for options not given
 
         from tunecli.evaluation.evaluate import evaluate_denoiser, rows_to_json
 
-        fixed = [float(restorer.parse_alpha(a).omega[1]) for a in options.alphas] if options.alphas else None
+        space = restorer.alpha_space
+        fixed = [space.scalar_of(restorer.parse_alpha(a).omega) for a in options.alphas] if options.alphas else None
 
         def run(noisy: np.ndarray, _sigma: float, alpha: float) -> np.ndarray:
             return restorer.run(noisy, alpha=alpha, tile=options.tile)  # type: ignore[arg-type]
@@ -143,9 +168,9 @@ class DenoiseTask(Task):
         rows = evaluate_denoiser(
             run,
             images,
-            options.sigmas or (15.0, 25.0, 50.0),
+            own["sigmas"],
             (lambda s: fixed) if fixed else (lambda s: [round(alpha_of_sigma(s), 4)]),
-            noise_kinds=options.noise_kinds,
+            noise_kinds=own["noise_kinds"],
             seed=options.seed,
         )
         columns = [

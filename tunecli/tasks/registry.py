@@ -1,11 +1,18 @@
 """The task protocol and registry: everything that differs between denoise, deblur, upscale, style.
 
 A :class:`Task` declares its command (name, one-line help, example alpha), its alpha space, its
-default model and architecture, how a training batch is made for per-sample ω, the objectives
-whose ω-weighted sum is the loss (the paper's parametric multi-loss), how validation inputs are
-made and how a model of the task is evaluated. The CLI commands, the default models,
-``tunecli train TASK``, ``tunecli eval`` and ``tunecli models`` all read this registry, so adding
-a task is adding one module to :mod:`tunecli.tasks` (and its architecture, if new).
+default model and architecture, its own ``tunecli train`` and ``tunecli eval`` options
+(:class:`~tunecli.tasks.options.TaskOption`), how a training batch is made for per-sample ω, the
+objectives whose ω-weighted sum is the loss (the paper's parametric multi-loss), how validation
+inputs are made, how a model of the task is evaluated and how ``--alpha auto`` maps a noise
+level. The CLI commands, the default models, ``tunecli train TASK``, ``tunecli eval`` and
+``tunecli models`` all read this registry, so adding a task is adding one module — in
+:mod:`tunecli.tasks` or anywhere, registered with :func:`register_task` (and its architecture,
+if new).
+
+Imports run downhill: tasks use alpha spaces, layers, architectures, losses, degradations and
+image I/O; the trainer, the API and the CLI use tasks. What a task needs of them is stated here
+as protocols (:class:`TrainSettings`, :class:`ModelRunner`).
 
 Importing this module (and listing tasks) does not import torch: ``tunecli --help`` builds the
 commands from the registry. Task methods that need torch import it themselves.
@@ -16,16 +23,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from tunecli.alpha import AlphaSpace, Omega
+from tunecli.alpha import AlphaSpace, Omega, ParsedAlpha
+from tunecli.errors import AlphaError
+from tunecli.tasks.options import TaskOption, resolve_options
 
 if TYPE_CHECKING:
     import numpy as np
     from torch import Generator, Tensor, device
-
-    from tunecli.api import Restorer
-    from tunecli.training.loop import TrainConfig
 
 #: The task modules shipped with tunecli, in command order.
 BUILTIN_TASK_MODULES = (
@@ -34,6 +40,37 @@ BUILTIN_TASK_MODULES = (
     "tunecli.tasks.upscale",
     "tunecli.tasks.style",
 )
+
+
+class TrainSettings(Protocol):
+    """What a task reads of a training run's settings (:class:`tunecli.training.loop.TrainConfig`):
+    the generic ones and ``task_options``, the task's own :attr:`Task.train_options` resolved
+    by name (every declared option present)."""
+
+    task: str
+    arch: str | None
+    patch: int
+    loss: str
+    task_options: dict[str, Any]
+
+
+class ModelRunner(Protocol):
+    """What a task's evaluation needs of a loaded model (:class:`tunecli.api.Restorer`): its
+    alpha space and scale, alpha parsing, and ``run(array, alpha=…, tile=…)`` on float32
+    ``(H, W, C)`` arrays in [0, 1] (output ``(H·scale, W·scale, C)``)."""
+
+    @property
+    def alpha_space(self) -> AlphaSpace: ...
+
+    @property
+    def scale(self) -> int: ...
+
+    @property
+    def model(self) -> Any: ...
+
+    def parse_alpha(self, alpha: Any) -> ParsedAlpha: ...
+
+    def run(self, source: Any, alpha: Any = None, **kwargs: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -125,37 +162,43 @@ class EvalReport:
 
 @dataclass(frozen=True)
 class EvalOptions:
-    """The options of ``tunecli eval`` (each task reads those it takes, see :attr:`Task.eval_options`).
+    """The options of ``tunecli eval``: the generic ones and the task's own.
 
     ``alphas``: explicit alphas to score (None: the task's own choice, e.g. the matching alpha or
-    the corners); ``sigmas``: noise levels (0–255); ``noise_kinds``: ``float``/``8bit``;
-    ``kernels``: a kernel file (deblur); ``features``: the feature network file; ``styles``:
-    painting files (style); ``seed``; ``tile``: tile side or ``auto``/0.
+    the corners); ``seed``: of the noise and synthetic kernels; ``tile``: tile side or
+    ``auto``/0; ``task_options``: the task's :attr:`Task.eval_options` by name (every declared
+    option present, see :func:`tunecli.tasks.options.resolve_options`).
     """
 
     alphas: Sequence[str] | None = None
-    sigmas: Sequence[float] | None = None
-    noise_kinds: Sequence[str] = ("float", "8bit")
-    kernels: str | None = None
-    features: str | None = None
-    styles: Sequence[str] = ()
     seed: int = 0
     tile: int | str = 0
+    task_options: dict[str, Any] = field(default_factory=dict)
 
 
 def validation_crop(image: np.ndarray, size: int = 256, multiple: int = 4) -> Tensor:
     """The centred square of ``image`` float32 ``(H, W, 3)`` of side ``min(size, H, W)`` rounded
     down to ``multiple``, as a float32 ``(1, 3, side, side)`` batch on the host."""
-    import torch
+    from tunecli.tensors import image_to_batch
 
     h, w = image.shape[:2]
     side = min(size, h, w) // multiple * multiple
     top, left = (h - side) // 2, (w - side) // 2
-    crop = image[top : top + side, left : left + side]
-    return torch.from_numpy(crop.transpose(2, 0, 1).copy()).float()[None]
+    return image_to_batch(image[top : top + side, left : left + side]).contiguous()
 
 
-def degradation_recipe(config: TrainConfig) -> TrainingRecipe:
+#: ``tunecli train`` option of the tasks whose ω picks a degradation (denoise, deblur)
+QUANTIZE_SHARE = TaskOption(
+    "quantize_share",
+    float,
+    0.5,
+    "Share of noisy patches saved to 8 bits (rounded, clipped); the rest keep float noise.",
+    minimum=0.0,
+    maximum=1.0,
+)
+
+
+def degradation_recipe(config: TrainSettings) -> TrainingRecipe:
     """The recipe of a task whose ω picks the degradation (denoise, deblur): one pixel objective
     (``config.loss``) of weight 1 for every ω, on ``config.patch``-px crops."""
     from tunecli.losses.pixel import PIXEL_LOSSES
@@ -174,8 +217,10 @@ class Task:
     Class attributes: ``name`` (the command), ``summary`` (one-line help), ``example_alpha`` (for
     the help's examples), ``default_model`` (shipped model name), ``default_arch`` and
     ``default_hparams`` (what ``tunecli train`` builds), ``scale`` (output/input size ratio of the
-    default model), ``eval_options`` (the ``tunecli eval`` options it takes) and ``train_options``
-    (task-specific ``tunecli train`` options it takes; the others are refused).
+    default model), ``train_options`` and ``eval_options``: the task's own options of
+    ``tunecli train TASK`` and ``tunecli eval`` (:class:`~tunecli.tasks.options.TaskOption`; the
+    commands build their flags and help from these, and hand the task their values as
+    ``config.task_options`` / ``options.task_options``).
     """
 
     name: str = ""
@@ -187,11 +232,11 @@ class Task:
     scale: int = 1
     #: the scales the task's command offers with ``--scale`` (empty: no ``--scale``)
     scales: tuple[int, ...] = ()
-    eval_options: frozenset[str] = frozenset()
-    train_options: frozenset[str] = frozenset()
+    train_options: tuple[TaskOption, ...] = ()
+    eval_options: tuple[TaskOption, ...] = ()
 
     # ---- description (no torch) ----------------------------------------------------------
-    def alpha_space(self, config: TrainConfig | None = None) -> AlphaSpace:
+    def alpha_space(self, config: TrainSettings | None = None) -> AlphaSpace:
         """The alpha space a model of this task is trained with (``config`` may name it, e.g.
         the styles of a style model)."""
         raise NotImplementedError
@@ -200,12 +245,12 @@ class Task:
         """The default model for ``--scale`` (None: :attr:`default_model`)."""
         return self.default_model
 
-    def arch_defaults(self, config: TrainConfig) -> dict[str, Any]:
+    def arch_defaults(self, config: TrainSettings) -> dict[str, Any]:
         """Hyper-parameters the task suggests for ``config``'s architecture; those of ``--hparams``,
         a ``--resume`` state or an ``--init-from`` checkpoint override them."""
         return {}
 
-    def arch_hparams(self, config: TrainConfig) -> dict[str, Any]:
+    def arch_hparams(self, config: TrainSettings) -> dict[str, Any]:
         """Hyper-parameters the task imposes on the architecture for ``config`` (e.g. ``scale``):
         they override every other source."""
         return {}
@@ -226,30 +271,86 @@ class Task:
         such start makes sense."""
         return None
 
+    def resolve_options(self, kind: str, given: dict[str, Any] | None) -> dict[str, Any]:
+        """This task's ``kind`` (``train``/``eval``) options: those ``given`` (by name, text or
+        values) converted, the others at their defaults; an option the task does not declare
+        is refused in one line naming its flag (:func:`~tunecli.tasks.options.resolve_options`)."""
+        flags = {o.name: o.option_flag for t in list_tasks() for o in (t.train_options + t.eval_options)}
+        declared = self.train_options if kind == "train" else self.eval_options
+        return resolve_options(declared, given, f"{kind} {self.name}", flags)
+
     @property
     def maps_noise(self) -> bool:
         """Whether the task overrides :meth:`alpha_for_noise` (offers ``--alpha auto``)."""
         return type(self).alpha_for_noise is not Task.alpha_for_noise
 
+    def noise_axes(self, space: AlphaSpace) -> set[str]:
+        """The axes of ``space`` that :meth:`alpha_for_noise` sets (those that differ between two
+        noise levels); empty when it maps none."""
+        low, high = self.alpha_for_noise(space, 5.0), self.alpha_for_noise(space, 25.0)
+        if low is None or high is None:
+            return set()
+        return {name for name, a, b in zip(space.names, low, high, strict=True) if a != b}
+
+    def check_auto(self, space: AlphaSpace, model: str) -> None:
+        """Refuse ``--alpha auto`` for a model of this task with alpha space ``space`` when the
+        task maps no noise level to it: :class:`~tunecli.errors.AlphaError` (exit 2) naming the
+        tasks whose models take it."""
+        if self.alpha_for_noise(space, 25.0) is not None:
+            return
+        if self.maps_noise:
+            raise AlphaError(
+                f"--alpha auto: {model} has axes {', '.join(space.names)}, which the {self.name} task maps no "
+                f"noise level to: pass a value (e.g. --alpha {self.example_alpha})"
+            )
+        names = [t.name for t in list_tasks() if t.maps_noise]
+        offering = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names) or "no"
+        raise AlphaError(
+            f"--alpha auto picks alpha from the image's noise level, which only {offering} models map to an "
+            f"alpha; {model} is for {self.name}: pass a value (e.g. --alpha {self.example_alpha})"
+        )
+
+    def fixed_part_of_auto(self, alpha: str, space: AlphaSpace, model: str) -> Omega | None:
+        """The fixed part of an ``auto`` request: None for plain ``auto`` (the other axes keep the
+        model's default); for ``noise=auto,blur=0.7`` the vector of the other named values
+        (unnamed axes at the default) — only on a box model and only for the axes
+        :meth:`noise_axes` sets, else :class:`~tunecli.errors.AlphaError`."""
+        text = alpha.strip().lower()
+        if text == "auto":
+            return None
+        parts = [part.strip() for part in text.split(",") if part.strip()]
+        named = [part.partition("=") for part in parts]
+        auto_axes = {name.strip() for name, _, value in named if value.strip() == "auto"}
+        if space.domain != "box":
+            raise AlphaError(f"--alpha {alpha}: only a box model takes auto for one axis; use --alpha auto")
+        mapped = self.noise_axes(space)
+        if not auto_axes <= mapped:
+            wrong = ", ".join(sorted(auto_axes - mapped))
+            raise AlphaError(
+                f"--alpha {alpha}: {model} estimates only {', '.join(sorted(mapped))} from the image, not {wrong}"
+            )
+        rest = ",".join(f"{name.strip()}={value.strip()}" for name, _, value in named if value.strip() != "auto")
+        return space.parse(rest).omega if rest else space.validate(space.default)
+
     # ---- training ----------------------------------------------------------------------
-    def check_config(self, config: TrainConfig) -> None:
+    def check_config(self, config: TrainSettings) -> None:
         """Refuse a training config the task cannot run (one-line UsageError), before any data
         is read; by default every config is fine."""
 
-    def recipe(self, config: TrainConfig, device: device) -> TrainingRecipe:
+    def recipe(self, config: TrainSettings, device: device) -> TrainingRecipe:
         """Objectives, their ω-weights and the crop size for a training run on ``device`` (the
         objectives' own networks and references, e.g. a feature network, live there)."""
         raise NotImplementedError
 
     def make_batch(
-        self, clean: Tensor, omega: Tensor, generator: Generator, config: TrainConfig, recipe: TrainingRecipe
+        self, clean: Tensor, omega: Tensor, generator: Generator, config: TrainSettings, recipe: TrainingRecipe
     ) -> TrainBatch:
         """The training batch for clean crops ``clean`` float32 ``(B, 3, crop, crop)`` in [0, 1]
         (on the host) at per-sample ``omega`` ``(B, p)``; random draws come from ``generator``
         only, so a batch is a function of (seed, step) and the same on every device."""
         raise NotImplementedError
 
-    def validation_cases(self, images: Sequence[np.ndarray], config: TrainConfig) -> list[ValidationCase]:
+    def validation_cases(self, images: Sequence[np.ndarray], config: TrainSettings) -> list[ValidationCase]:
         """Seeded validation inputs from held-aside clean images (float32 ``(H, W, 3)`` in [0, 1])."""
         raise NotImplementedError
 
@@ -257,11 +358,12 @@ class Task:
         """The score of one validation output ``(1, C, H, W)`` (host, float32): by default PSNR
         in dB of the 8-bit quantized output against ``case.target``."""
         from tunecli.evaluation.metrics import psnr, quantize_8bit
+        from tunecli.tensors import batch_to_image
 
-        return psnr(quantize_8bit(output[0].permute(1, 2, 0).numpy()), case.target[0].permute(1, 2, 0).numpy())
+        return psnr(quantize_8bit(batch_to_image(output)), batch_to_image(case.target))
 
     # ---- evaluation --------------------------------------------------------------------
-    def evaluate(self, restorer: Restorer, images: Sequence[np.ndarray], options: EvalOptions) -> EvalReport:
+    def evaluate(self, restorer: ModelRunner, images: Sequence[np.ndarray], options: EvalOptions) -> EvalReport:
         """Score ``restorer`` (a model of this task) on clean images (float32 ``(H, W, 3)``)."""
         raise NotImplementedError
 
@@ -270,16 +372,36 @@ _TASKS: dict[str, Task] = {}
 
 
 def register_task(task: Task) -> Task:
-    """Add ``task`` to the registry (after the built-in tasks, which are loaded first); a second
-    task of the same name raises ``ValueError``."""
+    """Add ``task`` to the registry; a second task of the same name raises ``ValueError``, and
+    so does an option declared twice or a flag of the commands' own (``--data``, …)."""
     _load_builtins()
     if not task.name or not task.summary or not task.default_model:
         raise ValueError(f"task {task!r} needs a name, a summary and a default model")
+    for kind, declared in (("train", task.train_options), ("eval", task.eval_options)):
+        names = [o.name for o in declared]
+        if len(set(names)) != len(names):
+            raise ValueError(f"task {task.name!r} declares a {kind} option twice: {', '.join(names)}")
     existing = _TASKS.get(task.name)
     if existing is not None and type(existing).__qualname__ != type(task).__qualname__:
         raise ValueError(f"task {task.name!r} is already registered ({type(existing).__qualname__})")
     _TASKS[task.name] = task
     return task
+
+
+def unregister_task(name: str) -> None:
+    """Remove the task ``name`` (one registered from outside the package; e.g. by a test)."""
+    if any(module.rsplit(".", 1)[1] == name for module in BUILTIN_TASK_MODULES):
+        raise ValueError(f"{name!r} is a built-in task")
+    _TASKS.pop(name, None)
+
+
+def _order(task: Task) -> tuple[int, int]:
+    """Built-in tasks first, in :data:`BUILTIN_TASK_MODULES` order (whichever module was imported
+    first), then the others in registration order."""
+    module = type(task).__module__
+    if module in BUILTIN_TASK_MODULES:
+        return (0, BUILTIN_TASK_MODULES.index(module))
+    return (1, list(_TASKS).index(task.name))
 
 
 _loading_builtins = False
@@ -301,7 +423,7 @@ def _load_builtins() -> None:
 def list_tasks() -> list[Task]:
     """Every registered task, built-in ones first in command order."""
     _load_builtins()
-    return list(_TASKS.values())
+    return sorted(_TASKS.values(), key=_order)
 
 
 def get_task(name: str) -> Task:
@@ -310,7 +432,7 @@ def get_task(name: str) -> Task:
 
     _load_builtins()
     if name not in _TASKS:
-        raise UsageError(f"unknown task {name!r}: use one of {', '.join(_TASKS)}")
+        raise UsageError(f"unknown task {name!r}: use one of {', '.join(t.name for t in list_tasks())}")
     return _TASKS[name]
 
 

@@ -19,14 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 from tunecli.alpha import AlphaAxis, AlphaSpace
 from tunecli.errors import UsageError
+from tunecli.tasks.options import TaskOption
 from tunecli.tasks.registry import (
     EvalColumn,
     EvalOptions,
     EvalReport,
+    ModelRunner,
     Objective,
     Task,
     TrainBatch,
     TrainingRecipe,
+    TrainSettings,
     ValidationCase,
     register_task,
     validation_crop,
@@ -37,9 +40,7 @@ if TYPE_CHECKING:
     import torch
     from torch import Generator, Tensor
 
-    from tunecli.api import Restorer
     from tunecli.losses.features import VGGFeatures
-    from tunecli.training.loop import TrainConfig
 
 CONTENT_LAYERS = ("relu2_1",)
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
@@ -92,12 +93,12 @@ def alpha_space(names: Sequence[str], files: Sequence[str] = ()) -> AlphaSpace:
 
 def _read_painting(path: str) -> Tensor:
     """A painting as float32 ``(1, 3, h, w)``, its longer side :data:`STYLE_SIDE` px."""
-    import torch
     import torch.nn.functional as F
 
-    from tunecli.evaluation.evaluate import read_rgb
+    from tunecli.imageio import read_rgb
+    from tunecli.tensors import image_to_batch
 
-    pixels = torch.from_numpy(read_rgb(Path(path)).transpose(2, 0, 1).copy())[None]
+    pixels = image_to_batch(read_rgb(path))
     scale = STYLE_SIDE / max(pixels.shape[-2:])
     size = (max(8, round(pixels.shape[-2] * scale)), max(8, round(pixels.shape[-1] * scale)))
     return F.interpolate(pixels, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
@@ -159,40 +160,79 @@ class SharedFeatures:
 class StyleTask(Task):
     name = "style"
     summary = "Stylize; alpha mixes the model's styles (name=weight,...)."
-    example_alpha = "0.5"
+    #: a mix of two of the default model's four styles (the others at 0)
+    example_alpha = "starry=0.5,wave=0.5"
     default_model = "style-mix"
     default_arch = "stylenet"
-    eval_options = frozenset({"alphas", "features", "styles"})
-    train_options = frozenset({"features", "styles", "content_weight", "style_weight", "tv_weight"})
+    train_options = (
+        TaskOption(
+            "features",
+            str,
+            None,
+            "Frozen feature network for the content and style losses: the partial VGG-19 .pth file or its "
+            "folder (never shipped; required).",
+            metavar="PATH",
+        ),
+        TaskOption(
+            "styles",
+            str,
+            [],
+            "A painting, one per alpha axis, named NAME (default: the file's stem); repeat for each style.",
+            flag="--style",
+            metavar="[NAME=]FILE",
+            many=True,
+        ),
+        TaskOption("content_weight", float, CONTENT_WEIGHT, "Weight of the content loss."),
+        TaskOption("style_weight", float, STYLE_WEIGHT, "Weight of each style loss."),
+        TaskOption("tv_weight", float, TV_WEIGHT, "Weight of the total-variation loss."),
+    )
+    eval_options = (
+        TaskOption(
+            "features",
+            str,
+            None,
+            "Frozen VGG-19 file or folder for the content and style losses (required).",
+            metavar="PATH",
+        ),
+        TaskOption(
+            "styles",
+            str,
+            [],
+            "The paintings, one per alpha axis in order (required).",
+            flag="--style",
+            metavar="[NAME=]FILE",
+            many=True,
+        ),
+    )
 
-    def alpha_space(self, config: TrainConfig | None = None) -> AlphaSpace:
-        if config is None or len(config.styles) < 2:
+    def alpha_space(self, config: TrainSettings | None = None) -> AlphaSpace:
+        if config is None or len(config.task_options["styles"]) < 2:
             raise UsageError("tunecli train style needs two or more paintings: --style A.jpg --style B.jpg ...")
-        names = [style_name(f) for f in config.styles]
+        names = [style_name(f) for f in config.task_options["styles"]]
         if len(set(names)) != len(names):
             raise UsageError(f"the --style files need distinct names, got {', '.join(names)}")
-        return alpha_space(names, [style_file(f) for f in config.styles])
+        return alpha_space(names, [style_file(f) for f in config.task_options["styles"]])
 
-    def check_config(self, config: TrainConfig) -> None:
+    def check_config(self, config: TrainSettings) -> None:
         self.alpha_space(config)  # two or more paintings with distinct names
-        if not config.features:
+        if not config.task_options["features"]:
             raise UsageError("tunecli train style needs the frozen feature network: --features PATH")
-        for spec in config.styles:
+        for spec in config.task_options["styles"]:
             if not Path(style_file(spec)).is_file():
                 raise UsageError(f"{style_file(spec)}: style painting not found")
 
-    def recipe(self, config: TrainConfig, device: torch.device) -> TrainingRecipe:
+    def recipe(self, config: TrainSettings, device: torch.device) -> TrainingRecipe:
         import hashlib
 
         from tunecli.losses.features import load_feature_extractor
         from tunecli.losses.perceptual import feature_distance, gram_distance, total_variation
 
         self.check_config(config)
-        extractor = load_feature_extractor(config.features).to(device)
-        grams = painting_grams(extractor, config.styles)
-        content_weight = CONTENT_WEIGHT if config.content_weight is None else config.content_weight
-        style_weight = STYLE_WEIGHT if config.style_weight is None else config.style_weight
-        tv_weight = TV_WEIGHT if config.tv_weight is None else config.tv_weight
+        extractor = load_feature_extractor(config.task_options["features"]).to(device)
+        grams = painting_grams(extractor, config.task_options["styles"])
+        content_weight = config.task_options["content_weight"]
+        style_weight = config.task_options["style_weight"]
+        tv_weight = config.task_options["tv_weight"]
         shared = SharedFeatures(extractor)
 
         def content(out: Tensor, batch: TrainBatch) -> Tensor:
@@ -203,7 +243,7 @@ class StyleTask(Task):
             def loss(out: Tensor, batch: TrainBatch) -> Tensor:
                 return style_weight * gram_distance(shared.grams(out), grams[index], STYLE_LAYERS)
 
-            return Objective(f"style:{style_name(config.styles[index])}", loss)
+            return Objective(f"style:{style_name(config.task_options['styles'][index])}", loss)
 
         def smoothness(out: Tensor, batch: TrainBatch) -> Tensor:
             return tv_weight * total_variation(out)
@@ -217,7 +257,7 @@ class StyleTask(Task):
         return TrainingRecipe(
             objectives=(
                 Objective("content", content),
-                *(style_objective(i) for i in range(len(config.styles))),
+                *(style_objective(i) for i in range(len(config.task_options["styles"]))),
                 Objective("tv", smoothness),
             ),
             weights=weights,
@@ -230,49 +270,53 @@ class StyleTask(Task):
                         "file": Path(style_file(f)).name,
                         "sha256": hashlib.sha256(Path(style_file(f)).read_bytes()).hexdigest(),
                     }
-                    for f in config.styles
+                    for f in config.task_options["styles"]
                 ],
                 "weights": {"content": content_weight, "style": style_weight, "tv": tv_weight},
             },
         )
 
     def make_batch(
-        self, clean: Tensor, omega: Tensor, generator: Generator, config: TrainConfig, recipe: TrainingRecipe
+        self, clean: Tensor, omega: Tensor, generator: Generator, config: TrainSettings, recipe: TrainingRecipe
     ) -> TrainBatch:
         return TrainBatch(clean, clean, omega)
 
-    def validation_cases(self, images: Sequence[np.ndarray], config: TrainConfig) -> list[ValidationCase]:
+    def validation_cases(self, images: Sequence[np.ndarray], config: TrainSettings) -> list[ValidationCase]:
         """Centre crops (≤ 256 px) at every corner; scored by PSNR to the photo (how much of
         the content survives: lower means more stylized)."""
 
         cases = []
-        p = len(config.styles)
+        p = len(config.task_options["styles"])
         for image in images:
             clean = validation_crop(image)
             for i in range(p):
                 corner = tuple(1.0 if j == i else 0.0 for j in range(p))
-                cases.append(ValidationCase(f"content_psnr_{style_name(config.styles[i])}", clean, clean, corner))
+                cases.append(
+                    ValidationCase(f"content_psnr_{style_name(config.task_options['styles'][i])}", clean, clean, corner)
+                )
         return cases
 
-    def evaluate(self, restorer: Restorer, images: Sequence[np.ndarray], options: EvalOptions) -> EvalReport:
+    def evaluate(self, restorer: ModelRunner, images: Sequence[np.ndarray], options: EvalOptions) -> EvalReport:
         """Content loss (relu2_1 feature MSE to the photo) and the style loss to each painting
         (Grams, as trained) at every corner and the centre, or at each ``--alpha``; needs
         ``--features`` and the paintings as ``--style``, one per axis in axis order."""
+        own = self.resolve_options("eval", options.task_options)  # defaults for options not given
         import numpy as np
         import torch
 
         from tunecli.losses.features import load_feature_extractor
         from tunecli.losses.perceptual import feature_loss, style_loss
+        from tunecli.tensors import image_to_batch
 
         space = restorer.alpha_space
-        if not options.features:
+        if not own["features"]:
             raise UsageError("tunecli eval of a style model needs --features PATH (the VGG-19 it was trained with)")
-        if len(options.styles) != space.p:
+        if len(own["styles"]) != space.p:
             raise UsageError(
                 f"{restorer.model.name} has {space.p} styles ({', '.join(space.names)}); pass one --style each"
             )
-        extractor = load_feature_extractor(options.features)
-        grams = painting_grams(extractor, list(options.styles))
+        extractor = load_feature_extractor(own["features"])
+        grams = painting_grams(extractor, list(own["styles"]))
         if options.alphas:
             alphas = [restorer.parse_alpha(a).omega for a in options.alphas]
         else:
@@ -283,7 +327,7 @@ class StyleTask(Task):
             content, styles = [], [[] for _ in range(space.p)]
             for image in images:
                 out = restorer.run(image.astype(np.float32), alpha=omega, tile=options.tile)
-                out_t, in_t = (torch.from_numpy(a.transpose(2, 0, 1).copy())[None].float() for a in (out, image))
+                out_t, in_t = image_to_batch(out), image_to_batch(image)
                 with torch.no_grad():
                     content.append(float(feature_loss(extractor, out_t, in_t, CONTENT_LAYERS, distance="l2")[0]))
                     for i in range(space.p):

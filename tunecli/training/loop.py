@@ -19,7 +19,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,32 +34,23 @@ from tunecli.device import resolve_device
 from tunecli.errors import DeviceError, UsageError
 from tunecli.layers import remap_omega
 from tunecli.models import load_model, model_metadata
-from tunecli.tasks.registry import Task, TrainBatch, TrainingRecipe, ValidationCase, get_task
+from tunecli.tasks import Task, TrainBatch, TrainingRecipe, ValidationCase, get_task
 from tunecli.tiling import tile_apply
 from tunecli.training.data import ImageFolder, list_images, manifest_sha256, prefetch_batches, split_validation
 from tunecli.training.state import RESUME_SUFFIX, TrainedPart, load_state, resume_path, save_state
 
 LOSSES = ("l1", "l2", "charbonnier", "psnr")
 PRECISIONS = ("fp32", "bf16")
-#: Task-specific options of TrainConfig (None/empty: not given); a task refuses those it does not take.
-TASK_OPTIONS = (
-    "features",
-    "styles",
-    "scale",
-    "feature_weight",
-    "adversarial_weight",
-    "texture_weight",
-    "perceptual_weight",
-    "content_weight",
-    "style_weight",
-    "tv_weight",
-)
 __all__ = ["RESUME_SUFFIX", "TrainConfig", "TrainResult", "TrainStatus", "train"]
 
 
 @dataclass
 class TrainConfig:
-    """Everything that determines a training run (recorded in the checkpoint)."""
+    """Everything that determines a training run (recorded in the checkpoint).
+
+    The generic settings of every task, and ``task_options``: the task's own options by name
+    (:attr:`tunecli.tasks.Task.train_options`; those not given take their declared defaults,
+    an undeclared name is refused)."""
 
     task: str
     data: list[str]
@@ -79,22 +70,9 @@ class TrainConfig:
     hparams: dict[str, Any] | None = None
     corner_share: float = 0.2
     fixed_alpha: str | None = None
-    quantize_share: float = 0.5
     loss: str = "l1"
-    #: the frozen feature network file (perceptual and style losses)
-    features: str | None = None
-    #: style paintings, one per alpha axis (style)
-    styles: list[str] = field(default_factory=list)
-    #: output/input size ratio (upscale)
-    scale: int | None = None
-    #: weights inside a task's objectives (None: the task's defaults, see its module)
-    feature_weight: float | None = None
-    adversarial_weight: float | None = None
-    texture_weight: float | None = None
-    perceptual_weight: float | None = None
-    content_weight: float | None = None
-    style_weight: float | None = None
-    tv_weight: float | None = None
+    #: the task's own options (see :mod:`tunecli.tasks.options`)
+    task_options: dict[str, Any] = field(default_factory=dict)
     #: peak learning rate of the discriminator (adversarial objectives; None: ``lr / 2``)
     d_lr: float | None = None
     #: distinct ω per step: the batch splits into this many equal groups, each sharing one ω
@@ -114,6 +92,25 @@ class TrainConfig:
     resume: str | None = None
     init_from: str | None = None
     command: str = ""
+
+    def __post_init__(self) -> None:
+        # complete from the start: every declared option present, converted (one-line UsageError)
+        self.task_options = get_task(self.task).resolve_options("train", self.task_options)
+
+    @classmethod
+    def of(cls, task: str, **settings: Any) -> TrainConfig:
+        """A config from keyword settings: the generic ones by name, the rest the task's own
+        options (``TrainConfig.of("upscale", data=[...], out="x.safetensors", scale=2)``)."""
+        generic = {f.name for f in fields(cls)}
+        own = {k: settings.pop(k) for k in list(settings) if k not in generic}
+        return cls(task=task, **settings, task_options={**settings.pop("task_options", {}), **own})
+
+    def record(self) -> dict[str, Any]:
+        """The settings as the checkpoint records them: the generic ones and the task's own, in
+        one flat, JSON-safe dict (as cards have always had them)."""
+        recorded = asdict(self)
+        options = recorded.pop("task_options")
+        return {**recorded, **options}
 
 
 @dataclass(frozen=True)
@@ -290,15 +287,6 @@ def learning_rate(config: TrainConfig, step: int, peak: float | None = None) -> 
     return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def check_task_options(task: Task, config: TrainConfig) -> None:
-    """Refuse task-specific options that ``task`` does not take (one-line UsageError)."""
-    for name in TASK_OPTIONS:
-        value = getattr(config, name)
-        if value not in (None, []) and name not in task.train_options:
-            flag = "--style" if name == "styles" else "--" + name.replace("_", "-")
-            raise UsageError(f"{flag} is not an option of `tunecli train {task.name}`")
-
-
 def validate(
     net: TunableNet, task: Task, cases: list[ValidationCase], device: torch.device, batch_size: int = 1
 ) -> dict[str, float]:
@@ -366,32 +354,27 @@ def _validation_images(files: list[Path]) -> list[np.ndarray]:
     return [(image / 255.0).astype(np.float32) for image in ImageFolder(files)]
 
 
-def train(
-    config: TrainConfig,
-    log: Callable[[str], None] = lambda _: None,
-    progress: Callable[[TrainStatus], None] | None = None,
-) -> TrainResult:
-    """Run (or resume) training of ``config.task``; writes periodic resume states and the final
-    checkpoint.
-
-    ``log`` gets a line at start-up, every ``log_every`` steps and at each validation;
-    ``progress`` (for a live display) gets a :class:`TrainStatus` after every step."""
+def checked_config(config: TrainConfig) -> tuple[Task, TrainConfig]:
+    """The task of ``config`` and the config completed (the task's default architecture, its
+    options resolved against its declaration); refuses settings no run can take with a one-line
+    :class:`~tunecli.errors.UsageError`, before any data is read."""
     task = get_task(config.task)
-    if config.arch is None:
-        config = replace(config, arch=task.default_arch)
-    check_task_options(task, config)
-    task.check_config(config)  # e.g. a missing --features, before any data is read
+    options = task.resolve_options("train", config.task_options)
+    config = replace(config, arch=config.arch or task.default_arch, task_options=options)
     if config.loss not in LOSSES:
         raise UsageError(f"unknown loss {config.loss!r}: use one of {', '.join(LOSSES)}")
-    if not 0.0 <= config.quantize_share <= 1.0:
-        raise UsageError(f"quantize share {config.quantize_share} is not in [0, 1]")
     if config.val_split and config.val_data:
         raise UsageError("--val-split and --val-data exclude each other; pass one")
     if config.omega_groups and config.batch % config.omega_groups:
         raise UsageError(f"--omega-groups {config.omega_groups} does not divide --batch {config.batch}")
     if config.precision not in PRECISIONS:
         raise UsageError(f"unknown training precision {config.precision!r}: use one of {', '.join(PRECISIONS)}")
-    space = task.alpha_space(config)
+    task.check_config(config)  # e.g. a missing --features
+    return task, config
+
+
+def training_device(config: TrainConfig) -> torch.device:
+    """The device of ``config.device`` set up for training (threads, cuDNN autotuning, TF32)."""
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
@@ -401,7 +384,23 @@ def train(
         torch.backends.cudnn.benchmark = True  # fixed patch shapes: pick the fastest kernels once
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    out = Path(config.out)
+    return device
+
+
+@dataclass
+class TrainingData:
+    """The images of a run: training files (and their manifest hash), held-aside validation files
+    and the task's validation cases made from them."""
+
+    files: list[Path]
+    val_files: list[Path]
+    manifest_sha256: str
+    val_cases: list[ValidationCase]
+
+
+def training_data(config: TrainConfig, task: Task, device: torch.device, log: Callable[[str], None]) -> TrainingData:
+    """List the training images (``--val-split`` of them held aside, or ``--val-data``'s first
+    ``val_images``) and make the validation cases."""
     files, val_files = split_validation(list_images([Path(d) for d in config.data]), config.val_split)
     if config.val_data:  # the first val_images of the folder(s); a split validates on all it holds aside
         val_files = list_images([Path(d) for d in config.val_data])[: config.val_images]
@@ -409,22 +408,19 @@ def train(
     log(f"{len(files)} training images, manifest sha256 {data_hash[:16]}…, training on {device}")
     if config.val_split:
         log(f"{len(val_files)} more held aside for validation: {', '.join(f.name for f in val_files)}")
-    recipe = task.recipe(config, device)
-    images = ImageFolder(files)
-    val_cases = task.validation_cases(_validation_images(val_files), config) if val_files else []
+    cases = task.validation_cases(_validation_images(val_files), config) if val_files else []
+    return TrainingData(files, val_files, data_hash, cases)
 
-    fixed_omega = None
-    if config.fixed_alpha is not None:
-        fixed_omega = space.parse(config.fixed_alpha).omega
+
+def build_parts(
+    config: TrainConfig, task: Task, space: AlphaSpace, recipe: TrainingRecipe, device: torch.device
+) -> tuple[TunableNet, list[TrainedPart], Adversary | None]:
+    """The network (seeded; hyper-parameters from the task, ``--hparams`` or the start's card),
+    its AdamW, and for an adversarial recipe the discriminator and its optimizer."""
     torch.manual_seed(config.seed)
-    hparams = {
-        "p": space.p,
-        **task.arch_defaults(config),
-        **starting_hparams(config),
-        **task.arch_hparams(config),
-    }
+    hparams = {"p": space.p, **task.arch_defaults(config), **starting_hparams(config), **task.arch_hparams(config)}
     try:
-        net = build_arch(config.arch, hparams).to(device)
+        net = build_arch(str(config.arch), hparams).to(device)
     except KeyError:
         raise UsageError(f"unknown architecture {config.arch!r}") from None
     except (TypeError, ValueError) as error:
@@ -443,152 +439,264 @@ def train(
         d_optimizer = torch.optim.AdamW(discriminator.parameters(), lr=_d_lr(config), betas=(0.9, 0.99))
         adversary = Adversary(discriminator, d_optimizer)
         parts.append(TrainedPart("disc", "doptim", discriminator, d_optimizer))
-    start, elapsed, history = 0, 0.0, {}
-    commands = [config.command]
-    # training a warm start's source had before this run (None: unknown, the total is then not claimed)
+    return net, parts, adversary
+
+
+@dataclass
+class Lineage:
+    """Where a run starts: the step and wall time of a resumed state (0 otherwise), the latest
+    validation, every command that trained the model (replayed in order, this one last), the
+    training a warm start's source had before (None: unknown, the total is then not claimed) and
+    the ``--init-from`` file's SHA-256 (so a chain of warm starts can be verified)."""
+
+    step: int = 0
+    elapsed: float = 0.0
+    validation: dict[str, float] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
     prior_steps: int | None = 0
     prior_wall: float | None = 0.0
-    source_sha256 = None  # the --init-from file's bytes, so a chain of warm starts can be verified
-    if config.resume:
-        meta = load_state(Path(config.resume), parts)
-        recorded = meta.get("training", {})
+    source_sha256: str | None = None
+
+
+def resumed_lineage(config: TrainConfig, parts: list[TrainedPart]) -> Lineage:
+    """Load the ``--resume`` state into ``parts``; the run continues where it stopped."""
+    meta = load_state(Path(str(config.resume)), parts)
+    recorded = meta.get("training", {})
+    total, total_wall = recorded_total(recorded)  # the state's steps are this run's own so far
+    return Lineage(
+        step=int(meta["resume"]["step"]),
+        elapsed=float(meta["resume"]["wall_seconds"]),
+        validation=meta["resume"].get("validation", {}),
         # a resumed model is reproduced by replaying every command that trained it, in order
-        commands = [*recorded.get("commands", [recorded.get("command", "")]), config.command]
-        total, total_wall = recorded_total(recorded)  # the state's steps are this run's own so far
-        prior_steps = None if total is None else total - int(recorded.get("steps", 0))
-        prior_wall = None if total_wall is None else total_wall - float(recorded.get("wall_seconds", 0.0))
-        source_sha256 = recorded.get("init_from_sha256")  # a resumed warm start keeps its source
-        start = int(meta["resume"]["step"])
-        elapsed = float(meta["resume"]["wall_seconds"])
-        history = meta["resume"].get("validation", {})
-        log(f"resumed from {config.resume} at step {start}")
-    elif config.init_from:
-        source = load_model(config.init_from)
-        if source.info.meta["arch"] != config.arch:
-            raise UsageError(f"{config.init_from}: --init-from needs the same architecture ({config.arch})")
-        source_task = source.info.meta.get("task")
-        if source_task != config.task:
-            mapping = task.omega_map_from(str(source_task))
-            if mapping is None:
-                raise UsageError(f"{config.init_from}: a {source_task} model cannot warm-start a {config.task} model")
-            if _without_space(source.module.hparams) != _without_space(net.hparams):
-                raise UsageError(f"{config.init_from}: --init-from needs the same --hparams for {config.arch}")
-            try:
-                remap_omega(net, source.module.to(device), *mapping)
-            except ValueError as error:
-                raise UsageError(f"{config.init_from}: {error}") from None
-            log(f"alpha mapped from {source_task}: omega_{source_task} = {mapping[0]} + {mapping[1]} @ omega")
-        elif source.module.hparams == net.hparams:
-            net.load_state_dict(source.module.state_dict())  # copies onto the training device
-        elif hasattr(net, "warm_start_from"):  # another size of the same arch, where the arch can map it
-            try:
-                net.warm_start_from(source.module)
-            except ValueError as error:
-                raise UsageError(f"{config.init_from}: {error}") from None
-            log(f"warm-started from {json.dumps(source.module.hparams)} to {json.dumps(net.hparams)}")
-        else:
+        commands=[*recorded.get("commands", [recorded.get("command", "")]), config.command],
+        prior_steps=None if total is None else total - int(recorded.get("steps", 0)),
+        prior_wall=None if total_wall is None else total_wall - float(recorded.get("wall_seconds", 0.0)),
+        source_sha256=recorded.get("init_from_sha256"),  # a resumed warm start keeps its source
+    )
+
+
+def warm_start(
+    config: TrainConfig, task: Task, net: TunableNet, device: torch.device, log: Callable[[str], None]
+) -> Lineage:
+    """Initialize ``net`` from the ``--init-from`` checkpoint: the same network, another size of
+    the same architecture (where it can map it), or another task's model through the task's ω map."""
+    source = load_model(str(config.init_from))
+    if source.info.meta["arch"] != config.arch:
+        raise UsageError(f"{config.init_from}: --init-from needs the same architecture ({config.arch})")
+    source_task = source.info.meta.get("task")
+    if source_task != config.task:
+        mapping = task.omega_map_from(str(source_task))
+        if mapping is None:
+            raise UsageError(f"{config.init_from}: a {source_task} model cannot warm-start a {config.task} model")
+        if _without_space(source.module.hparams) != _without_space(net.hparams):
             raise UsageError(f"{config.init_from}: --init-from needs the same --hparams for {config.arch}")
-        recorded = source.info.meta.get("training", {})
-        # warm start: the new model is reproduced by the source's commands, then this one
-        commands = [*recorded.get("commands", [recorded.get("command", "")]), config.command]
-        prior_steps, prior_wall = recorded_total(recorded)
-        source_sha256 = source.sha256
-        log(f"initialized from {config.init_from} ({recorded.get('steps', '?')} steps)")
-    if start >= config.steps:
-        raise UsageError(f"the state is at step {start}, not before --steps {config.steps}; raise --steps")
+        try:
+            remap_omega(net, source.module.to(device), *mapping)
+        except ValueError as error:
+            raise UsageError(f"{config.init_from}: {error}") from None
+        log(f"alpha mapped from {source_task}: omega_{source_task} = {mapping[0]} + {mapping[1]} @ omega")
+    elif source.module.hparams == net.hparams:
+        net.load_state_dict(source.module.state_dict())  # copies onto the training device
+    elif hasattr(net, "warm_start_from"):  # another size of the same arch, where the arch can map it
+        try:
+            net.warm_start_from(source.module)
+        except ValueError as error:
+            raise UsageError(f"{config.init_from}: {error}") from None
+        log(f"warm-started from {json.dumps(source.module.hparams)} to {json.dumps(net.hparams)}")
+    else:
+        raise UsageError(f"{config.init_from}: --init-from needs the same --hparams for {config.arch}")
+    recorded = source.info.meta.get("training", {})
+    prior_steps, prior_wall = recorded_total(recorded)
+    log(f"initialized from {config.init_from} ({recorded.get('steps', '?')} steps)")
+    # warm start: the new model is reproduced by the source's commands, then this one
+    commands = [*recorded.get("commands", [recorded.get("command", "")]), config.command]
+    return Lineage(commands=commands, prior_steps=prior_steps, prior_wall=prior_wall, source_sha256=source.sha256)
 
-    def metadata(step: int, validation: dict[str, float], wall: float) -> dict[str, Any]:
-        return model_metadata(
-            net,
-            task=config.task,
-            alpha_space=space,
-            extra={
-                "license": "MIT",
-                "training": {
-                    "command": config.command,
-                    "commands": commands,
-                    "data_manifest_sha256": data_hash,
-                    "data_files": len(files),
-                    "validation_files": [f.name for f in val_files],
-                    "steps": step,
-                    "wall_seconds": round(wall, 1),
-                    # with --init-from: the source's training included
-                    "total_steps": None if prior_steps is None else prior_steps + step,
-                    "total_wall_seconds": None if prior_wall is None else round(prior_wall + wall, 1),
-                    "init_from_sha256": source_sha256,
-                    "config": asdict(config),
-                    "objectives": [o.name for o in recipe.objectives],
-                    **recipe.record,
-                    "validation": validation,
-                },
+
+@dataclass
+class TrainingRun:
+    """One run, set up: what :func:`run_steps` trains and :func:`run_metadata` records."""
+
+    config: TrainConfig
+    task: Task
+    space: AlphaSpace
+    device: torch.device
+    data: TrainingData
+    recipe: TrainingRecipe
+    net: TunableNet
+    parts: list[TrainedPart]
+    adversary: Adversary | None
+    lineage: Lineage
+
+
+def run_metadata(run: TrainingRun, step: int, validation: dict[str, float], wall: float) -> dict[str, Any]:
+    """The checkpoint metadata after ``step`` steps and ``wall`` seconds of this run."""
+    config, lineage = run.config, run.lineage
+    return model_metadata(
+        run.net,
+        task=config.task,
+        alpha_space=run.space,
+        extra={
+            "license": "MIT",
+            "training": {
+                "command": config.command,
+                "commands": lineage.commands,
+                "data_manifest_sha256": run.data.manifest_sha256,
+                "data_files": len(run.data.files),
+                "validation_files": [f.name for f in run.data.val_files],
+                "steps": step,
+                "wall_seconds": round(wall, 1),
+                # with --init-from: the source's training included
+                "total_steps": None if lineage.prior_steps is None else lineage.prior_steps + step,
+                "total_wall_seconds": None if lineage.prior_wall is None else round(lineage.prior_wall + wall, 1),
+                "init_from_sha256": lineage.source_sha256,
+                "config": config.record(),
+                "objectives": [o.name for o in run.recipe.objectives],
+                **run.recipe.record,
+                "validation": validation,
             },
-        )
+        },
+    )
 
-    net.train()
+
+def set_up_run(config: TrainConfig, log: Callable[[str], None]) -> TrainingRun:
+    """Check ``config``, pick the device, list the data, build the recipe and the parts and load
+    the start (``--resume`` state or ``--init-from`` weights)."""
+    task, config = checked_config(config)
+    space = task.alpha_space(config)
+    device = training_device(config)
+    data = training_data(config, task, device, log)
+    recipe = task.recipe(config, device)
+    if config.fixed_alpha is not None:
+        space.parse(config.fixed_alpha)  # a bad alpha: one line, before the network is built
+    net, parts, adversary = build_parts(config, task, space, recipe, device)
+    if config.resume:
+        lineage = resumed_lineage(config, parts)
+        log(f"resumed from {config.resume} at step {lineage.step}")
+    elif config.init_from:
+        lineage = warm_start(config, task, net, device, log)
+    else:
+        lineage = Lineage(commands=[config.command])
+    if lineage.step >= config.steps:
+        raise UsageError(f"the state is at step {lineage.step}, not before --steps {config.steps}; raise --steps")
+    return TrainingRun(config, task, space, device, data, recipe, net, parts, adversary, lineage)
+
+
+def step_omega(run: TrainingRun, generator: torch.Generator) -> Tensor:
+    """``(batch, p)`` ω of one step: sampled (in ``omega_groups``), or a fixed-alpha baseline's
+    one ω for every sample."""
+    config = run.config
+    if config.fixed_alpha is None:
+        return sample_grouped_omega(run.space, config.batch, config.omega_groups, config.corner_share, generator)
+    fixed = run.space.parse(config.fixed_alpha).omega
+    return torch.tensor(fixed, dtype=torch.float32).expand(config.batch, run.space.p)
+
+
+@dataclass
+class LossLog:
+    """The step losses as they are read: the first, the running window since the last log line
+    and an exponential moving average (for the live display)."""
+
+    first: float = float("nan")
+    last: float = float("nan")
+    smoothed: float = float("nan")
+    window: list[float] = field(default_factory=list)
+    pending: list[Tensor] = field(default_factory=list)
+
+    def read(self) -> None:
+        """Read the pending (device) losses into the window."""
+        for value in torch.stack(self.pending).tolist() if self.pending else []:
+            self.window.append(value)
+            if math.isnan(self.first):
+                self.first = value
+            self.smoothed = value if math.isnan(self.smoothed) else 0.98 * self.smoothed + 0.02 * value
+        self.pending = []
+
+    def close_window(self) -> float:
+        """The mean loss of the window, which starts anew."""
+        if self.window:
+            self.last = float(np.mean(self.window))
+        self.window = []
+        return self.last
+
+
+def train_step(run: TrainingRun, crops: np.ndarray, step: int, generator: torch.Generator) -> Tensor:
+    """One optimizer step on the crops of ``step`` (batch made on the CPU from the seeded
+    generator: the same batches on every device); returns the loss, detached."""
+    config = run.config
+    generator.manual_seed(config.seed * 1_000_003 + step)
+    omega = step_omega(run, generator)
+    batch = run.task.make_batch(torch.from_numpy(crops), omega, generator, config, run.recipe).to(run.device)
+    for group in run.parts[0].optimizer.param_groups:
+        group["lr"] = learning_rate(config, step)
+    if run.adversary is not None:
+        for group in run.adversary.optimizer.param_groups:
+            group["lr"] = learning_rate(config, step, peak=_d_lr(config))
     # a fixed-alpha baseline shares its one ω over the whole batch
     groups = 1 if config.fixed_alpha is not None else config.omega_groups
-    generator = torch.Generator()
-    first_loss = last_loss = float("nan")
-    running: list[float] = []
-    began = time.monotonic()
-    step = start
-    state_path = resume_path(out)
-    smoothed = float("nan")
-    pending: list[Tensor] = []
-    batches = prefetch_batches(
-        images, config.batch, recipe.crop, config.seed, start, config.steps, workers=config.data_workers
-    )
-    for crops in batches:
-        generator.manual_seed(config.seed * 1_000_003 + step)
-        clean = torch.from_numpy(crops)
-        if config.fixed_alpha is None:
-            omega = sample_grouped_omega(space, config.batch, config.omega_groups, config.corner_share, generator)
-        else:  # a single-objective baseline: every sample at one ω
-            omega = torch.tensor(fixed_omega, dtype=torch.float32).expand(config.batch, space.p)
-        # made on the CPU from the seeded generator: the same batches on every device
-        batch = task.make_batch(clean, omega, generator, config, recipe).to(device)
-        lr = learning_rate(config, step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        if adversary is not None:
-            for group in adversary.optimizer.param_groups:
-                group["lr"] = learning_rate(config, step, peak=_d_lr(config))
-        pending.append(optimizer_step(net, optimizer, batch, recipe, config, groups, adversary))
+    return optimizer_step(run.net, run.parts[0].optimizer, batch, run.recipe, config, groups, run.adversary)
+
+
+def run_steps(
+    run: TrainingRun, log: Callable[[str], None], progress: Callable[[TrainStatus], None] | None
+) -> tuple[int, float, LossLog, dict[str, float]]:
+    """Train from the start's step to ``--steps``: log, validate and write the resumable state as
+    configured. Returns the last step, the wall seconds of all the run's sessions, the losses and
+    the latest validation."""
+    config, start = run.config, run.lineage.step
+    history, losses, generator, step = run.lineage.validation, LossLog(), torch.Generator(), start
+    began, state_path = time.monotonic(), resume_path(Path(config.out))
+    run.net.train()
+    images = ImageFolder(run.data.files)
+    for crops in prefetch_batches(
+        images, config.batch, run.recipe.crop, config.seed, start, config.steps, workers=config.data_workers
+    ):
+        losses.pending.append(train_step(run, crops, step, generator))
         step += 1
+        logged = step % config.log_every == 0 or step == config.steps
         # reading a loss waits for the GPU, so on one the losses are read 16 steps at a time
-        if device.type == "cpu" or step % 16 == 0 or step % config.log_every == 0 or step == config.steps:
-            for value in torch.stack(pending).tolist():
-                running.append(value)
-                if math.isnan(first_loss):
-                    first_loss = value
-                smoothed = value if math.isnan(smoothed) else 0.98 * smoothed + 0.02 * value
-            pending = []
-        if step % config.log_every == 0 or step == config.steps:
-            last_loss = float(np.mean(running))
+        if run.device.type == "cpu" or step % 16 == 0 or logged:
+            losses.read()
+        if logged:
             rate = (step - start) / max(1e-9, time.monotonic() - began)
-            log(
-                f"step {step}/{config.steps} loss {last_loss:.5f} lr {learning_rate(config, step):.2e} {rate:.2f} steps/s"
-            )
-            running = []
-        if val_cases and (step % config.val_every == 0 or step == config.steps):
-            history = validate(net, task, val_cases, device)
+            mean = losses.close_window()
+            log(f"step {step}/{config.steps} loss {mean:.5f} lr {learning_rate(config, step):.2e} {rate:.2f} steps/s")
+        if run.data.val_cases and (step % config.val_every == 0 or step == config.steps):
+            history = validate(run.net, run.task, run.data.val_cases, run.device)
             log(f"step {step} validation " + " ".join(f"{k}={v:.2f}" for k, v in history.items()))
         if progress is not None:
-            progress(TrainStatus(step, config.steps, smoothed, learning_rate(config, step), history))
+            progress(TrainStatus(step, config.steps, losses.smoothed, learning_rate(config, step), history))
         if step % config.checkpoint_every == 0 and step < config.steps:
-            wall = elapsed + time.monotonic() - began
-            meta = metadata(step, history, wall)
-            meta["resume"] = {"step": step, "wall_seconds": wall, "validation": history}
-            save_state(state_path, parts, meta)
-    if running:
-        last_loss = float(np.mean(running))
-    wall = elapsed + time.monotonic() - began
-    final = metadata(step, history, wall)
-    save_checkpoint(out, net.state_dict(), final)
+            wall = run.lineage.elapsed + time.monotonic() - began
+            meta = run_metadata(run, step, history, wall)
+            save_state(
+                state_path, run.parts, {**meta, "resume": {"step": step, "wall_seconds": wall, "validation": history}}
+            )
+    losses.close_window()
+    return step, run.lineage.elapsed + time.monotonic() - began, losses, history
+
+
+def train(
+    config: TrainConfig,
+    log: Callable[[str], None] = lambda _: None,
+    progress: Callable[[TrainStatus], None] | None = None,
+) -> TrainResult:
+    """Run (or resume) training of ``config.task``; writes periodic resume states and the final
+    checkpoint.
+
+    ``log`` gets a line at start-up, every ``log_every`` steps and at each validation;
+    ``progress`` (for a live display) gets a :class:`TrainStatus` after every step."""
+    run = set_up_run(config, log)
+    step, wall, losses, history = run_steps(run, log, progress)
+    out = Path(run.config.out)
+    final = run_metadata(run, step, history, wall)
+    save_checkpoint(out, run.net.state_dict(), final)
     # the final state stays resumable, e.g. to continue with a longer --steps
-    save_state(state_path, parts, {**final, "resume": {"step": step, "wall_seconds": wall, "validation": history}})
+    save_state(
+        resume_path(out), run.parts, {**final, "resume": {"step": step, "wall_seconds": wall, "validation": history}}
+    )
     log(f"wrote {out} after {step} steps ({wall / 60:.1f} min)")
-    return TrainResult(out, step, wall, first_loss, last_loss, history)
+    return TrainResult(out, step, wall, losses.first, losses.last, history)
 
 
 def _d_lr(config: TrainConfig) -> float:
