@@ -29,6 +29,7 @@ from tunecli.tasks.registry import (
     TrainSettings,
     ValidationCase,
     degradation_recipe,
+    noise_levels_option,
     register_task,
     validation_crop,
 )
@@ -119,16 +120,7 @@ class DeblurTask(Task):
     default_hparams = {"affine": True}  # noqa: RUF012 - a box space needs the affine form
     train_options = (QUANTIZE_SHARE,)
     eval_options = (
-        TaskOption(
-            "sigmas",
-            float,
-            [2.55, 7.65, 15.0],
-            "Noise levels on the 0-255 scale, comma-separated.",
-            flag="--sigma",
-            many=True,
-            separator=",",
-            minimum=0.0,
-        ),
+        noise_levels_option([2.55, 7.65, 15.0]),
         TaskOption(
             "kernels",
             str,

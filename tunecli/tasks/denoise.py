@@ -26,6 +26,7 @@ from tunecli.tasks.registry import (
     TrainSettings,
     ValidationCase,
     degradation_recipe,
+    noise_levels_option,
     register_task,
     validation_crop,
 )
@@ -94,16 +95,7 @@ class DenoiseTask(Task):
     default_arch = "unet"
     train_options = (QUANTIZE_SHARE,)
     eval_options = (
-        TaskOption(
-            "sigmas",
-            float,
-            [15.0, 25.0, 50.0],
-            "Noise levels on the 0-255 scale, comma-separated.",
-            flag="--sigma",
-            many=True,
-            separator=",",
-            minimum=0.0,
-        ),
+        noise_levels_option([15.0, 25.0, 50.0]),
         TaskOption(
             "noise_kinds",
             str,

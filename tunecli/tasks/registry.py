@@ -198,6 +198,21 @@ QUANTIZE_SHARE = TaskOption(
 )
 
 
+def noise_levels_option(default: list[float]) -> TaskOption:
+    """``tunecli eval``'s ``--sigma 15,25,50`` of a task that adds noise (denoise, deblur): the
+    noise levels to score, 0–255 scale, ``default`` when not given."""
+    return TaskOption(
+        "sigmas",
+        float,
+        default,
+        "Noise levels on the 0-255 scale, comma-separated.",
+        flag="--sigma",
+        many=True,
+        separator=",",
+        minimum=0.0,
+    )
+
+
 def degradation_recipe(config: TrainSettings) -> TrainingRecipe:
     """The recipe of a task whose ω picks the degradation (denoise, deblur): one pixel objective
     (``config.loss``) of weight 1 for every ω, on ``config.patch``-px crops."""
