@@ -9,11 +9,12 @@ import numpy as np
 import PIL.Image
 import pytest
 import scipy.io
+from benchmark_data import DATA_DIR
 
 from tunecli.degradations.kernel_files import read_kernels
 from tunecli.errors import UsageError
 
-SHARED_KERNELS = Path(__file__).resolve().parents[3] / "shared/data/kernels/KAIR"
+SHARED_KERNELS = DATA_DIR / "kernels" / "KAIR"
 
 
 def _kernels(seed: int, sizes: tuple[int, ...]) -> list[np.ndarray]:

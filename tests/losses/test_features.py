@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from benchmark_data import DATA_DIR
 from torch import Tensor, nn
 
 from tunecli.errors import CheckpointError, ShapeMismatchError, UsageError
@@ -34,7 +35,7 @@ KEYS_OF_FILE = {
     "conv3_1": list(CONV3_1_SHAPES),
 }
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
-REAL_WEIGHTS = Path(__file__).resolve().parents[3] / "shared/data/weights/vgg19_normalised_wct"
+REAL_WEIGHTS = DATA_DIR / "weights" / "vgg19_normalised_wct"
 
 
 def fake_state(depth: str = "conv3_1", seed: int = 0) -> dict[str, Tensor]:
