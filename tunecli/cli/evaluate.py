@@ -29,9 +29,9 @@ class EvalCommand(TaskOptionsCommand):
 
 EVAL_EPILOG = (
     "Examples:\n\n"
-    "  tunecli eval denoise-unet-l4 --data ../shared/data/test/CBSD68 --sigma 15,25,50\n\n"
-    "  tunecli eval deblur-unet --data ../shared/data/test/CBSD68 --kernels ../shared/data/kernels/KAIR/Levin09.mat\n\n"
-    "  tunecli eval upscale-x4 --data ../shared/data/test/Set5 --features ../shared/data/weights/vgg19_normalised_wct\n\n"
+    "  tunecli eval denoise-unet-l4 --data DATA_DIR/test/CBSD68 --sigma 15,25,50\n\n"
+    "  tunecli eval deblur-unet --data DATA_DIR/test/CBSD68 --kernels DATA_DIR/kernels/KAIR/Levin09.mat\n\n"
+    "  tunecli eval upscale-x4 --data DATA_DIR/test/Set5 --features DATA_DIR/weights/vgg19_normalised_wct\n\n"
     "Without --alpha each degradation is run at the alpha the model card maps it to."
 )
 

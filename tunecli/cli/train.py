@@ -17,9 +17,9 @@ from tunecli.tasks import Task, list_tasks
 
 TRAIN_EPILOG = (
     "Examples:\n\n"
-    "  tunecli train denoise --data ../shared/data/train --val-data ../shared/data/test/Sun_Hays80 "
+    "  tunecli train denoise --data DATA_DIR/train --val-data DATA_DIR/test/Sun_Hays80 "
     "--out runs/denoise-unet.safetensors --steps 15000\n\n"
-    "  tunecli train upscale --data DIR --features ../shared/data/weights/vgg19_normalised_wct "
+    "  tunecli train upscale --data DIR --features DATA_DIR/weights/vgg19_normalised_wct "
     "--scale 4 --out runs/upscale-x4.safetensors\n\n"
     "  tunecli train style --style a.jpg --style b.jpg --style c.jpg --data PHOTOS --features VGG "
     "--out runs/style-mix.safetensors\n\n"
