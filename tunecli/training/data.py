@@ -68,10 +68,26 @@ DEFAULT_CACHE_BYTES = 2 << 30
 class ImageFolder(Sequence[np.ndarray]):
     """Training images decoded on first use, uint8 ``(H, W, 3)`` (gray replicated), with a
     least-recently-used cache of at most ``cache_bytes`` decoded bytes. Safe to read from several
-    threads (a miss may decode twice; both results are equal)."""
+    threads (a miss may decode twice; both results are equal).
 
-    def __init__(self, files: Sequence[Path], cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+    With ``references`` (one image file per training file, see
+    :class:`~tunecli.tasks.registry.Pairing`) each item is the training image stacked with its
+    reference, uint8 ``(h, w, 6)``: channels 0–2 the image cropped to the reference's size
+    ``(h, w)`` (top-left kept; at most ``grid − 1`` rows and columns fewer), 3–5 the reference.
+    """
+
+    def __init__(
+        self,
+        files: Sequence[Path],
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        references: Sequence[Path] | None = None,
+        grid: int = 1,
+    ) -> None:
         self.files = list(files)
+        self.references = None if references is None else list(references)
+        if self.references is not None and len(self.references) != len(self.files):
+            raise ValueError(f"{len(self.references)} reference files for {len(self.files)} training files")
+        self.grid = grid
         self.cache_bytes = cache_bytes
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cached_bytes = 0
@@ -86,6 +102,8 @@ class ImageFolder(Sequence[np.ndarray]):
                 self._cache.move_to_end(index)
                 return self._cache[index]
         image = read_rgb8(self.files[index])
+        if self.references is not None:
+            image = self._stacked(image, self.files[index], self.references[index])
         with self._lock:
             if index not in self._cache:
                 self._cache[index] = image
@@ -95,6 +113,17 @@ class ImageFolder(Sequence[np.ndarray]):
                     self._cached_bytes -= dropped.nbytes
         return image
 
+    def _stacked(self, image: np.ndarray, file: Path, reference_file: Path) -> np.ndarray:
+        """``image`` cropped to its reference's size, the reference stacked on as channels 3–5."""
+        reference = read_rgb8(reference_file)
+        (h, w), (rh, rw) = image.shape[:2], reference.shape[:2]
+        if not (0 <= h - rh < self.grid and 0 <= w - rw < self.grid):
+            raise UsageError(
+                f"{reference_file} is {rw}x{rh}: not the size of {file.name} ({w}x{h}) "
+                f"cropped to a multiple of {self.grid}"
+            )
+        return np.concatenate([image[:rh, :rw], reference], axis=2)
+
     @property
     def cached(self) -> int:
         """How many decoded images the cache holds now."""
@@ -102,23 +131,29 @@ class ImageFolder(Sequence[np.ndarray]):
             return len(self._cache)
 
 
-def sample_batch(images: Sequence[np.ndarray], batch: int, patch: int, seed: int, step: int) -> np.ndarray:
-    """Random crops with random flips/rot90 for ``step``: float32 ``(B, 3, patch, patch)`` in [0, 1]."""
+def sample_batch(
+    images: Sequence[np.ndarray], batch: int, patch: int, seed: int, step: int, grid: int = 1
+) -> np.ndarray:
+    """Random crops with random flips/rot90 for ``step``: float32 ``(B, C, patch, patch)`` in [0, 1]
+    for images of ``C`` channels (3; 6 with references, which move with the image). Crop offsets
+    are multiples of ``grid``; ``grid`` 1 draws exactly the crops it always has."""
     rng = np.random.default_rng([seed, step])
-    out = np.empty((batch, 3, patch, patch), dtype=np.float32)
+    out: np.ndarray | None = None
     for b in range(batch):
         image = images[int(rng.integers(len(images)))]
         h, w = image.shape[:2]
         if h < patch or w < patch:
             raise UsageError(f"a training image is {w}x{h}, smaller than the {patch}px patch")
-        top = int(rng.integers(h - patch + 1))
-        left = int(rng.integers(w - patch + 1))
+        if out is None:
+            out = np.empty((batch, image.shape[2], patch, patch), dtype=np.float32)
+        top = int(rng.integers((h - patch) // grid + 1)) * grid
+        left = int(rng.integers((w - patch) // grid + 1)) * grid
         crop = image[top : top + patch, left : left + patch]
         crop = np.rot90(crop, int(rng.integers(4)))
         if rng.integers(2):
             crop = crop[:, ::-1]
         out[b] = crop.transpose(2, 0, 1) / 255.0
-    return out
+    return np.empty((0, 3, patch, patch), dtype=np.float32) if out is None else out
 
 
 def prefetch_batches(
@@ -130,22 +165,24 @@ def prefetch_batches(
     stop: int,
     depth: int = 8,
     workers: int = 2,
+    grid: int = 1,
 ) -> Iterator[np.ndarray]:
-    """Yield ``sample_batch`` for steps ``start … stop-1`` in order, produced ``depth`` steps ahead
-    by ``workers`` background threads (decoding and cropping release the GIL)."""
+    """Yield ``sample_batch`` for steps ``start … stop-1`` in order (crop offsets multiples of
+    ``grid``), produced ``depth`` steps ahead by ``workers`` background threads (decoding and
+    cropping release the GIL)."""
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="tunecli-batches")
     pending: deque[Future[np.ndarray]] = deque()
     upcoming = iter(range(start, stop))
     try:
         for step in upcoming:
-            pending.append(pool.submit(sample_batch, images, batch, patch, seed, step))
+            pending.append(pool.submit(sample_batch, images, batch, patch, seed, step, grid))
             if len(pending) >= depth:
                 break
         while pending:
             ready = pending.popleft().result()
             step = next(upcoming, None)
             if step is not None:
-                pending.append(pool.submit(sample_batch, images, batch, patch, seed, step))
+                pending.append(pool.submit(sample_batch, images, batch, patch, seed, step, grid))
             yield ready
     finally:
         for future in pending:

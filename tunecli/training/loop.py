@@ -34,7 +34,7 @@ from tunecli.device import resolve_device
 from tunecli.errors import DeviceError, UsageError
 from tunecli.layers import remap_omega
 from tunecli.models import load_model, model_metadata
-from tunecli.tasks import Task, TrainBatch, TrainingRecipe, ValidationCase, get_task
+from tunecli.tasks import Pairing, Task, TrainBatch, TrainingRecipe, ValidationCase, get_task
 from tunecli.tiling import tile_apply
 from tunecli.training.data import ImageFolder, list_images, manifest_sha256, prefetch_batches, split_validation
 from tunecli.training.state import RESUME_SUFFIX, TrainedPart, load_state, resume_path, save_state
@@ -527,6 +527,8 @@ class TrainingRun:
     parts: list[TrainedPart]
     adversary: Adversary | None
     lineage: Lineage
+    #: the task's reference images for the training files (None: it pairs none)
+    pairing: Pairing | None = None
 
 
 def run_metadata(run: TrainingRun, step: int, validation: dict[str, float], wall: float) -> dict[str, Any]:
@@ -553,6 +555,7 @@ def run_metadata(run: TrainingRun, step: int, validation: dict[str, float], wall
                 "config": config.record(),
                 "objectives": [o.name for o in run.recipe.objectives],
                 **run.recipe.record,
+                **(run.pairing.record if run.pairing is not None else {}),
                 "validation": validation,
             },
         },
@@ -566,6 +569,7 @@ def set_up_run(config: TrainConfig, log: Callable[[str], None]) -> TrainingRun:
     space = task.alpha_space(config)
     device = training_device(config)
     data = training_data(config, task, device, log)
+    pairing = training_pairing(config, task, data.files, log)
     recipe = task.recipe(config, device)
     if config.fixed_alpha is not None:
         space.parse(config.fixed_alpha)  # a bad alpha: one line, before the network is built
@@ -579,7 +583,20 @@ def set_up_run(config: TrainConfig, log: Callable[[str], None]) -> TrainingRun:
         lineage = Lineage(commands=[config.command])
     if lineage.step >= config.steps:
         raise UsageError(f"the state is at step {lineage.step}, not before --steps {config.steps}; raise --steps")
-    return TrainingRun(config, task, space, device, data, recipe, net, parts, adversary, lineage)
+    return TrainingRun(config, task, space, device, data, recipe, net, parts, adversary, lineage, pairing)
+
+
+def training_pairing(config: TrainConfig, task: Task, files: list[Path], log: Callable[[str], None]) -> Pairing | None:
+    """The task's reference images for the training ``files`` (:meth:`Task.pairing`), their
+    manifest hash added to what the card records; None when the task pairs none."""
+    pairing = task.pairing(config, files)
+    if pairing is None:
+        return None
+    if len(pairing.files) != len(files):
+        raise ValueError(f"the {task.name} task paired {len(pairing.files)} references with {len(files)} files")
+    references_hash = manifest_sha256(pairing.files)
+    log(f"{len(pairing.files)} reference images paired, manifest sha256 {references_hash[:16]}…")
+    return replace(pairing, record={**pairing.record, "references_manifest_sha256": references_hash})
 
 
 def step_omega(run: TrainingRun, generator: torch.Generator) -> Tensor:
@@ -626,7 +643,13 @@ def train_step(run: TrainingRun, crops: np.ndarray, step: int, generator: torch.
     config = run.config
     generator.manual_seed(config.seed * 1_000_003 + step)
     omega = step_omega(run, generator)
-    batch = run.task.make_batch(torch.from_numpy(crops), omega, generator, config, run.recipe).to(run.device)
+    if run.pairing is None:
+        batch = run.task.make_batch(torch.from_numpy(crops), omega, generator, config, run.recipe)
+    else:  # the reference crops travel as channels 3–5 (ImageFolder) and join the batch here
+        clean = torch.from_numpy(np.ascontiguousarray(crops[:, :3]))
+        batch = run.task.make_batch(clean, omega, generator, config, run.recipe)
+        batch = replace(batch, references=torch.from_numpy(np.ascontiguousarray(crops[:, 3:])))
+    batch = batch.to(run.device)
     for group in run.parts[0].optimizer.param_groups:
         group["lr"] = learning_rate(config, step)
     if run.adversary is not None:
@@ -647,9 +670,11 @@ def run_steps(
     history, losses, generator, step = run.lineage.validation, LossLog(), torch.Generator(), start
     began, state_path = time.monotonic(), resume_path(Path(config.out))
     run.net.train()
-    images = ImageFolder(run.data.files)
+    pairing = run.pairing
+    references, grid = (None, 1) if pairing is None else (pairing.files, pairing.grid)
+    images = ImageFolder(run.data.files, references=references, grid=grid)
     for crops in prefetch_batches(
-        images, config.batch, run.recipe.crop, config.seed, start, config.steps, workers=config.data_workers
+        images, config.batch, run.recipe.crop, config.seed, start, config.steps, workers=config.data_workers, grid=grid
     ):
         losses.pending.append(train_step(run, crops, step, generator))
         step += 1
