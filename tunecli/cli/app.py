@@ -16,6 +16,7 @@ from tunecli.cli.evaluate import EVAL_EPILOG, EvalCommand, eval_command
 from tunecli.cli.models import models_command
 from tunecli.cli.task_options import TaskOptionsFunction
 from tunecli.cli.train import TRAIN_EPILOG, TrainCommand, train_command
+from tunecli.cli.tune import TUNE_EPILOG, tune_command
 from tunecli.tasks import get_task, list_tasks
 
 
@@ -72,6 +73,7 @@ def root(
 for _task in list_tasks():
     restore.register(app, _task)
 app.command("models", cls=console.TunecliCommand, rich_help_panel="Models")(models_command)
+app.command("tune", cls=console.TunecliCommand, rich_help_panel="Restore", epilog=TUNE_EPILOG)(tune_command)
 # every task's own options join these two commands' generic ones (tunecli.cli.task_options)
 app.command("train", cls=TrainCommand, rich_help_panel="Training and evaluation", epilog=TRAIN_EPILOG)(
     TaskOptionsFunction(train_command, "train")
