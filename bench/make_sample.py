@@ -8,7 +8,8 @@ Walt):
   antialiasing (:func:`tunecli.degradations.resize.downscale_array`), 112×75 px — an input for
   ``tunecli upscale`` whose original is known;
 - ``chelsea-blurred.png``: the photo blurred by a seeded camera-shake kernel of strength 0.6
-  (:func:`tunecli.degradations.blur.random_kernel`, 15 px long; reflect boundary) with 8-bit
+  (:func:`tunecli.degradations.blur.random_kernel`, 15 px long; reflect boundary; the kernel
+  itself is ``chelsea-blurred-kernel.npy``, for ``tunecli deblur --kernel``) with 8-bit
   noise of σ = 5 — an input for ``tunecli deblur`` (the README's box sweep).
 
     python bench/make_sample.py            # writes all four into tunecli/samples/
@@ -44,6 +45,8 @@ def main() -> None:
     kernel = random_kernel(0.6, torch.Generator().manual_seed(7), kind="motion")
     blurred = blur(torch.from_numpy(clean.transpose(2, 0, 1).copy())[None], kernel[None])[0].numpy().transpose(1, 2, 0)
     save("chelsea-blurred.png", seeded_awgn(np.ascontiguousarray(blurred), 5.0, seed=0, index=1, quantized=True))
+    np.save(SAMPLES / "chelsea-blurred-kernel.npy", kernel.numpy().astype(np.float32))  # for tunecli deblur --kernel
+    print(SAMPLES / "chelsea-blurred-kernel.npy")
 
 
 if __name__ == "__main__":

@@ -139,6 +139,9 @@ def test_sweep_specs() -> None:
         (SIMPLEX3, "0:1:3", "this model has 3 axes; use simplex:N or A;B;C"),
         (BOX, "depth=0:1:3", "unknown axis 'depth'"),
         (SIMPLEX3, "simplex:x", "use simplex:N with N a whole number"),
+        (SCALAR, "auto", "sweep 'auto': a sweep takes fixed alphas, not auto"),
+        (SCALAR, "0;Auto", "a sweep takes fixed alphas, not auto"),
+        (BOX, "noise=auto,blur=0:1:3", "a sweep takes fixed alphas, not auto"),
     ],
 )
 def test_bad_sweeps(space: AlphaSpace, text: str, message: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -232,6 +233,75 @@ def test_tiling_and_array_checks(restorer: Restorer) -> None:
         restorer.run(np.zeros((4, 4, 5), np.float32))
     with pytest.raises(UsageError, match="uint8, uint16 or float array, got int64"):
         restorer.run(np.zeros((4, 4, 3), np.int64))
+
+
+def test_every_entry_point_takes_what_run_takes(restorer: Restorer, tmp_path: Path) -> None:
+    """restore, restore_map and auto_alpha take a numpy array, an Image or a path, as run does."""
+    data = np.random.default_rng(5).integers(0, 256, (24, 20, 3), dtype=np.uint8)
+    PILImage.fromarray(data).save(tmp_path / "x.png")
+    mask = np.tile(np.linspace(0, 1, 20, dtype=np.float32), (24, 1))
+    from_file = restorer.restore_map(tmp_path / "x.png", mask, mode="fast", levels=5).image.pixels
+    plain = restorer.restore(tmp_path / "x.png", (0.7, 0.3)).image.pixels
+    chosen = restorer.auto_alpha(tmp_path / "x.png")
+    for image in (data, str(tmp_path / "x.png"), tunecli.api.as_image(data)):
+        np.testing.assert_array_equal(restorer.restore_map(image, mask, mode="fast", levels=5).image.pixels, from_file)
+        np.testing.assert_array_equal(restorer.restore(image, (0.7, 0.3)).image.pixels, plain)
+        assert restorer.auto_alpha(image) == chosen
+    np.testing.assert_allclose(plain, restorer.run(data.astype(np.float32) / 255, alpha=0.3).clip(0, 1), atol=1e-6)
+
+
+IMAGE = np.zeros((8, 8, 3), np.float32)
+MASK = np.zeros((8, 8), np.float32)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda r: r.run([[0.1, 0.2]]), UsageError, "a numpy array, a tunecli.imageio.Image or a file path, not list"),
+        (lambda r: r.run(None), UsageError, "a file path, not NoneType"),
+        (lambda r: r.run(torch.zeros(8, 8, 3)), UsageError, "a file path, not Tensor"),
+        (lambda r: r.run(np.zeros((0, 8, 3), np.float32)), UsageError, "at least 1x1 pixels, got shape (0, 8, 3)"),
+        (lambda r: r.run(np.full((8, 8, 3), np.nan, np.float32)), UsageError, "the array holds NaN or infinite"),
+        (lambda r: r.run(np.zeros((8, 8), bool)), UsageError, "uint8, uint16 or float array, got bool"),
+        (lambda r: r.run(IMAGE, alpha=object()), AlphaError, "a sequence of numbers or None, not object"),
+        (lambda r: r.run(IMAGE, alpha=True), AlphaError, "a sequence of numbers or None, not bool True"),
+        (lambda r: r.run(IMAGE, alpha=["a", "b"]), AlphaError, "not list ['a', 'b']"),
+        (lambda r: r.run(IMAGE, overlap="x"), UsageError, "--overlap must be >= 0 (a whole number of pixels), not 'x'"),
+        (lambda r: r.run(IMAGE, alpha_map=[[0.5]]), UsageError, "the alpha map must be a float array"),
+        (lambda r: r.run(IMAGE, alpha_map=MASK.astype(np.int32)), UsageError, "not an array of int32"),
+        (lambda r: r.restore_map(IMAGE, None), UsageError, "the alpha map must be a float array"),
+        (lambda r: r.restore_map(IMAGE, MASK, mode="fast", levels="3"), UsageError, "levels must be a whole number"),
+        (lambda r: r.restore_map([[0.0]], MASK), UsageError, "not list [[0.0]]"),
+        (lambda r: r.restore(IMAGE, (0.5,)), AlphaError, "alpha needs 2 values, got 1"),
+        (lambda r: r.restore(IMAGE, "0.5"), AlphaError, "omega must be a sequence of 2 numbers, not str '0.5'"),
+        (lambda r: r.parse_alpha({"weak": 1}), AlphaError, "not dict {'weak': 1}"),
+        (lambda r: r.parse_alpha([[0.5], [0.5]]), AlphaError, "not list [[0.5], [0.5]]"),
+        (lambda r: r.auto_alpha([[1]]), UsageError, "a file path, not list [[1]]"),
+    ],
+)
+def test_bad_arguments_are_one_line_tunecli_errors(
+    restorer: Restorer, call: Callable[[Restorer], object], error: type[TunecliError], message: str
+) -> None:
+    with pytest.raises(error) as raised:
+        call(restorer)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name_or_path": 123}, "expected a model name or a .safetensors path, not int 123"),
+        ({"device": 5}, "device must be text such as 'auto', not int 5"),
+        ({"precision": None}, "precision must be text such as 'auto', not NoneType"),
+        ({"batch_size": "2"}, "batch size must be >= 1 (a whole number), not '2'"),
+        ({"ensemble": "yes"}, "ensemble must be True or False, not str 'yes'"),
+    ],
+)
+def test_bad_load_arguments_are_usage_errors(tmp_path: Path, kwargs: dict[str, object], message: str) -> None:
+    arguments: dict[str, object] = {"name_or_path": save_model(tmp_path), "device": "cpu", **kwargs}
+    with pytest.raises(UsageError) as raised:
+        load(**arguments)  # type: ignore[arg-type]
+    assert message in str(raised.value)
 
 
 def test_load_errors(tmp_path: Path) -> None:

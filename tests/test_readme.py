@@ -1,5 +1,5 @@
 """The README's recipes do what they say on a fresh checkout: its install makes its test command
-run, and its quick start writes nothing that git would see as a new file."""
+run, its quick start writes nothing that git would see as a new file, and its Python recipes run."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,52 @@ def test_quick_start_output_stays_out_of_gits_way() -> None:
     (job,) = plan_jobs(inputs, task="denoise", label="a0.50", options=OutputOptions(output=output)).jobs
     ignored = subprocess.run([git, "check-ignore", "-q", "--no-index", str(job.target)], cwd=ROOT)
     assert ignored.returncode == 0, f"{job.target.relative_to(ROOT)} would show up in `git status`"
+
+
+#: The line to put right above a ```python block that only sketches (it is not run), e.g. a
+#: task definition whose methods are ``...``.
+SKETCH = "<!-- readme-test: sketch, not run -->"
+
+#: What a block may use without making it: ``noisy`` (uint8 ``(H, W, 3)``), ``mask`` (float32
+#: ``(H, W)`` in [0, 1]) and the files ``photo.png``, ``photo.jpg`` and ``scan.tif`` (the same
+#: noisy picture) in the folder it runs in.
+PRELUDE = """
+import numpy as _np
+from PIL import Image as _Image
+
+_y, _x = _np.mgrid[0:96, 0:128] / 128.0
+_clean = _np.stack([0.2 + 0.6 * _x, 0.3 + 0.4 * _y, 0.5 + 0.3 * _np.sin(6 * _x)], axis=2)
+_noise = _np.random.default_rng(0).standard_normal(_clean.shape) * 20 / 255
+noisy = _np.round(_np.clip(_clean + _noise, 0, 1) * 255).astype(_np.uint8)
+mask = _np.tile(_np.linspace(0, 1, 128, dtype=_np.float32), (96, 1))
+for _name in ("photo.png", "photo.jpg", "scan.tif"):
+    _Image.fromarray(noisy).save(_name)
+"""
+
+
+def python_blocks(text: str) -> list[tuple[int, str]]:
+    """The ```python blocks of ``text`` that are not marked :data:`SKETCH`: (line, code)."""
+    blocks = []
+    for match in re.finditer(r"^```python\n(.*?)^```", text, flags=re.M | re.S):
+        before = text[: match.start()].rstrip("\n").rpartition("\n")[2].strip()
+        if before != SKETCH:
+            blocks.append((text.count("\n", 0, match.start()) + 1, match.group(1)))
+    return blocks
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("line", "code"), python_blocks(README), ids=lambda v: f"line {v}" if isinstance(v, int) else ""
+)
+def test_python_blocks_run(line: int, code: str, tmp_path: Path) -> None:
+    """Every Python recipe of the README runs as a reader would paste it (in a fresh interpreter,
+    in an empty folder holding a generated photo), with the shipped models."""
+    done = subprocess.run(
+        [sys.executable, "-c", PRELUDE + code], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, f"README line {line}:\n{done.stderr[-3000:]}"
+
+
+def test_python_blocks_are_found_and_a_sketch_can_opt_out() -> None:
+    text = f"a\n```python\nprint(1)\n```\n{SKETCH}\n```python\nclass Sketch: ...\n```\n```bash\nls\n```\n"
+    assert python_blocks(text) == [(2, "print(1)\n")]

@@ -21,6 +21,7 @@ from tunecli.imageio import Image, ImageMeta, read_image, write_image
 from tunecli.models import shipped_models
 from tunecli.tasks import default_models, denoise
 
+ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = {info.name: info for info in shipped_models()}
 DENOISER = default_models()["denoise"]
 needs_denoiser = pytest.mark.skipif(DENOISER not in SHIPPED, reason=f"{DENOISER} is not shipped in weights/")
@@ -124,3 +125,51 @@ def test_upscaler_alpha_trades_fidelity_for_texture_monotonically(name: str) -> 
     energy = [float(np.mean(laplace(out @ np.array([0.299, 0.587, 0.114], np.float32)) ** 2)) for out in outs]
     assert all(b < a for a, b in itertools.pairwise(fidelity)), fidelity
     assert all(b > a for a, b in itertools.pairwise(energy)), energy
+
+
+def card(name: str) -> str:
+    """``tunecli models NAME`` as a pipe gets it (plain text)."""
+    result = CliRunner().invoke(app, ["models", name])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_card_lists_its_measured_results_and_how_they_were_measured(name: str) -> None:
+    """Re-shipping a model (a new file) without measuring it leaves its card without numbers:
+    this fails until the task's ``measured`` table has the new file's results."""
+    rows = [line.split(maxsplit=1) for line in card(name).splitlines() if line.startswith("measured.")]
+    fields = {field for field, _ in rows}
+    assert len(fields - {"measured.command", "measured.results"}) >= 2, rows
+    commands = [value for field, value in rows if field == "measured.command"]
+    assert commands and commands[0].startswith("python bench/") and "DATA_DIR" in commands[0]
+    results = [value for field, value in rows if field == "measured.results"]
+    assert results and all((ROOT / path).is_file() for path in results)
+
+
+@pytest.mark.skipif("style-mix" not in SHIPPED, reason="style-mix is not shipped in weights/")
+def test_style_card_names_each_painting() -> None:
+    text = " ".join(card("style-mix").split())
+    for axis, painting in (
+        ("starry", "The Starry Night, Vincent van Gogh, 1889"),
+        ("scream", "The Scream, Edvard Munch, 1893"),
+        ("wave", "The Great Wave off Kanagawa, Katsushika Hokusai, c. 1831"),
+        ("kandinsky", "Composition VII, Wassily Kandinsky, 1913"),
+    ):
+        assert f"alpha.{axis} {painting}" in text
+    assert "the style of" not in text
+
+
+@pytest.mark.parametrize("name", sorted(n for n, info in SHIPPED.items() if info.meta["task"] == "upscale"))
+def test_upscale_card_says_what_alpha_1_gives_as_measured(name: str) -> None:
+    text = " ".join(card(name).split())
+    assert "alpha.1 perceptual: grain" in text and "grid" in text and "NIQE" in text
+    assert "as GAN upscalers give" not in text  # what the card promised before it was measured
+
+
+def test_the_models_listing_in_a_pipe_is_short_plain_lines() -> None:
+    result = CliRunner().invoke(app, ["models"])
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 0 and max(len(line) for line in lines) <= 100
+    assert len(lines) <= 5 * len(SHIPPED) + 1  # the table folded at 100 columns: 54 lines
+    assert not any(char in result.stdout for char in "│┃━─")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -306,6 +307,11 @@ def parse_sweep(text: str, space: AlphaSpace) -> Sweep:
     raw = text.strip()
     if not raw:
         raise AlphaError("empty sweep: use start:stop:count, a list, simplex:N or axis=start:stop:count")
+    if "auto" in re.split(r"[\s,;:=]+", raw.lower()):
+        raise AlphaError(
+            f"sweep {raw!r}: a sweep takes fixed alphas, not auto (--alpha auto picks one alpha per image); "
+            "use e.g. 0:1:5"
+        )
     if raw.startswith("simplex:"):
         if space.domain != "simplex":
             raise AlphaError(f"sweep {raw!r}: simplex lattices need a simplex model; this one is a box")

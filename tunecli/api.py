@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import numbers
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -47,7 +48,7 @@ from tunecli.device import (
     resolve_device,
     resolve_precision,
 )
-from tunecli.errors import TunecliError, UsageError
+from tunecli.errors import AlphaError, TunecliError, UsageError
 from tunecli.estimation.auto_alpha import AutoAlpha, choose_alpha, is_auto
 from tunecli.imageio import DEFAULT_MAX_PIXELS, Image, ImageMeta, float_to_samples, read_image, samples_to_float
 from tunecli.layers import bake, has_image_statistics, recorded_statistics, shared_statistics
@@ -60,6 +61,8 @@ if TYPE_CHECKING:
     from tunecli.tasks import Task
 
 AlphaLike = str | float | Sequence[float] | None
+#: What :meth:`Restorer.run` (and restore, restore_map, auto_alpha) take as an image.
+ImageLike = np.ndarray | Image | str | Path
 TileSpec = int | Literal["auto"]
 TileProgress = Callable[[int, int], None]
 
@@ -151,15 +154,20 @@ class Restorer:
             return ParsedAlpha(space.validate(space.default))
         if isinstance(alpha, str):
             return space.parse(alpha)
-        if isinstance(alpha, int | float):
-            return space.parse(repr(float(alpha)))
-        return space.parse(",".join(repr(float(v)) for v in alpha))
+        if _is_number(alpha):
+            return space.parse(repr(float(alpha)))  # type: ignore[arg-type]
+        if isinstance(alpha, Sequence | np.ndarray) and all(_is_number(v) for v in alpha):
+            return space.parse(",".join(repr(float(v)) for v in alpha))
+        raise AlphaError(
+            f"alpha must be text such as '0.3', a number, a sequence of numbers or None, not {_kind(alpha)}: "
+            f"use {space.allowed_form()}"
+        )
 
-    def auto_alpha(self, image: Image | np.ndarray, name: str = "the image", alpha: str = "auto") -> AutoAlpha:
+    def auto_alpha(self, image: ImageLike, name: str = "the image", alpha: str = "auto") -> AutoAlpha:
         """What ``alpha="auto"`` runs ``image`` at: its estimated noise level (see
         :mod:`tunecli.estimation.noise`) mapped to ω by the model's task, rounded to 0.01.
 
-        ``image``: an :class:`~tunecli.imageio.Image` or an array as :meth:`run` takes it.
+        ``image``: what :meth:`run` takes (an array, an :class:`~tunecli.imageio.Image`, a path).
         Raises :class:`~tunecli.errors.AlphaError` for a model whose task maps no noise level
         (upscale, style) and :class:`~tunecli.errors.InputImageError` (naming ``name``) for an
         image too small to estimate from. ``alpha``: ``"auto"``, or for a box model one axis
@@ -167,9 +175,15 @@ class Restorer:
         """
         task = self._noise_task()
         fixed = task.fixed_part_of_auto(alpha, self.alpha_space, self.model.name)
-        if isinstance(image, np.ndarray):
-            image = _image_from_array(image)
-        return choose_alpha(image.pixels, task, self.alpha_space, name, fixed)
+        return choose_alpha(as_image(image).pixels, task, self.alpha_space, name, fixed)
+
+    def _checked_omega(self, omega: object) -> Omega:
+        """A tuning vector given to :meth:`restore` (a sequence of p numbers in the model's
+        domain) as floats, else :class:`~tunecli.errors.AlphaError`."""
+        space = self.alpha_space
+        if not isinstance(omega, Sequence | np.ndarray) or not all(_is_number(v) for v in omega):
+            raise AlphaError(f"omega must be a sequence of {space.p} numbers, not {_kind(omega)}")
+        return space.validate(tuple(float(v) for v in omega))
 
     def _noise_task(self) -> Task:
         """The model's task, if it maps a noise level to this model's alpha (else AlphaError)."""
@@ -208,8 +222,8 @@ class Restorer:
         """
         if overlap is None:
             overlap = default_overlap(self.model.tiling)
-        elif overlap < 0:
-            raise UsageError(f"--overlap must be >= 0, not {overlap}")
+        elif not isinstance(overlap, numbers.Integral) or isinstance(overlap, bool) or overlap < 0:
+            raise UsageError(f"--overlap must be >= 0 (a whole number of pixels), not {overlap!r}")
         if tile != "auto" and (not isinstance(tile, int) or tile < 0):
             raise UsageError(f"--tile must be auto, 0 or a positive number of pixels, not {tile!r}")
         if tile != "auto" and 0 < tile <= overlap:
@@ -256,7 +270,7 @@ class Restorer:
 
     def restore(
         self,
-        image: Image,
+        image: ImageLike,
         omega: Omega | AutoAlpha,
         *,
         tile: TileSpec = "auto",
@@ -264,7 +278,8 @@ class Restorer:
         progress: TileProgress | None = None,
         omega_map: Tensor | None = None,
     ) -> Restored:
-        """Run the model at ``omega`` on ``image`` (pixels float32 ``(H, W, C)`` in [0, 1]).
+        """Run the model at ``omega`` on ``image`` (an :class:`~tunecli.imageio.Image`, pixels
+        float32 ``(H, W, C)`` in [0, 1], or what :meth:`run` takes).
 
         ``omega_map`` (float32 ``(p, H, W)``, see :meth:`restore_map`): a tuning vector per
         pixel, run exactly (every tunable convolution mixes its outputs per pixel); ``omega``
@@ -277,9 +292,9 @@ class Restorer:
         ``(H·scale, W·scale, C)``, clipped to [0, 1] unless the image holds float samples
         (``meta.dtype == "float32"``).
         """
+        image = as_image(image)
         chosen = omega if isinstance(omega, AutoAlpha) else None
-        if chosen is not None:
-            omega = chosen.omega
+        omega = self._checked_omega(chosen.omega if chosen is not None else omega)
         contract = self.model.tiling
         overlap = self.check_tiling(tile, overlap)
         pixels = image_to_batch(image.pixels)
@@ -381,7 +396,7 @@ class Restorer:
 
     def restore_map(
         self,
-        image: Image,
+        image: ImageLike,
         alpha_map: np.ndarray,
         *,
         mode: str = "exact",
@@ -393,8 +408,13 @@ class Restorer:
         """Run the model with a tuning vector per pixel from ``alpha_map`` (see
         :mod:`tunecli.alpha_map`): float ``(H, W)`` or ``(H, W, C)`` in [0, 1], the image's size
         or resized to it (with a notice). ``mode``: ``"exact"`` (per-pixel ω in every tunable
-        convolution) or ``"fast"`` (``levels`` uniform runs per axis, blended per pixel)."""
+        convolution) or ``"fast"`` (``levels`` uniform runs per axis, blended per pixel).
+        ``image``: what :meth:`run` takes; the result's image is an :class:`~tunecli.imageio.Image`."""
         check_mode(mode)
+        image = as_image(image)
+        _check_alpha_map(alpha_map)
+        if not isinstance(levels, numbers.Integral) or isinstance(levels, bool):
+            raise UsageError(f"levels must be a whole number (at least 2), not {_kind(levels)}")
         space = self.alpha_space
         height, width = image.pixels.shape[:2]
         values, resized = resized_values(axis_values(space, alpha_map), height, width)
@@ -521,11 +541,9 @@ class Restorer:
             else:
                 omega = self.parse_alpha(alpha).omega
         source = image
-        if isinstance(source, np.ndarray):
-            image = _image_from_array(source)
-        elif isinstance(source, str | Path):
-            image = read_image(Path(source), max_pixels=DEFAULT_MAX_PIXELS)
-        assert isinstance(image, Image)
+        if alpha_map is not None:
+            _check_alpha_map(alpha_map)
+        image = as_image(source)
         if alpha_map is not None:
             mapped = self.restore_map(image, alpha_map, mode=alpha_map_mode, tile=tile, overlap=overlap)
             if isinstance(source, np.ndarray):
@@ -558,10 +576,19 @@ def load(
     average the 8 flips/rotations of every tile (8x the compute, a little more fidelity).
     Raises a :class:`~tunecli.errors.TunecliError`.
     """
+    if not isinstance(name_or_path, str | Path):
+        raise UsageError(f"expected a model name or a .safetensors path, not {_kind(name_or_path)}")
+    for label, value in (("device", device), ("precision", precision)):
+        if not isinstance(value, str):
+            raise UsageError(f"{label} must be text such as 'auto', not {_kind(value)}")
+    if not isinstance(ensemble, bool):
+        raise UsageError(f"ensemble must be True or False, not {_kind(ensemble)}")
     torch_device = resolve_device(device)
     dtype = resolve_precision(precision, torch_device)
-    if batch_size is not None and batch_size < 1:
-        raise UsageError(f"batch size must be >= 1, not {batch_size}")
+    if batch_size is not None and (
+        not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1
+    ):
+        raise UsageError(f"batch size must be >= 1 (a whole number), not {batch_size!r}")
     model = load_model(name_or_path, device=str(torch_device))
     return Restorer(model, torch_device, dtype, batch_size, ensemble)
 
@@ -577,15 +604,53 @@ def _omega_at(space: AlphaSpace, values: Sequence[float]) -> Omega:
     return space.validate(tuple(float(v) for v in omega_of_values(space, torch.tensor(values)[:, None, None])[:, 0, 0]))
 
 
+def as_image(image: ImageLike) -> Image:
+    """An image as :meth:`Restorer.run` takes it — an array (see :func:`_image_from_array`), an
+    :class:`~tunecli.imageio.Image`, or a file path (read with the default pixel limit) — as an
+    ``Image``; anything else is a :class:`~tunecli.errors.UsageError`."""
+    if isinstance(image, Image):
+        return image
+    if isinstance(image, np.ndarray):
+        return _image_from_array(image)
+    if isinstance(image, str | Path):
+        return read_image(Path(image), max_pixels=DEFAULT_MAX_PIXELS)
+    raise UsageError(f"expected an image as a numpy array, a tunecli.imageio.Image or a file path, not {_kind(image)}")
+
+
+def _is_number(value: object) -> bool:
+    """A real number (numpy's too), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def _kind(value: object) -> str:
+    """How an error names a wrong argument: its type, and its value when that is plain and short."""
+    text = repr(value)
+    plain = isinstance(value, str | int | float | list | tuple | dict | type(None))
+    return f"{type(value).__name__} {text}" if plain and len(text) <= 40 and "\n" not in text else type(value).__name__
+
+
+def _check_alpha_map(alpha_map: object) -> None:
+    """Refuse an alpha map that is not a float array (its shape and range are checked by
+    :func:`tunecli.alpha_map.axis_values`)."""
+    if not isinstance(alpha_map, np.ndarray) or not np.issubdtype(alpha_map.dtype, np.floating):
+        kind = f"an array of {alpha_map.dtype}" if isinstance(alpha_map, np.ndarray) else _kind(alpha_map)
+        raise UsageError(f"the alpha map must be a float array (H, W) or (H, W, C) in [0, 1], not {kind}")
+
+
 def _image_from_array(array: np.ndarray) -> Image:
+    """An ``(H, W)`` or ``(H, W, C)`` array (C = 1–4; uint8, uint16 or float, finite) as an Image."""
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
         raise UsageError(f"expected an (H, W) or (H, W, C) array with C in 1..4, got shape {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise UsageError(f"expected an image of at least 1x1 pixels, got shape {array.shape}")
     if array.dtype in (np.uint8, np.uint16):
         dtype = str(array.dtype)
     elif np.issubdtype(array.dtype, np.floating):
         dtype = "float32"
+        if not np.isfinite(array).all():
+            raise UsageError("the array holds NaN or infinite samples")
     else:
         raise UsageError(f"expected a uint8, uint16 or float array, got {array.dtype}")
     values = samples_to_float(array)

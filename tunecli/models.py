@@ -83,6 +83,15 @@ class ModelInfo:
     def file_size(self) -> int:
         return self.path.stat().st_size
 
+    @cached_property
+    def sha256(self) -> str:
+        """The checkpoint file's SHA-256 (read once, when first asked for)."""
+        digest = hashlib.sha256()
+        with self.path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
 
 def shipped_models() -> list[ModelInfo]:
     """Every readable checkpoint in the weights folders (first folder wins on a name clash)."""
@@ -143,13 +152,9 @@ class LoadedModel:
     def channels(self) -> int:
         return int(getattr(self.module, "channels", 3))
 
-    @cached_property
+    @property
     def sha256(self) -> str:
-        digest = hashlib.sha256()
-        with self.info.path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        return self.info.sha256
 
 
 def build_from_meta(meta: dict[str, Any], path: Path | str = "<model>") -> nn.Module:

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
@@ -296,8 +298,9 @@ def plan_jobs(
     ``inputs``: files and folders (with ``options.recursive`` folders are walked and the tree is
     mirrored under ``options.output``; links to folders met on the way are not followed but
     listed in :attr:`Plan.passed_over`, so every folder of the tree is walked once).
-    ``label_per_image`` (``--alpha auto``): ``label`` is a placeholder and each job keeps its
-    suffix template, for :meth:`Job.with_label` once its image's alpha is chosen. Raises
+    ``label_per_image`` (``--alpha auto``): ``label`` is a placeholder and each job whose name
+    holds it keeps its suffix template, for :meth:`Job.with_label` once its image's alpha is
+    chosen (an output named by ``-o FILE`` or a suffix without ``{alpha}`` is fixed now). Raises
     :class:`~tunecli.errors.UsageError` — before any file is touched — for a missing input, no
     images at all, a bad ``-o``/``--suffix``/``--format``, an output path equal to an input, or
     two inputs sharing one output.
@@ -347,7 +350,9 @@ def plan_jobs(
                 folder = output
             else:
                 folder = output / source.parent.relative_to(root)
-            template = options.suffix.replace("{task}", task) if label_per_image else None
+            # a name without {alpha} is known now, so a clash is found before any estimate
+            per_image = label_per_image and "{alpha}" in options.suffix
+            template = options.suffix.replace("{task}", task) if per_image else None
             target = folder / _output_name(source, task, label, options, out_format)
             jobs.append(Job(source, target, out_format, template))
 
@@ -411,6 +416,12 @@ class _Started:
 
 #: The ``omega`` of :func:`run_batch` that picks each image's alpha from its estimated noise.
 AUTO: Literal["auto"] = "auto"
+
+
+def io_threads() -> int:
+    """Threads that decode inputs, and threads that encode outputs, beside the model: one per
+    core (a GPU run is decode-bound with a single reader)."""
+    return os.cpu_count() or 1
 
 
 def run_batch(
@@ -489,8 +500,8 @@ class _BatchRun:
         :func:`run_batch`)."""
         started_at = time.perf_counter()
         self.reporter.batch_started(len(self.plan.jobs))
-        reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunecli-read")
-        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunecli-write")
+        reader = ThreadPoolExecutor(max_workers=io_threads(), thread_name_prefix="tunecli-read")
+        writer = ThreadPoolExecutor(max_workers=io_threads(), thread_name_prefix="tunecli-write")
         writing: list[_Started] = []
         interrupted = False
         try:
@@ -515,9 +526,10 @@ class _BatchRun:
         return summary
 
     def _run_jobs(self, reader: ThreadPoolExecutor, writer: ThreadPoolExecutor, writing: list[_Started]) -> None:
-        """Report the jobs held back, then restore the others in order while the next input
-        decodes on ``reader`` and finished outputs encode on ``writer``. ``writing``: the writes
-        not reported yet (after Ctrl-C, :meth:`run` reports those that ran to their end)."""
+        """Report the jobs held back, then restore the others in order while the next inputs
+        decode on ``reader`` (one per thread ahead) and finished outputs encode on ``writer``.
+        ``writing``: the writes not reported yet (after Ctrl-C, :meth:`run` reports those that
+        ran to their end)."""
         runnable: list[Job] = []
         for job in self.plan.jobs:
             held = _held_back(job, self.options) if job.suffix_template is None else None  # else: once named
@@ -525,12 +537,14 @@ class _BatchRun:
                 self._finish(held)
             else:
                 runnable.append(job)
-        pending = reader.submit(self._read, runnable[0]) if runnable else None
-        for index, job in enumerate(runnable):
+        ahead = iter(runnable)
+        pending = deque(reader.submit(self._read, job) for job in islice(ahead, io_threads()))
+        for job in runnable:
             began = time.perf_counter()
-            assert pending is not None
-            current = pending
-            pending = reader.submit(self._read, runnable[index + 1]) if index + 1 < len(runnable) else None
+            current = pending.popleft()
+            following = next(ahead, None)
+            if following is not None:
+                pending.append(reader.submit(self._read, following))
             self.reporter.file_started(job)
             computed = self._compute(job, current, began)
             if computed is None:
@@ -582,8 +596,13 @@ class _BatchRun:
     def _read(self, job: Job) -> tuple[Image, AutoAlpha | None]:
         """Decode the input of ``job`` and, with :data:`AUTO`, choose its alpha (a background thread)."""
         image = read_image(job.source, max_pixels=self.max_pixels)
-        auto = self.fixed is None
-        return image, self.restorer.auto_alpha(image, str(job.source), str(self.omega)) if auto else None
+        return image, self.choose_alpha(job, image)
+
+    def choose_alpha(self, job: Job, image: Image) -> AutoAlpha | None:
+        """With :data:`AUTO`, the alpha the restorer chooses for ``image`` (the input of ``job``); else None."""
+        if self.fixed is not None:
+            return None
+        return self.restorer.auto_alpha(image, str(job.source), str(self.omega))
 
     def _write(self, job: Job, image: Image) -> list[str]:
         """Encode the output of ``job`` atomically; its notices (a background thread)."""

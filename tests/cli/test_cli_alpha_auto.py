@@ -52,8 +52,11 @@ def test_auto_prints_the_estimate_and_names_the_output_after_the_alpha(
     result = run_cli("denoise", "-m", model, "--alpha", "auto", source)
     assert result.exit_code == 0, result.output
     target = tmp_path / f"photo_denoise_a{alpha:.2f}.png"
-    assert f"note: photo.png: noise sigma ≈ {sigma:.1f} → alpha {alpha:.2f}\n" in result.stderr
+    note = f"note: photo.png: noise sigma ≈ {sigma:.1f} → alpha {alpha:.2f}\n"
+    assert note in result.stderr
     assert f"wrote: {target}" in result.stderr
+    # the note says why the output has its name, so it comes first
+    assert result.stderr.index(note) < result.stderr.index(f"wrote: {target}")
     assert "denoise-test alpha auto" in result.stderr  # the summary line
     expected = load(model, device="cpu").run(np.asarray(PILImage.open(source)), alpha=alpha)
     assert np.array_equal(np.asarray(PILImage.open(target)), expected)
@@ -132,6 +135,13 @@ def test_auto_with_a_sweep_is_refused(run_cli: RunCli, model: Path, tmp_path: Pa
     assert result.stderr == "error: --alpha auto picks one alpha per image and --sweep sets the alphas; pass one\n"
 
 
+def test_a_sweep_of_auto_says_sweeps_take_fixed_alphas(run_cli: RunCli, model: Path, tmp_path: Path) -> None:
+    source = write_noisy(tmp_path / "pic.png", 20.0)
+    result = run_cli("denoise", "-m", model, "--sweep", "auto", source)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: sweep 'auto': a sweep takes fixed alphas, not auto")
+
+
 def test_existing_outputs_are_checked_under_their_chosen_name(run_cli: RunCli, model: Path, tmp_path: Path) -> None:
     source = write_noisy(tmp_path / "pic.png", 20.0)
     target = tmp_path / f"pic_denoise_a{denoise_alpha(estimate(source)):.2f}.png"
@@ -143,6 +153,36 @@ def test_existing_outputs_are_checked_under_their_chosen_name(run_cli: RunCli, m
     assert target.read_bytes() == b"keep me"
     assert run_cli("denoise", "-m", model, "-a", "auto", source, "--overwrite").exit_code == 0
     assert target.read_bytes() != b"keep me"
+
+
+def test_an_existing_output_stops_auto_as_it_stops_a_plain_run_and_no_model_runs(
+    run_cli: RunCli, model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same line and exit code as without auto; a name that does not depend on the alpha
+    (-o FILE, a suffix without {alpha}) is refused before the estimate, one that does after the
+    estimate only (it names the file) — the model never runs."""
+    from tunecli.api import Restorer
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("computed for an output that exists")
+
+    source = write_noisy(tmp_path / "pic.png", 20.0)
+    fixed, clean = tmp_path / "kept.png", tmp_path / "pic_clean.png"
+    chosen = tmp_path / f"pic_denoise_a{denoise_alpha(estimate(source)):.2f}.png"
+    for path in (fixed, clean, chosen):
+        path.write_bytes(b"keep me")
+    refused = "already exists (use --overwrite to replace it or --skip-existing to keep it)"
+    monkeypatch.setattr(Restorer, "restore", never)
+    for given, target in ((["-o", fixed], fixed), (["--suffix", "_clean"], clean)):
+        plain = run_cli("denoise", "-m", model, "-a", "0.3", *given, source)
+        with monkeypatch.context() as estimating:
+            estimating.setattr(Restorer, "auto_alpha", never)
+            auto = run_cli("denoise", "-m", model, "-a", "auto", *given, source)
+        assert auto.exit_code == plain.exit_code == 1
+        assert auto.stderr.splitlines()[0] == plain.stderr.splitlines()[0] == f"failed: {source}: {target}: {refused}"
+    named = run_cli("denoise", "-m", model, "-a", "auto", source)
+    assert named.exit_code == 1 and named.stderr.startswith(f"failed: {source}: {chosen}: {refused}")
+    assert {path.read_bytes() for path in (fixed, clean, chosen)} == {b"keep me"}
 
 
 def test_an_output_file_name_is_kept_and_quiet_hides_the_note(run_cli: RunCli, model: Path, tmp_path: Path) -> None:

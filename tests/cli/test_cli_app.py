@@ -54,6 +54,32 @@ def test_help_is_fast() -> None:
         assert command in done.stdout
 
 
+@pytest.mark.parametrize(
+    ("args", "problem", "command"),
+    [
+        (["denoise", "--frobnicate", "in.png"], "No such option: --frobnicate", "tunecli denoise"),
+        (["denoise", "--max-pixels", "many", "in.png"], "Invalid value for '--max-pixels'", "tunecli denoise"),
+        (["denoise", "--quality", "0", "in.png"], "Invalid value for '--quality'", "tunecli denoise"),
+        (["denoise", "--overlap", "-3", "in.png"], "Invalid value for '--overlap'", "tunecli denoise"),
+        (["denoise", "in.png", "--quality"], "Option '--quality' requires an argument", "tunecli denoise"),
+        (["denoise"], "Missing argument 'INPUT'", "tunecli denoise"),
+        (["--frobnicate"], "No such option: --frobnicate", "tunecli"),
+        (["frobnicate"], "No such command 'frobnicate'", "tunecli"),
+    ],
+)
+def test_parse_errors_are_one_line_naming_the_problem_and_the_help(
+    run_cli: RunCli, args: list[str], problem: str, command: str
+) -> None:
+    """Typer's own errors (usage lines and a boxed message) read like every other error."""
+    result = run_cli(*args)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    line = result.stderr.rstrip("\n")
+    assert line.startswith(f"error: {problem}") and line.endswith(f"; see {command} --help")
+    assert "│" not in line and "Usage:" not in line
+    assert result.stdout == ""
+
+
 def test_version(run_cli: RunCli) -> None:
     result = run_cli("--version")
     assert result.exit_code == 0
@@ -112,6 +138,35 @@ def test_models_table(run_cli: RunCli, weights: Path) -> None:
     assert "alpha=0.50" in out and "noise=0.50 blur=0.50" in out
     assert "748" in out  # parameters of tiny(width=4, p=2)
     assert "KiB" in out
+
+
+def test_models_table_in_a_pipe_is_plain_text_of_short_lines(run_cli: RunCli, weights: Path) -> None:
+    """A pipe got the table at its natural width (274 columns for the shipped models): now
+    plain text, a heading line per model and its alpha indented under it, at most 100 columns."""
+    lines = run_cli("models").stdout.splitlines()
+    assert lines[0] == "Installed models"
+    assert max(len(line) for line in lines) <= 100
+    assert not any(char in line for line in lines for char in "│┃━─")
+    assert lines[1].startswith("deblur-box · deblur · ") and lines[1].endswith("KiB")
+    assert lines[2].split(maxsplit=1) == ["alpha", "box: noise (noise removal), blur (sharpening)"]
+    assert lines[3].split(maxsplit=1) == ["default", "noise=0.50 blur=0.50"]
+    assert lines[4].startswith(f"{DENOISER} (default) · denoise · 748 parameters · ")
+
+
+@pytest.mark.parametrize(("width", "table"), [(60, False), (200, True)])
+def test_models_table_on_a_terminal_is_a_table_only_where_it_fits(
+    run_cli: RunCli, weights: Path, monkeypatch: pytest.MonkeyPatch, width: int, table: bool
+) -> None:
+    """At 100 columns the shipped models' table was 54 lines of folded cells: a terminal too
+    narrow for the table gets the plain text, wrapped at its width."""
+    buffer = io.StringIO()
+    terminal = Console(file=buffer, force_terminal=True, width=width, color_system=None, highlight=False)
+    monkeypatch.setattr("tunecli.cli.console.out_console", terminal)
+    assert run_cli("models").exit_code == 0
+    lines = buffer.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= width
+    assert ("┃" in buffer.getvalue()) is table
+    assert any(line.startswith("deblur-box · deblur · ") for line in lines) is not table
 
 
 def test_models_card(run_cli: RunCli, weights: Path) -> None:
@@ -180,6 +235,29 @@ def test_models_card_on_a_terminal_fits_its_width(
     assert lines[0].startswith("Model history-test") and "│" in buffer.getvalue()
     assert max(len(line) for line in lines) <= 72
     assert "30 commands, in order;" in buffer.getvalue()
+
+
+def test_a_card_shows_measured_results_only_for_the_file_they_were_measured_on(
+    run_cli: RunCli, long_history: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A card that records no metrics gets the headline numbers its task keeps for that very
+    file (by SHA-256), with the command that measured them; one with its own metrics keeps those."""
+    from tunecli.models import find_model
+    from tunecli.tasks import MeasuredResults, get_task
+
+    assert "measured." not in run_cli("models", "history-test").stdout  # no entry for this file yet
+    entries = tuple(
+        MeasuredResults(
+            find_model(name).sha256, (("CBSD68", "PSNR 31.38 dB at σ 25"),), ("python bench/x.py",), ("r.md",)
+        )
+        for name in ("history-test", DENOISER)
+    )
+    monkeypatch.setattr(get_task("denoise"), "measured", entries)
+    rows = [line.split(maxsplit=1) for line in run_cli("models", "history-test").stdout.splitlines()]
+    assert ["measured.CBSD68", "PSNR 31.38 dB at σ 25"] in rows
+    assert ["measured.command", "python bench/x.py"] in rows and ["measured.results", "r.md"] in rows
+    own = run_cli("models", DENOISER).stdout  # its card records metrics of its own
+    assert "metrics." in own and "measured." not in own
 
 
 def test_models_card_json_keeps_the_history(run_cli: RunCli, long_history: list[str]) -> None:

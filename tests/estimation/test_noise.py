@@ -140,3 +140,16 @@ def test_small_images_use_smaller_patches() -> None:
 def test_bad_inputs_are_refused(image: np.ndarray, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         estimate_noise_sigma(image)
+
+
+def test_the_shortcuts_of_the_fast_path_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gradient energies read off maps or computed from the patches, and the sums updated by
+    the patches that joined or left the selection or summed afresh, give the same estimate."""
+    import tunecli.estimation.noise as noise
+
+    image = noisy(crop("chelsea"), 25.0, 7, clipped=True)
+    fast = estimate_noise_sigma(image)
+    monkeypatch.setattr(noise, "DENSE_STEP", 0)  # every lattice computes the energies from its patches
+    assert estimate_noise_sigma(image) == pytest.approx(fast, abs=1e-6)
+    monkeypatch.setattr(noise._PatchSet, "_additive", lambda self, name, selected, compute: compute(selected))
+    assert estimate_noise_sigma(image) == pytest.approx(fast, abs=1e-6)

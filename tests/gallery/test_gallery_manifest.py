@@ -63,9 +63,12 @@ def test_manifest_records_model_alphas_settings_and_outputs(tmp_path: Path) -> N
     assert data["alphas"][2]["text"] == "alpha=1.00"
     assert data["settings"] == {"tile": 256, "overlap": 32, "device": "cpu", "precision": "fp32", "ensemble": False}
     assert data["sweep"] == {"spec": "0:1:3", "kind": "segment", "shape": [1, 3]}
+    assert data["manifest_version"] == 2
     outputs = data["inputs"][0]["outputs"]
     assert outputs[0] == {
-        "alpha": 0,
+        "alpha_index": 0,
+        "omega": [1.0, 0.0],
+        "alpha": 0.0,
         "file": "cat_denoise_a0.00.png",
         "seconds": 0.5123,
         "tile": 256,
@@ -73,6 +76,12 @@ def test_manifest_records_model_alphas_settings_and_outputs(tmp_path: Path) -> N
         "psnr": 30.1235,
         "ssim": 0.912346,
     }
+    # each output names its alpha's value (and its index in "alphas"), not the index as its alpha
+    assert [(o["alpha_index"], o["alpha"], o["omega"]) for o in outputs] == [
+        (0, 0.0, [1.0, 0.0]),
+        (1, 0.5, [0.5, 0.5]),
+        (2, 1.0, [0.0, 1.0]),
+    ]
     assert outputs[1]["psnr"] is None and outputs[1]["ssim"] == 1.0  # identical: inf has no JSON form
     assert "psnr" not in outputs[2]
     assert data["inputs"][0]["reference"] == "clean.png"
@@ -94,3 +103,22 @@ def test_measure_quantizes_to_8_bits_and_matches_psnr() -> None:
 def test_measure_refuses_a_reference_of_another_size() -> None:
     with pytest.raises(ValueError, match="reference is 4x3 with 3 channel"):
         measure(np.zeros((5, 5, 3)), np.zeros((3, 4, 3)))
+
+
+def test_outputs_of_a_box_sweep_carry_their_tuning_vector() -> None:
+    box = AlphaSpace(2, "box", (AlphaAxis("noise"), AlphaAxis("blur")), (0.2, 0.5))
+    sweep = parse_sweep("noise=0:1:2,blur=0.25:0.75:2", box)
+    record = InputRecord("shot.png", "shot_deblur_sweep")
+    record.outputs = [OutputRecord(k, f"shot_{k}.png", 0.1) for k in range(len(sweep.omegas))]
+    manifest = build_manifest(
+        model=MODEL,
+        space=box,
+        sweep=sweep,
+        sweep_text="noise=0:1:2,blur=0.25:0.75:2",
+        settings=RunSettings(tile=0, overlap=0, device="cpu", precision="fp32"),
+        inputs=[record],
+    )
+    outputs = manifest["inputs"][0]["outputs"]
+    assert [o["omega"] for o in outputs] == [[0.0, 0.25], [0.0, 0.75], [1.0, 0.25], [1.0, 0.75]]
+    assert [o["alpha_index"] for o in outputs] == [0, 1, 2, 3]
+    assert all("alpha" not in o for o in outputs)  # a box has no one-number alpha

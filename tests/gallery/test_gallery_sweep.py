@@ -106,6 +106,7 @@ def test_single_input_sweep_writes_outputs_grid_page_and_manifest(
     assert manifest["settings"]["tile"] == 0 and manifest["settings"]["overlap"] >= 6
     outputs = manifest["inputs"][0]["outputs"]
     assert [o["file"] for o in outputs] == sorted(names)
+    assert [(o["alpha_index"], o["alpha"]) for o in outputs] == [(0, 0.0), (1, 0.5), (2, 1.0)]
     assert all(o["seconds"] > 0 and o["tile"] == 0 and "psnr" not in o for o in outputs)
 
 

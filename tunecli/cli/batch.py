@@ -49,6 +49,37 @@ class TaskOptions:
     debug: bool
     alpha_map: Path | None = None
     alpha_map_mode: str = "exact"
+    #: ``local`` (this process) or ``ray`` (:mod:`tunecli.ray_engine`), with its cluster options
+    engine: str = "local"
+    address: str | None = None
+    workers: int | None = None
+    #: deblur with a known blur kernel (plug-and-play HQS, :mod:`tunecli.pnp`), one of the file's
+    #: kernels when it holds several
+    kernel: Path | None = None
+    kernel_index: int | None = None
+
+
+def alpha_space_of(info: ModelInfo, options: TaskOptions) -> Any:
+    """The alpha space a run of ``info`` takes: the model's, or with ``--kernel`` the one knob
+    of plug-and-play deblurring (:data:`tunecli.pnp.restorer.KERNEL_ALPHA`)."""
+    if options.kernel is None:
+        return info.alpha_space
+    from tunecli.pnp.restorer import KERNEL_ALPHA
+
+    return KERNEL_ALPHA
+
+
+def load_restorer(info: ModelInfo, options: TaskOptions) -> Restorer:
+    """The model of ``info`` on the device the options name; with ``--kernel`` wrapped as the
+    prior of a :class:`~tunecli.pnp.restorer.KernelDeblurrer`."""
+    from tunecli.api import load
+
+    restorer = load(info.path, device=options.device, precision=options.precision, ensemble=options.ensemble)
+    if options.kernel is None:
+        return restorer
+    from tunecli.pnp.restorer import KernelDeblurrer
+
+    return KernelDeblurrer.from_file(restorer, options.kernel, options.kernel_index)
 
 
 class _Finished(Protocol):

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -34,6 +34,11 @@ from rich.text import Text
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from tunecli.errors import INTERRUPTED, TunecliError
+
+try:  # typer 0.2x parses with its own copy of click
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+except ImportError:  # pragma: no cover - a typer that parses with click itself
+    from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from tunecli.runner import FileResult, Job
@@ -88,18 +93,49 @@ def emit_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
-def print_table(table: Table) -> None:
-    """A command's table on stdout; when stdout is no terminal (a pipe, a file) it is printed at
-    its natural width rather than wrapped at 80 columns."""
-    if out_console.is_terminal:
+#: Width of plain-text output (a pipe, a file, or a terminal too narrow for a table).
+PLAIN_WIDTH = 100
+
+#: One entry of a table in plain text: its heading line and its ``(field, value)`` rows.
+PlainEntry = tuple[str, Sequence[tuple[str, str]]]
+
+
+def print_table(table: Table, entries: Sequence[PlainEntry]) -> None:
+    """A command's table on stdout: the rich ``table`` on a terminal wide enough for it;
+    elsewhere — a pipe, a file, or a terminal narrower than the table, where every cell would be
+    folded into a tall column — the same information as plain text of at most
+    :data:`PLAIN_WIDTH` columns (the terminal's width when narrower): the table's title, then
+    each entry's heading line and its fields indented under it (see :func:`print_fields`).
+    """
+    natural = Measurement.get(out_console, out_console.options.update(max_width=100_000), table).maximum
+    if out_console.is_terminal and natural <= out_console.width:
         out_console.print(table)
         return
-    natural = Measurement.get(out_console, out_console.options.update(max_width=100_000), table).maximum
-    Console(width=max(natural, 40), highlight=False).print(table)  # print(width=) is capped at 80
+    width = min(PLAIN_WIDTH, out_console.width) if out_console.is_terminal else PLAIN_WIDTH
+    lines = [str(table.title)] if table.title else []
+    for heading, rows in entries:
+        lines.extend(textwrap.wrap(heading, width=width, subsequent_indent="    ", break_on_hyphens=False))
+        lines.extend(_plain_fields(rows, width, indent="  "))
+    out_console.print(Text("\n".join(lines)), soft_wrap=True)  # wrapped already; no markup
 
 
-#: Width of the plain-text field list when stdout is no terminal (a pipe or a file).
-PLAIN_WIDTH = 100
+def _plain_fields(rows: Sequence[tuple[str, str]], width: int, indent: str = "") -> list[str]:
+    """``field  value`` lines (after ``indent``), each value wrapped at ``width`` columns and
+    continued under the value column; a field name longer than a third of the width puts its
+    value on the next line."""
+    key_width = min(max((len(field) for field, _ in rows), default=0), width // 3)
+    value_indent = indent + " " * (key_width + 2)
+    lines = []
+    for field, value in rows:
+        head = indent + field.ljust(key_width) + "  "
+        if len(head) > len(value_indent):  # a longer field name: its value starts on the next line
+            lines.append(indent + field)
+            head = value_indent
+        wrapped = textwrap.wrap(
+            value, width=width, initial_indent=head, subsequent_indent=value_indent, break_on_hyphens=False
+        )
+        lines.extend(wrapped or [head.rstrip()])
+    return lines
 
 
 def print_fields(title: str, rows: Sequence[tuple[str, str]]) -> None:
@@ -118,19 +154,7 @@ def print_fields(title: str, rows: Sequence[tuple[str, str]]) -> None:
             table.add_row(field, value)
         out_console.print(table)
         return
-    key_width = min(max((len(field) for field, _ in rows), default=0), PLAIN_WIDTH // 3)
-    indent = " " * (key_width + 2)
-    lines = [title]
-    for field, value in rows:
-        head = field.ljust(key_width) + "  "
-        if len(head) > len(indent):  # a longer field name: its value starts on the next line
-            lines.append(field)
-            head = indent
-        wrapped = textwrap.wrap(
-            value, width=PLAIN_WIDTH, initial_indent=head, subsequent_indent=indent, break_on_hyphens=False
-        )
-        lines.extend(wrapped or [head.rstrip()])
-    typer.echo("\n".join(lines))
+    typer.echo("\n".join([title, *_plain_fields(rows, PLAIN_WIDTH)]))
 
 
 def set_debug(ctx: typer.Context, enabled: bool) -> None:
@@ -159,13 +183,41 @@ class TunecliCommand(_FlagsTakeNoValue, TyperCommand):
     """Every tunecli command (pass as ``cls=`` when registering one): flags show no placeholder."""
 
 
+def parse_error(err: ClickException, command: str, debug: bool = False) -> NoReturn:
+    """A command-line parse error of Typer/click (unknown option, bad or missing value, missing
+    argument, unknown command) as one line naming the problem and the help to read, instead of
+    Typer's usage lines and boxed message; raises :class:`typer.Exit` with its exit code (2)."""
+    message = " ".join(err.format_message().split()).rstrip(".")
+    context = getattr(err, "ctx", None)
+    error(f"{message}; see {context.command_path if context is not None else command} --help")
+    if debug:
+        show_traceback(err)
+    raise typer.Exit(err.exit_code) from None
+
+
 class TunecliGroup(_FlagsTakeNoValue, TyperGroup):
-    """The root command group: maps tunecli errors to one line and their exit code, and Ctrl-C
-    to exit 130, for every command (including ones registered by other modules)."""
+    """The root command group: maps tunecli errors and command-line parse errors to one line
+    and their exit code, and Ctrl-C to exit 130, for every command (including ones registered by
+    other modules)."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: typer.Context | None = None, **extra: Any
+    ) -> typer.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except NoArgsIsHelpError:  # the help was printed; Typer exits 2
+            raise
+        except ClickException as err:  # the root's own options (tunecli --frobnicate)
+            parse_error(err, info_name or self.name or "tunecli")
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except NoArgsIsHelpError:
+            raise
+        except ClickException as err:  # a command's options and arguments, or no such command
+            command = f"{ctx.command_path} {ctx.invoked_subcommand or ''}".strip()
+            parse_error(err, command, bool(ctx.meta.get(_DEBUG_KEY)))
         except TunecliError as err:
             error(str(err))
             if ctx.meta.get(_DEBUG_KEY):
@@ -248,11 +300,15 @@ class BatchProgress(_StderrBar):
             return
         if self.quiet:
             return
+        # --alpha auto: the note of the estimate (the first notice) says why the output has its name
+        leading = 1 if result.alpha_auto is not None else 0
+        for line in result.notices[:leading]:
+            notice(f"{job.source.name}: {line}")
         if result.status == "skipped":
             _line("skipped: ", "yellow", f"{job.target} exists")
         else:
             _line("wrote: ", "green", f"{job.target} ({result.seconds:.2f} s)")
-        for line in result.notices:
+        for line in result.notices[leading:]:
             notice(f"{job.source.name}: {line}")
 
 

@@ -1,6 +1,8 @@
 """``tunecli models [NAME]``: the installed models as a table, or one model's full card.
 
-Everything comes from checkpoint headers (:mod:`tunecli.checkpoint`), so no torch is imported.
+Everything comes from checkpoint headers (:mod:`tunecli.checkpoint`) and the task modules
+(what a shipped file's alpha axes mean as now known, and its measured results), so no torch is
+imported.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from rich.text import Text
 
 from tunecli.alpha import AlphaSpace
 from tunecli.cli import console
+from tunecli.errors import TunecliError
 from tunecli.models import ModelInfo, find_model, shipped_models, weights_dirs
-from tunecli.tasks import default_models
+from tunecli.tasks import MeasuredResults, Task, default_models, get_task
 
 _CARD_FIRST = ("arch", "hparams", "task", "scale", "tiling")
 _CARD_SKIP = {"alpha_space", "format_version", *_CARD_FIRST}
@@ -54,24 +57,46 @@ def _is_default(info: ModelInfo) -> bool:
     return default_models().get(info.task) == info.name
 
 
-def _table(models: list[ModelInfo]) -> Table:
+def _task(info: ModelInfo) -> Task | None:
+    """The registered task of a checkpoint (None for a task no module registered)."""
+    try:
+        return get_task(info.task)
+    except TunecliError:
+        return None
+
+
+def shown_space(info: ModelInfo) -> AlphaSpace:
+    """The alpha space as the listing and the card show it: as the checkpoint recorded it, with
+    the axis texts its task now knows better for that checkpoint
+    (:meth:`~tunecli.tasks.Task.card_alpha_space`)."""
+    task = _task(info)
+    if task is None:
+        return info.alpha_space
+    return task.card_alpha_space(info.alpha_space, info.meta, lambda: info.sha256)
+
+
+def measured_results(info: ModelInfo) -> MeasuredResults | None:
+    """The headline numbers its task keeps for this checkpoint file, if any."""
+    task = _task(info)
+    return task.measured_results(lambda: info.sha256) if task is not None else None
+
+
+def _table(models: list[ModelInfo]) -> tuple[Table, list[console.PlainEntry]]:
+    """The listing as a rich table and as plain-text entries (one per model)."""
     table = Table(title="Installed models", title_justify="left")
     for column in ("name", "task", "alpha", "default alpha", "parameters", "size"):
         table.add_column(column, overflow="fold")
+    entries: list[console.PlainEntry] = []
     for info in models:
-        space = info.alpha_space
+        space = shown_space(info)
         name = Text(info.name)
         if _is_default(info):
             name.append(" (default)", style="dim")
-        table.add_row(
-            name,
-            info.task,
-            describe_axes(space),
-            space.describe(space.default),
-            human_count(info.parameters),
-            human_bytes(info.file_size),
-        )
-    return table
+        size = (human_count(info.parameters), human_bytes(info.file_size))
+        table.add_row(name, info.task, describe_axes(space), space.describe(space.default), *size)
+        heading = f"{name.plain} · {info.task} · {size[0]} parameters · {size[1]}"
+        entries.append((heading, [("alpha", describe_axes(space)), ("default", space.describe(space.default))]))
+    return table, entries
 
 
 def _flatten(prefix: str, value: Any) -> list[tuple[str, str]]:
@@ -100,10 +125,11 @@ def _history_rows(value: Any, shown: bool) -> list[tuple[str, str]]:
 
 
 def card_rows(info: ModelInfo, *, history: bool = False) -> list[tuple[str, str]]:
-    """The model card as (field, value) rows: identity, alpha space, then every metadata field;
-    the training history (:data:`HISTORY_FIELD`) is folded into one row unless ``history``."""
+    """The model card as (field, value) rows: identity, alpha space (:func:`shown_space`), the
+    measured results (``measured.*``, when the card records no metrics), then every metadata
+    field; the training history (:data:`HISTORY_FIELD`) is folded into one row unless ``history``."""
     meta = info.meta
-    space = info.alpha_space
+    space = shown_space(info)
     rows = [
         ("name", info.name + (" (default for " + info.task + ")" if _is_default(info) else "")),
         ("file", str(info.path)),
@@ -120,6 +146,7 @@ def card_rows(info: ModelInfo, *, history: bool = False) -> list[tuple[str, str]
         rows.append(("alpha.0", space.low or "-"))
         rows.append(("alpha.1", space.high or "-"))
     rows.append(("alpha.default", space.describe(space.default)))
+    rows.extend(_measured_rows(info))
     for key, value in meta.items():
         if key not in _CARD_SKIP:
             for field, text in _flatten(key, value):
@@ -127,6 +154,21 @@ def card_rows(info: ModelInfo, *, history: bool = False) -> list[tuple[str, str]
                     rows.extend(_history_rows(meta["training"]["commands"], history))
                 else:
                     rows.append((field, text))
+    return rows
+
+
+def _measured_rows(info: ModelInfo) -> list[tuple[str, str]]:
+    """The card's measured results: its own ``metrics`` when it records any (shown with the
+    other metadata), else the headline numbers its task keeps for this file, with the command
+    that measured them."""
+    if info.meta.get("metrics"):
+        return []
+    measured = measured_results(info)
+    if measured is None:
+        return []
+    rows = [(f"measured.{what}", result) for what, result in measured.rows]
+    rows += [("measured.command", command) for command in measured.commands]
+    rows += [("measured.results", source) for source in measured.sources]
     return rows
 
 
@@ -155,4 +197,4 @@ def models_command(
         folders = ", ".join(str(d) for d in weights_dirs()) or "no weights folder found"
         console.info(f"no models installed (searched: {folders}); set TUNECLI_WEIGHTS to a folder of .safetensors")
         return
-    console.print_table(_table(models))
+    console.print_table(*_table(models))

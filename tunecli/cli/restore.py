@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import typer
 
 from tunecli.cli import console
-from tunecli.cli.batch import TaskOptions, json_summary, run_batch_command
+from tunecli.cli.batch import TaskOptions, alpha_space_of, json_summary, load_restorer, run_batch_command
 from tunecli.errors import ModelNotFoundError, UsageError
 from tunecli.tasks import Task
 
@@ -26,6 +26,7 @@ REPORTING = "Reporting"
 FormatChoice = Literal["same", "png", "jpg", "webp", "tif", "bmp"]
 BitDepthChoice = Literal["auto", "8", "16", "32f"]
 PrecisionChoice = Literal["auto", "fp32", "fp16", "bf16"]
+EngineChoice = Literal["local", "ray"]
 
 
 def _example_label(spec: Task) -> str:
@@ -64,6 +65,28 @@ def parse_tile(text: str) -> int | str:
         return int(value)
     except ValueError:
         raise UsageError(f"--tile {text!r}: use auto, 0 (whole image) or a side in pixels") from None
+
+
+def resolve_choice(task: str, options: TaskOptions) -> Any:
+    """The model a task command runs: :func:`resolve_model`, or with ``--kernel`` the denoiser
+    that is the prior of plug-and-play deblurring (the kernel file checked first: exit 2)."""
+    from tunecli.tasks import get_task
+
+    if options.kernel is None:
+        if options.kernel_index is not None:
+            raise UsageError("--kernel-index picks one kernel of a --kernel file; pass --kernel FILE")
+        return resolve_model(task, options.model, options.scale)
+    prior = get_task(task).kernel_prior
+    if not prior:
+        raise UsageError(f"--kernel is an option of deblurring, not of {task}")
+    if options.engine != "local":
+        raise UsageError("--engine ray does not run --kernel yet; leave out --engine")
+    if options.alpha_map is not None:
+        raise UsageError("--alpha-map is not available with --kernel; pass one --alpha")
+    from tunecli.pnp.deblur import load_kernel
+
+    load_kernel(options.kernel, options.kernel_index)
+    return resolve_model(prior, options.model, None)
 
 
 def resolve_model(task: str, model: str | None, scale: int | None = None) -> Any:
@@ -120,12 +143,13 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
     if options.max_pixels is not None and options.max_pixels < 1:
         raise UsageError("--max-pixels must be a positive number of pixels")
     tile = parse_tile(options.tile)
+    _check_engine(options)
 
     if options.reference is not None and options.sweep is None:
         raise UsageError("--reference scores a sweep's outputs; pass it with --sweep")
 
-    info = resolve_model(task, options.model, options.scale)
-    space = info.alpha_space
+    info = resolve_choice(task, options)
+    space = alpha_space_of(info, options)
     output_options = OutputOptions(
         output=options.output,
         recursive=options.recursive,
@@ -153,9 +177,12 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
         from tunecli.tasks import get_task
 
         # a model whose task maps no noise level, or an axis it cannot estimate: exit 2
-        auto_task = get_task(task)
-        auto_task.check_auto(space, info.name)
-        auto_task.fixed_part_of_auto(str(options.alpha), space, info.name)
+        if options.kernel is None:
+            auto_task = get_task(task)
+            auto_task.check_auto(space, info.name)
+            auto_task.fixed_part_of_auto(str(options.alpha), space, info.name)
+        elif str(options.alpha).strip().lower() != AUTO:
+            raise UsageError(f"--alpha {options.alpha}: a --kernel run takes one alpha or auto")
         parsed = None
         plan = plan_jobs(options.inputs, task=task, label=AUTO, options=output_options, label_per_image=True)
     else:
@@ -168,10 +195,10 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
         console.passed_over(plan.ignored, plan.passed_over)
     prepare_output_folders(output_folders(plan, output_options))
 
-    from tunecli.api import load
+    from tunecli.pnp.restorer import KernelDeblurrer
     from tunecli.runner import BatchSummary, run_batch
 
-    restorer = load(info.path, device=options.device, precision=options.precision, ensemble=options.ensemble)
+    restorer = load_restorer(info, options)
     restorer.check_tiling(tile, options.overlap)
 
     def report(summary: BatchSummary) -> None:
@@ -190,6 +217,8 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
                 else {"file": str(options.alpha_map), "mode": options.alpha_map_mode},
             }
             details = {"tile": tiles[0] if len(tiles) == 1 else tiles, "overlap": options.overlap}
+            if isinstance(restorer, KernelDeblurrer):
+                details["kernel"] = restorer.kernel_record()
             console.emit_json(json_summary(task, info, restorer, summary, tuning=tuning, details=details))
         if not options.quiet:
             tile_text = ", ".join("whole image" if t == 0 else f"{t}px" for t in tiles) or "-"
@@ -204,23 +233,49 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
                 f"{summary.counts_text()} · {info.name} {alpha_text} · {restorer.compute_text} · tile {tile_text}"
             )
 
+    omega = parsed.omega if parsed is not None else str(options.alpha)
+    batch_arguments: dict[str, Any] = {
+        "options": output_options,
+        "tile": tile,
+        "overlap": options.overlap,
+        "max_pixels": options.max_pixels or DEFAULT_MAX_PIXELS,
+        "alpha_map": alpha_map,
+        "alpha_map_mode": options.alpha_map_mode,
+    }
+    if options.engine == "ray":
+        from tunecli.ray_engine import RayOptions, run_batch_ray
+
+        load_options = {"device": options.device, "precision": options.precision, "ensemble": options.ensemble}
+        engine = RayOptions(address=options.address, workers=options.workers)
+
+        def run(reporter: Any) -> BatchSummary:
+            return run_batch_ray(
+                info.path, load_options, plan, omega, engine=engine, reporter=reporter, **batch_arguments
+            )
+    else:
+
+        def run(reporter: Any) -> BatchSummary:
+            return run_batch(restorer, plan, omega, reporter=reporter, **batch_arguments)
+
     run_batch_command(
-        lambda reporter: run_batch(
-            restorer,
-            plan,
-            parsed.omega if parsed is not None else str(options.alpha),
-            options=output_options,
-            tile=tile,
-            overlap=options.overlap,
-            max_pixels=options.max_pixels or DEFAULT_MAX_PIXELS,
-            reporter=reporter,
-            alpha_map=alpha_map,
-            alpha_map_mode=options.alpha_map_mode,
-        ),
+        run,
         report,
         partial_summary=lambda summary: summary,
         options=options,
     )
+
+
+def _check_engine(options: TaskOptions) -> None:
+    """Refuse what ``--engine`` cannot run, before any model loads (exit 2)."""
+    if options.engine == "local":
+        if options.address is not None or options.workers is not None:
+            raise UsageError("--address and --workers are options of --engine ray")
+        return
+    if options.sweep is not None:
+        raise UsageError("--sweep runs on the local engine only; leave out --engine ray")
+    from tunecli.ray_engine import require_ray
+
+    require_ray()
 
 
 def register(app: typer.Typer, spec: Task) -> None:
@@ -287,6 +342,23 @@ def register(app: typer.Typer, spec: Task) -> None:
                 help=f"Upscaling factor: picks the default x{{scale}} model ({', '.join(map(str, spec.scales))}).",
                 rich_help_panel=MODEL,
                 hidden=not spec.scales,
+            ),
+        ] = None,
+        kernel: Annotated[
+            Path | None,
+            typer.Option(
+                help="The blur kernel, when known (.npy, .mat or a gray image; normalised to sum 1): deblur "
+                "it by plug-and-play with the denoiser as prior (--model: a denoise model). Alpha is then one "
+                "knob, 0 most detail … 1 smoothest; auto = the estimated noise level.",
+                rich_help_panel=MODEL,
+                hidden=not spec.kernel_prior,
+            ),
+        ] = None,
+        kernel_index: Annotated[
+            int | None,
+            typer.Option(
+                min=0, help="Which kernel of a --kernel file that holds several (0-based).", rich_help_panel=MODEL,
+                hidden=not spec.kernel_prior,
             ),
         ] = None,
         output: Annotated[
@@ -369,6 +441,28 @@ def register(app: typer.Typer, spec: Task) -> None:
                 rich_help_panel=PERFORMANCE,
             ),
         ] = None,
+        engine: Annotated[
+            EngineChoice,
+            typer.Option(
+                help="local: this process; ray: a Ray cluster (the [ray] extra) decodes, restores and writes.",
+                rich_help_panel=PERFORMANCE,
+            ),
+        ] = "local",
+        address: Annotated[
+            str | None,
+            typer.Option(
+                help="Ray cluster address (ray://host:10001 or auto); default: a local Ray sized to this machine.",
+                rich_help_panel=PERFORMANCE,
+            ),
+        ] = None,
+        workers: Annotated[
+            int | None,
+            typer.Option(
+                min=1,
+                help="Ray actors restoring images (default: one per GPU, else one per node).",
+                rich_help_panel=PERFORMANCE,
+            ),
+        ] = None,
         json_summary: Annotated[
             bool, typer.Option("--json", help="Print a JSON summary on stdout.", rich_help_panel=REPORTING)
         ] = False,
@@ -408,6 +502,11 @@ def register(app: typer.Typer, spec: Task) -> None:
                 debug=debug,
                 alpha_map=alpha_map,
                 alpha_map_mode=alpha_map_mode,
+                engine=engine,
+                address=address,
+                workers=workers,
+                kernel=kernel,
+                kernel_index=kernel_index,
             ),
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tunecli.cli import console
-from tunecli.cli.batch import json_summary, run_batch_command
+from tunecli.cli.batch import alpha_space_of, json_summary, load_restorer, run_batch_command
 
 if TYPE_CHECKING:
     from tunecli.cli.batch import TaskOptions
@@ -32,7 +32,7 @@ def run_sweep_command(
     from tunecli.runner import prepare_output_folders
 
     assert options.sweep is not None
-    space = info.alpha_space
+    space = alpha_space_of(info, options)
     sweep = parse_sweep(options.sweep, space)
     plan = plan_sweep(
         options.inputs,
@@ -47,10 +47,9 @@ def run_sweep_command(
         console.passed_over(plan.ignored, plan.passed_over)
     prepare_output_folders(plan.folders)
 
-    from tunecli.api import load
     from tunecli.gallery.sweep import SweepSummary, run_sweep
 
-    restorer = load(info.path, device=options.device, precision=options.precision, ensemble=options.ensemble)
+    restorer = load_restorer(info, options)
 
     def report(summary: SweepSummary) -> None:
         if options.json:

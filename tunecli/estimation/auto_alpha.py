@@ -5,7 +5,8 @@ to is the model's task's (:meth:`tunecli.tasks.Task.alpha_for_noise`: denoise ``
 (σ − 5)/45``, deblur ``noise = σ/30`` with ``blur`` at the model's default). The chosen values
 are rounded to 0.01, the precision of the output-file label, so the label names the exact ω
 that ran and images of about the same noise share one baked network
-(:meth:`tunecli.api.Restorer.baked` keeps the last 8). Pure numpy: no torch.
+(:meth:`tunecli.api.Restorer.baked` keeps the last 8). This module imports no torch (the estimate's
+matrix products run on torch, see :mod:`tunecli.estimation.noise`).
 """
 
 from __future__ import annotations

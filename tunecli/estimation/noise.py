@@ -19,7 +19,8 @@ efficient statistical method for image noise level estimation", ICCV 2015), writ
    biased low by the bulk's lower edge). The edge is widened by :data:`EDGE_SLACK` because the
    selected patches overlap, which makes them worth fewer than n independent ones.
 4. Steps 2–3 repeat from the all-patch estimate until σ moves by less than 0.1 % (at most
-   :data:`MAX_ITERATIONS` times).
+   :data:`MAX_ITERATIONS` times); the colour-patch estimate below starts from the single-channel
+   one instead, which lies close (it saves its costliest pass, over every patch).
 
 Colour. Patches of all channels together (``d = 49·3``) separate signal from noise best, but if
 the noise is shared by the channels (a camera's YCbCr pipeline, gray noise on a colour image)
@@ -45,10 +46,15 @@ the image, and the image has some flat or smooth areas (photos do). Spatially co
 (demosaicked raw, JPEG, resized images) reads lower than its per-pixel σ; signal-dependent noise
 reads as the level of the image's flat areas. An 8-bit image without noise reads about 0.5.
 
-Cost: ``n·d²`` operations per iteration (n ≤ :data:`MAX_PATCHES`), a few iterations, twice for
-colour: 0.1–1.5 s for a 0.25–0.4 MP photo on one CPU core. Larger images are read through at
-most 4 × 4 evenly spread :data:`REGION_SIDE`-px regions, so a 12 MP photo takes
-about 4 s and a few hundred MB.
+Cost. The patches (n ≤ :data:`MAX_PATCHES`) are gathered once; their products cost ``n·d²``
+for the first selection, then only for the patches that join or leave it (a few per cent), in
+float32 blocks summed in float64, on torch's thread pool (numpy's BLAS keeps a second pool; on
+a busy machine the two competed and the products took up to three times as long, erratically).
+The gradient energies come from box sums over the image (small images) or from the gathered
+patches (large ones, where the lattice is sparse); the level histogram of a clipped image from a
+box sum of the selection over the image. Larger images are read through at most 4 × 4 evenly
+spread :data:`REGION_SIDE`-px regions. ``bench/noise_estimation.py`` times the estimate against
+the default denoiser on the same images (``bench/results/noise_estimation_speed.md``).
 
 Accuracy (``tests/estimation/test_noise.py``: seeded AWGN on 256-px crops of scikit-image's
 astronaut, camera and chelsea, float and 8-bit clipped): |error| ≤ 1.0 at σ ≤ 30 and ≤ 2.0 at
@@ -58,6 +64,7 @@ astronaut, camera and chelsea, float and 8-bit clipped): |error| ≤ 1.0 at σ �
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import cache
 
 import numpy as np
@@ -78,11 +85,16 @@ MAX_ITERATIONS = 10
 CHANNEL_AGREEMENT = 0.75
 #: At most this many patch positions are used (evenly spaced over the regions).
 MAX_PATCHES = 100_000
+#: Lattices of at most this step (small images) read the patches' gradient energy off maps of every
+#: position; sparser ones compute it from the patches themselves (cheaper there).
+DENSE_STEP = 8
 #: Larger images are read through a grid of at most REGION_GRID × REGION_GRID regions of this side.
 REGION_SIDE = 512
 REGION_GRID = 4
 _HISTOGRAM_BINS = 256
 _RELATIVE_TOLERANCE = 1e-3
+#: Patches are gathered and multiplied in float32 blocks of at most this many (products summed in float64).
+_BLOCK_ROWS = 32768
 
 
 def estimate_noise_sigma(image: np.ndarray) -> float:
@@ -105,15 +117,29 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
         raise ValueError("the image holds NaN or infinite samples")
     height, width, channels = planes.shape
     clipped = bool(planes.min() >= 0 and planes.max() <= 1 and ((planes == 0) | (planes == 1)).any())
-    regions = [planes[rows, cols] for rows, cols in _regions(height, width)]
+    regions = [np.ascontiguousarray(planes[rows, cols], dtype=np.float32) for rows, cols in _regions(height, width)]
     pooled_side = _patch_side(regions, 1)
     if pooled_side is None:
         raise ValueError(f"a {height}x{width} image is too small to estimate its noise level")
-    pooled = _PatchSet([r[:, :, c : c + 1] for r in regions for c in range(channels)], pooled_side, clipped).estimate()
+    bins = [_level_bins(r) for r in regions] if clipped else None
+    # a dense lattice (a small image) reads its patches' gradient energy off maps of every
+    # position; a sparse one (a large image) computes it from the patches it gathers
+    dense = _lattice_step(regions, pooled_side) <= DENSE_STEP
+    maps = {pooled_side: [_channel_maps(r, pooled_side) for r in regions]} if dense else {}
+    pooled = _PatchSet(
+        [r[:, :, c : c + 1] for r in regions for c in range(channels)],
+        pooled_side,
+        [(t[:, :, c], m[:, :, c]) for t, m in maps[pooled_side] for c in range(channels)] if dense else None,
+        [b[:, :, c : c + 1] for b in bins for c in range(channels)] if bins is not None else None,
+    ).estimate()
     joint_side = _patch_side(regions, channels) if channels > 1 else None
     if joint_side is None:
         return 255.0 * pooled
-    joint = _PatchSet(regions, joint_side, clipped).estimate()
+    if dense and joint_side not in maps:
+        maps[joint_side] = [_channel_maps(r, joint_side) for r in regions]
+    joint_maps = [(t.sum(axis=2), m.min(axis=2)) for t, m in maps[joint_side]] if dense else None
+    # from the pooled σ, which lies close: it saves the joint's costliest pass, over every patch
+    joint = _PatchSet(regions, joint_side, joint_maps, bins).estimate(start=pooled)
     # white noise: both measure σ and the joint one more closely; noise shared by the channels:
     # the joint one sees only its weakest colour direction and falls well below the pooled one
     return 255.0 * (joint if joint >= CHANNEL_AGREEMENT * pooled else pooled)
@@ -129,6 +155,12 @@ def _patch_side(regions: list[np.ndarray], channels: int) -> int | None:
         if positions >= MIN_PATCHES_PER_DIM * side * side * channels:
             return side
     return None
+
+
+def _lattice_step(regions: list[np.ndarray], side: int) -> int:
+    """The lattice step of single-channel ``side × side`` patches of ``regions`` (see :class:`_PatchSet`)."""
+    positions = sum((r.shape[0] - side + 1) * (r.shape[1] - side + 1) * r.shape[2] for r in regions)
+    return max(1, math.ceil(positions / MAX_PATCHES))
 
 
 def _regions(height: int, width: int) -> list[tuple[slice, slice]]:
@@ -149,6 +181,41 @@ def _box_sum(plane: np.ndarray, height: int, width: int) -> np.ndarray:
     table = np.zeros((plane.shape[0] + 1, plane.shape[1] + 1))
     table[1:, 1:] = plane.cumsum(axis=0).cumsum(axis=1)
     return table[height:, width:] - table[:-height, width:] - table[height:, :-width] + table[:-height, :-width]
+
+
+def _texture_and_margin(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per patch of ``patches`` (float32 ``(n, c, s, s)``): the gradient energy ξ (over the
+    channels), and how far the patch mean lies from 0 or 1 (its closest channel); float64 ``(n,)``
+    (what :func:`_channel_maps` gives at every position)."""
+    texture = np.zeros(len(patches))
+    for axis in (2, 3):
+        steps = np.diff(patches, axis=axis)
+        texture += np.einsum("ncij,ncij->n", steps, steps, dtype=np.float64)
+    means = patches.sum(axis=(2, 3), dtype=np.float64) / (patches.shape[2] * patches.shape[3])
+    return texture, np.minimum(means, 1.0 - means).min(axis=1)
+
+
+def _channel_maps(region: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per ``side × side`` patch position of ``region`` ``(h, w, c)``, channel by channel: the
+    gradient energy ξ, and how far the patch mean lies from 0 or 1; float64 ``(h', w', c)``
+    each. A patch of several channels sums the first over them and takes the least of the second."""
+    textures, margins = [], []
+    for c in range(region.shape[2]):
+        plane = region[:, :, c].astype(np.float64)
+        horizontal, vertical = np.diff(plane, axis=1) ** 2, np.diff(plane, axis=0) ** 2
+        textures.append(_box_sum(horizontal, side, side - 1) + _box_sum(vertical, side - 1, side))
+        means = _box_sum(plane, side, side) / (side * side)
+        margins.append(np.minimum(means, 1.0 - means))
+    return np.stack(textures, axis=2), np.stack(margins, axis=2)
+
+
+def _level_bins(stack: np.ndarray) -> np.ndarray:
+    """The :data:`_HISTOGRAM_BINS` bin of each sample's local level (its 3×3 mean, edges
+    repeated) in ``stack`` ``(h, w, c)``: uint8 ``(h, w, c)``."""
+    padded = np.pad(stack, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    rows = padded[:-2] + padded[1:-1] + padded[2:]
+    local = (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / 9
+    return np.minimum(np.clip(local, 0, 1) * _HISTOGRAM_BINS, _HISTOGRAM_BINS - 1).astype(np.uint8)
 
 
 @cache
@@ -183,8 +250,9 @@ def _noise_variance(eigenvalues: np.ndarray, count: int) -> float:
 
 
 def _normal_cdf(t: np.ndarray) -> np.ndarray:
-    # numpy has no erf; math.erf per element is fast enough for a few hundred levels
-    return 0.5 * (1.0 + np.vectorize(math.erf, otypes=[float])(t / math.sqrt(2.0)))
+    import torch  # numpy has no erf; math.erf element by element was a tenth of the estimate's time
+
+    return 0.5 * (1.0 + torch.special.erf(torch.from_numpy(np.asarray(t, dtype=np.float64) / math.sqrt(2.0))).numpy())
 
 
 def _clipped_moments(mu: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -227,91 +295,136 @@ def _unclipped_sigma(measured: float, levels: np.ndarray, weights: np.ndarray) -
 class _PatchSet:
     """The candidate patches of an image and the statistics of a subset of them.
 
-    ``stacks``: float ``(h, w, c)`` arrays (regions of the image, or single channels of them),
-    each cut into ``side × side × c`` patches.
+    ``stacks``: float32 ``(h, w, c)`` arrays (regions of the image, or single channels of them),
+    each cut into ``side × side × c`` patches, of which at most :data:`MAX_PATCHES` on a lattice
+    evenly spread over all the positions are gathered once (an ``(n, d)`` matrix). ``maps``: per
+    stack, the gradient energy and the distance of the mean from 0 or 1 of the patch at every
+    position (see :func:`_channel_maps`), or None to compute them from the gathered patches.
+    ``bins``: for a clipped image, the same stacks' :func:`_level_bins`.
     """
 
-    def __init__(self, stacks: list[np.ndarray], side: int, clipped: bool) -> None:
+    def __init__(
+        self,
+        stacks: list[np.ndarray],
+        side: int,
+        maps: list[tuple[np.ndarray, np.ndarray]] | None,
+        bins: list[np.ndarray] | None = None,
+    ) -> None:
         self.side = side
-        self.clipped = clipped
+        self.clipped = bins is not None
         channels = stacks[0].shape[2]
         self.dim = side * side * channels
         self.threshold = _texture_threshold(side, channels)
         positions = sum((p.shape[0] - side + 1) * (p.shape[1] - side + 1) for p in stacks)
         step = max(1, math.ceil(positions / MAX_PATCHES))
-        self.windows: list[np.ndarray] = []  # per stack: (h', w', c, s, s) views of the samples
-        self.level_windows: list[np.ndarray] = []  # and of its 3x3 local means (clipped images)
-        picked: list[np.ndarray] = []
+        cuts: list[np.ndarray] = []
         texture: list[np.ndarray] = []
         margin: list[np.ndarray] = []
-        for index, source in enumerate(stacks):
-            stack = np.asarray(source, dtype=np.float64)
-            texture_map, margin_map = self._maps(stack)
-            flat = np.arange(0, texture_map.size, step)  # a staggered lattice, the same on every run
-            picked.append(np.stack([np.full_like(flat, index), *np.unravel_index(flat, texture_map.shape)], axis=1))
-            texture.append(texture_map.ravel()[flat])
-            margin.append(margin_map.ravel()[flat])
-            # kept for gathering in float32: half the memory, exact for 8- and 16-bit samples
-            self.windows.append(sliding_window_view(stack.astype(np.float32), (side, side), axis=(0, 1)))
-            if clipped:
-                padded = np.pad(stack, ((1, 1), (1, 1), (0, 0)), mode="edge")
-                local = np.stack([_box_sum(padded[:, :, c], 3, 3) / 9 for c in range(channels)], axis=2)
-                self.level_windows.append(sliding_window_view(local.astype(np.float32), (side, side), axis=(0, 1)))
-        self.where = np.concatenate(picked)
-        self.texture = np.concatenate(texture)
-        self.margin = np.concatenate(margin)
+        self.lattices: list[tuple[np.ndarray, tuple[int, int]]] = []  # per stack: positions, their grid
+        for index, stack in enumerate(stacks):
+            grid = (stack.shape[0] - side + 1, stack.shape[1] - side + 1)
+            flat = np.arange(0, grid[0] * grid[1], step)  # a staggered lattice, the same on every run
+            rows, cols = np.unravel_index(flat, grid)
+            cuts.append(sliding_window_view(stack, (side, side), axis=(0, 1))[rows, cols])  # (n, c, s, s)
+            if maps is not None:
+                texture.append(maps[index][0].ravel()[flat])
+                margin.append(maps[index][1].ravel()[flat])
+            self.lattices.append((flat, grid))
+        cut = np.concatenate(cuts)
+        if maps is None:
+            self.texture, self.margin = _texture_and_margin(cut)
+        else:
+            self.texture, self.margin = np.concatenate(texture), np.concatenate(margin)
+        # the sums of products are taken of samples less their mean: small values, so that
+        # float32 blocks lose nothing that matters (the noise variance is ~1e-4 of the products)
+        self.patches = cut.reshape(len(cut), self.dim)
+        self.patches -= np.float32(self.patches.mean(dtype=np.float64))
+        self.bins = bins
+        self._kept: dict[str, tuple[np.ndarray, tuple[np.ndarray, ...]]] = {}
 
-    def _maps(self, stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per patch position of ``stack`` ``(h, w, c)``: the gradient energy ξ (over the
-        channels), and how far the patch mean lies from 0 or 1 (its closest channel)."""
-        s = self.side
-        horizontal = (np.diff(stack, axis=1) ** 2).sum(axis=2)
-        vertical = (np.diff(stack, axis=0) ** 2).sum(axis=2)
-        texture = _box_sum(horizontal, s, s - 1) + _box_sum(vertical, s - 1, s)
-        means = np.stack([_box_sum(stack[:, :, c], s, s) for c in range(stack.shape[2])], axis=2) / (s * s)
-        return texture, np.minimum(means, 1.0 - means).min(axis=2)
+    def _additive(
+        self, name: str, selected: np.ndarray, compute: Callable[[np.ndarray], tuple[np.ndarray, ...]]
+    ) -> tuple[np.ndarray, ...]:
+        """``compute(selected)`` for statistics that are sums over the patches, updated from their
+        value for the previous selection by the patches that joined or left it when those are
+        fewer than it (the iteration's selections differ by a few per cent after the first)."""
+        kept = self._kept.get(name)
+        if kept is not None:
+            previous, value = kept
+            joined, left = selected & ~previous, previous & ~selected
+            if int(joined.sum()) + int(left.sum()) < int(selected.sum()):
+                value = tuple(v + j - out for v, j, out in zip(value, compute(joined), compute(left), strict=True))
+                self._kept[name] = (selected.copy(), value)
+                return value
+        value = compute(selected)
+        self._kept[name] = (selected.copy(), value)
+        return value
 
-    def _gather(self, windows: list[np.ndarray], selected: np.ndarray) -> list[np.ndarray]:
-        """The selected patches, stack by stack, as float64 ``(n, d)`` arrays."""
-        where = self.where[selected]
-        out = []
-        for index, view in enumerate(windows):
-            mine = where[where[:, 0] == index]
-            if len(mine):
-                out.append(view[mine[:, 1], mine[:, 2]].reshape(len(mine), self.dim).astype(np.float64))
-        return out
+    def _sums(self, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Σ x and Σ x·xᵀ over the selected patches x: float64 ``(d,)`` and ``(d, d)``, the
+        products of float32 blocks of :data:`_BLOCK_ROWS` patches summed in float64.
+
+        The products are torch's: numpy's BLAS keeps a second pool of threads that, on a busy
+        machine, competes with torch's (which the denoiser uses anyway): measured up to three
+        times as slow, and erratic."""
+        import torch
+
+        rows = self.patches[selected]
+        products = torch.zeros((self.dim, self.dim), dtype=torch.float64)
+        for block in torch.from_numpy(rows).split(_BLOCK_ROWS):
+            products += (block.T @ block).double()
+        return rows.sum(axis=0, dtype=np.float64), products.numpy()
 
     def variance(self, selected: np.ndarray) -> float:
         """The noise variance of the selected patches (0–1 scale, as measured: clipping not undone)."""
         count = int(selected.sum())
-        total = np.zeros(self.dim)
-        products = np.zeros((self.dim, self.dim))
-        for block in self._gather(self.windows, selected):
-            total += block.sum(axis=0)
-            products += block.T @ block
+        total, products = self._additive("sums", selected, self._sums)
         mean = total / count
         covariance = (products - count * np.outer(mean, mean)) / (count - 1)
         return _noise_variance(np.linalg.eigvalsh(covariance), count)
+
+    def _level_counts(self, selected: np.ndarray) -> tuple[np.ndarray]:
+        """How many samples of the selected patches lie in each local-level bin, each sample
+        counted once per selected patch that holds it: for a few patches (the iteration's
+        changes) from their own windows, else from the whole stack weighted by how many selected
+        patches hold each pixel (a box sum of the selection)."""
+        assert self.bins is not None
+        counts = np.zeros(_HISTOGRAM_BINS)
+        start = 0
+        few = int(selected.sum()) * self.dim < sum(b.size for b in self.bins)
+        for bins, (flat, grid) in zip(self.bins, self.lattices, strict=True):
+            mine = flat[selected[start : start + len(flat)]]
+            start += len(flat)
+            if few:
+                rows, cols = np.unravel_index(mine, grid)
+                windows = sliding_window_view(bins, (self.side, self.side), axis=(0, 1))[rows, cols]
+                counts += np.bincount(windows.ravel(), minlength=_HISTOGRAM_BINS)
+                continue
+            chosen = np.zeros(grid)
+            chosen.ravel()[mine] = 1.0
+            cover = _box_sum(np.pad(chosen, self.side - 1), self.side, self.side)  # (h, w)
+            weights = np.broadcast_to(cover[:, :, None], bins.shape)
+            counts += np.bincount(bins.ravel(), weights=weights.ravel(), minlength=_HISTOGRAM_BINS)
+        return (counts,)
 
     def sigma(self, selected: np.ndarray) -> float:
         """σ (0–1 scale) of the selected patches, clipping undone on a clipped image."""
         measured = self.variance(selected)
         if not self.clipped or measured <= 0:
             return math.sqrt(max(measured, 0.0))
-        counts = np.zeros(_HISTOGRAM_BINS)
-        for block in self._gather(self.level_windows, selected):
-            bins = np.minimum((np.clip(block, 0, 1) * _HISTOGRAM_BINS).astype(np.intp), _HISTOGRAM_BINS - 1)
-            counts += np.bincount(bins.ravel(), minlength=_HISTOGRAM_BINS)
+        (counts,) = self._additive("levels", selected, self._level_counts)
         levels = (np.arange(_HISTOGRAM_BINS) + 0.5) / _HISTOGRAM_BINS
         return _unclipped_sigma(measured, levels, counts / counts.sum())
 
     def enough(self, selected: np.ndarray) -> bool:
         return int(selected.sum()) >= MIN_PATCHES_PER_DIM * self.dim
 
-    def estimate(self) -> float:
-        """σ (0–1 scale) by the iteration of the module docstring."""
-        everything = np.ones(len(self.texture), dtype=bool)
-        sigma = math.sqrt(max(self.variance(everything), 0.0))
+    def estimate(self, start: float | None = None) -> float:
+        """σ (0–1 scale) by the iteration of the module docstring, from ``start`` (0–1 scale)
+        or, without it, from the estimate of all the patches."""
+        if start is None:
+            start = math.sqrt(max(self.variance(np.ones(len(self.texture), dtype=bool)), 0.0))
+        sigma = start
         for _ in range(MAX_ITERATIONS):
             selected = self.texture < self.threshold * sigma**2
             if self.clipped:  # near a bound the noise is clipped: those patches would pull σ down

@@ -23,7 +23,9 @@ from tunecli.alpha import AlphaSpace, Omega, Sweep
 from tunecli.evaluation.metrics import psnr, quantize_8bit, ssim
 from tunecli.imageio.atomic import atomic_output
 
-MANIFEST_VERSION = 1
+#: 2: each output names its alpha by ``alpha_index`` (into ``alphas``) and carries its ``omega``
+#: (and, for a one-knob model, its ``alpha`` value); version 1 wrote the index as ``alpha``.
+MANIFEST_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -60,9 +62,10 @@ class Quality:
 
 @dataclass
 class OutputRecord:
-    """One written output: which alpha, the file, seconds of compute, tile side used, scores."""
+    """One written output: which alpha (its index in the sweep), the file, seconds of compute,
+    tile side used, scores."""
 
-    alpha: int
+    alpha_index: int
     file: str
     seconds: float
     tile: int | None = None
@@ -135,7 +138,7 @@ def build_manifest(
             "precision": settings.precision,
             "ensemble": settings.ensemble,
         },
-        "inputs": [_input_json(record) for record in inputs],
+        "inputs": [_input_json(record, space, sweep.omegas) for record in inputs],
     }
 
 
@@ -151,11 +154,14 @@ def _alpha_json(space: AlphaSpace, index: int, omega: Omega) -> dict[str, Any]:
     return data
 
 
-def _input_json(record: InputRecord) -> dict[str, Any]:
+def _input_json(record: InputRecord, space: AlphaSpace, omegas: Sequence[Omega]) -> dict[str, Any]:
     outputs = []
     for output in record.outputs:
-        item: dict[str, Any] = {
-            "alpha": output.alpha,
+        omega = omegas[output.alpha_index]
+        item: dict[str, Any] = {"alpha_index": output.alpha_index, "omega": list(omega)}
+        if space.scalar:
+            item["alpha"] = space.scalar_of(omega)
+        item |= {
             "file": output.file,
             "seconds": round(output.seconds, 4),
             "tile": output.tile,

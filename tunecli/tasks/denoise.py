@@ -19,6 +19,7 @@ from tunecli.tasks.registry import (
     EvalColumn,
     EvalOptions,
     EvalReport,
+    MeasuredResults,
     ModelRunner,
     Task,
     TrainBatch,
@@ -105,6 +106,38 @@ class DenoiseTask(Task):
             many=True,
             separator=",",
             choices=("float", "8bit"),
+        ),
+    )
+
+    measured = (
+        MeasuredResults(
+            "c8b2c8e1d5d0d049a976dbce6beba2b056ebbebfbc8f2afb8fad40fe569d2923",  # weights/denoise-unet-l4
+            (
+                ("CBSD68", "PSNR 34.05 / 31.38 / 28.12 dB at σ 15 / 25 / 50 (FFDNet 33.49 / 30.59 / 26.34)"),
+                ("McMaster", "PSNR 33.99 / 31.84 / 28.91 dB at σ 15 / 25 / 50 (FFDNet 34.05 / 31.11 / 26.08)"),
+                ("speed", "1.31-1.46 s/MP, CPU fp32, 2 threads (FFDNet 1.65-1.82 there)"),
+                ("protocol", "all 68 / 18 images, seeded noise saved to 8 bits, alpha (σ - 5)/45, RGB PSNR"),
+            ),
+            (
+                "python bench/denoise_baselines.py DATA_DIR --methods "
+                "input,tunecli,tunecli-x8,tunecli-bf16,tunecli-x8-bf16,ffdnet,cbm3d "
+                "--json bench/results/denoise_baselines.json",
+            ),
+            ("bench/results/denoise_baselines.md",),
+        ),
+        MeasuredResults(
+            "60e0dde496ce5dc28713c694854f5053afb29ab8c33ea006e3b870e3ee11f73b",  # weights/denoise-unet
+            (
+                ("CBSD68", "PSNR 33.96 / 31.27 / 27.98 dB at σ 15 / 25 / 50 (FFDNet 33.49 / 30.59 / 26.34)"),
+                ("McMaster", "PSNR 33.87 / 31.69 / 28.72 dB at σ 15 / 25 / 50 (FFDNet 34.05 / 31.11 / 26.08)"),
+                ("speed", "1.02-1.16 s/MP, CPU fp32, 2 threads (FFDNet 1.57-1.68 there)"),
+                ("protocol", "all 68 / 18 images, seeded noise saved to 8 bits, alpha (σ - 5)/45, RGB PSNR"),
+            ),
+            (
+                "python bench/denoise_baselines.py DATA_DIR --model denoise-unet --methods input,tunecli,ffdnet "
+                "--json bench/results/denoise_baselines_unet.json",
+            ),
+            ("bench/results/denoise_baselines_unet.md",),
         ),
     )
 

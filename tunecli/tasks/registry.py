@@ -162,6 +162,22 @@ class Pairing:
 
 
 @dataclass(frozen=True)
+class MeasuredResults:
+    """Headline numbers measured for one shipped checkpoint, for its card (``tunecli models
+    NAME``) when the checkpoint records none itself.
+
+    ``sha256``: the checkpoint file's hash (other files, even of the same name, get nothing);
+    ``rows``: ``(what, result)`` pairs; ``commands``: the benchmark commands that measured them;
+    ``sources``: the results files they wrote.
+    """
+
+    sha256: str
+    rows: tuple[tuple[str, str], ...]
+    commands: tuple[str, ...]
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ValidationCase:
     """A held-aside validation input at one ω: float32 ``(1, C, h, w)`` input, ``(1, C, H, W)``
     target, on the host; ``label`` names the score (e.g. ``psnr_sigma25``)."""
@@ -265,7 +281,8 @@ class Task:
     default model), ``train_options`` and ``eval_options``: the task's own options of
     ``tunecli train TASK`` and ``tunecli eval`` (:class:`~tunecli.tasks.options.TaskOption`; the
     commands build their flags and help from these, and hand the task their values as
-    ``config.task_options`` / ``options.task_options``).
+    ``config.task_options`` / ``options.task_options``); ``measured``: the headline numbers of
+    the task's shipped checkpoints (:class:`MeasuredResults`, see :meth:`measured_results`).
     """
 
     name: str = ""
@@ -279,12 +296,31 @@ class Task:
     scales: tuple[int, ...] = ()
     train_options: tuple[TaskOption, ...] = ()
     eval_options: tuple[TaskOption, ...] = ()
+    #: the task whose models are the plug-and-play prior of this task's ``--kernel FILE`` runs
+    #: (deblur: denoise); empty: the command has no ``--kernel``
+    kernel_prior: str = ""
+    measured: tuple[MeasuredResults, ...] = ()
 
     # ---- description (no torch) ----------------------------------------------------------
     def alpha_space(self, config: TrainSettings | None = None) -> AlphaSpace:
         """The alpha space a model of this task is trained with (``config`` may name it, e.g.
         the styles of a style model)."""
         raise NotImplementedError
+
+    def card_alpha_space(self, space: AlphaSpace, meta: dict[str, Any], sha256: Callable[[], str]) -> AlphaSpace:
+        """The alpha space as ``tunecli models`` shows it: ``space`` as a checkpoint recorded it
+        (``meta``: its metadata; ``sha256()``: its file's hash, computed only when called), with
+        the axis texts the task now knows better for that checkpoint (e.g. what a shipped model's
+        alpha 1 was measured to do). Default: as recorded."""
+        return space
+
+    def measured_results(self, sha256: Callable[[], str]) -> MeasuredResults | None:
+        """The entry of :attr:`measured` for the checkpoint whose file hash ``sha256()`` gives
+        (computed only when the task has entries), or None."""
+        if not self.measured:
+            return None
+        digest = sha256()
+        return next((entry for entry in self.measured if entry.sha256 == digest), None)
 
     def model_for_scale(self, scale: int | None) -> str:
         """The default model for ``--scale`` (None: :attr:`default_model`)."""

@@ -12,8 +12,10 @@ interior points mixes. The network uses instance normalization, so it is not til
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,7 @@ from tunecli.tasks.registry import (
     EvalColumn,
     EvalOptions,
     EvalReport,
+    MeasuredResults,
     ModelRunner,
     Objective,
     Task,
@@ -75,19 +78,47 @@ def style_name(spec: str | Path) -> str:
     return re.sub(r"[^a-z0-9]+", "_", Path(spec).stem.lower()).strip("_") or "style"
 
 
+#: Public-domain paintings known by the SHA-256 of their image file — the copies in
+#: jcjohnson/fast-neural-style's ``images/styles`` that the shipped ``style-mix`` learnt — so that
+#: an axis says which painting it is: title, painter, year.
+KNOWN_PAINTINGS = {
+    "0592ab0f7b51b3ce72608a95e53880bd93971e5b48f93a0ce8dfd3cbccf3d098": "The Starry Night, Vincent van Gogh, 1889",
+    "f3075cddeb974a9ee1d6418f7f33fd05185a7ac7dcb4288bd2805d499a9dcaee": "The Scream, Edvard Munch, 1893",
+    "14bcf58a39b7095168f27756d76d0c615bb8954acc5eae9e62c66a9684c2ee2b": (
+        "The Great Wave off Kanagawa, Katsushika Hokusai, c. 1831"
+    ),
+    "8f992ed4aecd6dd56972d7bc8166761de7c94e670ee6effa8fd05f3daeb33409": "Composition VII, Wassily Kandinsky, 1913",
+}
+
+
+def painting_title(path: str | Path) -> str | None:
+    """``title, painter, year`` of a painting file in :data:`KNOWN_PAINTINGS` (found by its
+    SHA-256), else None (another file, or none there)."""
+    try:
+        return KNOWN_PAINTINGS.get(hashlib.sha256(Path(path).read_bytes()).hexdigest())
+    except OSError:
+        return None
+
+
+def _bare_meaning(name: str, file: str = "") -> str:
+    """What an axis says of a painting tunecli does not know: its name (and file)."""
+    return f"the style of {name}" + (f" ({Path(file).name})" if file else "")
+
+
 def alpha_space(names: Sequence[str], files: Sequence[str] = ()) -> AlphaSpace:
     """A p = len(names) simplex whose corners are the named styles (default: the centre); with
-    ``files`` each axis's meaning names its painting's file."""
+    ``files`` each axis's meaning says which painting it is (:func:`painting_title`), or names
+    its file."""
     p = len(names)
     padded = [*files, *[""] * (p - len(files))]
-    meanings = [f"the style of {n}" + (f" ({Path(f).name})" if f else "") for n, f in zip(names, padded, strict=True)]
+    meanings = [(painting_title(f) if f else None) or _bare_meaning(n, f) for n, f in zip(names, padded, strict=True)]
     return AlphaSpace(
         p=p,
         domain="simplex",
         axes=tuple(AlphaAxis(n, m) for n, m in zip(names, meanings, strict=True)),
         default=tuple(1.0 / p for _ in names),
-        low=f"the style of {names[0]}" if p == 2 else "",
-        high=f"the style of {names[1]}" if p == 2 else "",
+        low=f"{names[0]}: {meanings[0]}" if p == 2 else "",
+        high=f"{names[1]}: {meanings[1]}" if p == 2 else "",
     )
 
 
@@ -204,6 +235,51 @@ class StyleTask(Task):
             many=True,
         ),
     )
+
+    measured = (
+        MeasuredResults(
+            "6d8a997e06ea1e88bd9396b2a46c479371b95bc84c755ed4be4f4e1c19677aec",  # weights/style-mix
+            (
+                ("starry", "at its corner style loss 2.02, content loss 2.995 (a one-style twin: 0.9347, 2.751)"),
+                ("wave", "at its corner style loss 1.394, content loss 2.505 (a one-style twin: 0.8613, 2.029)"),
+                ("edge", "starry → wave: each painting's style loss falls monotonically towards its corner"),
+                ("photos", "5 of test/StyleContent, longer side 512 px; losses as trained (lower: closer)"),
+            ),
+            (
+                "python bench/style_corners.py DATA_DIR --model weights/style-mix.safetensors "
+                "--twin starry=runs/style-only-starry.safetensors --twin wave=runs/style-only-wave.safetensors "
+                "--features DATA_DIR/weights/vgg19_normalised_wct --style starry=S/starry_night.jpg "
+                "--style scream=S/the_scream.jpg --style wave=S/wave.jpg --style kandinsky=S/composition_vii.jpg "
+                "--edge starry,wave (S = DATA_DIR/style/fast-neural-style)",
+            ),
+            ("bench/results/style_corners.md",),
+        ),
+    )
+
+    def card_alpha_space(self, space: AlphaSpace, meta: dict[str, Any], sha256: Callable[[], str]) -> AlphaSpace:
+        """Cards written before the axes named their paintings (``the style of starry``) get
+        the painting's title, painter and year when the card's recorded painting (its SHA-256,
+        ``training.styles``) is one of :data:`KNOWN_PAINTINGS`."""
+        recorded = meta.get("training", {}).get("styles") if isinstance(meta.get("training"), dict) else None
+        if not isinstance(recorded, list):
+            return space
+        known = {
+            str(entry.get("name")): KNOWN_PAINTINGS[entry["sha256"]]
+            for entry in recorded
+            if isinstance(entry, dict) and entry.get("sha256") in KNOWN_PAINTINGS
+        }
+
+        def better(name: str, text: str) -> str:
+            bare = text == _bare_meaning(name) or text.startswith(_bare_meaning(name) + " (")
+            return known[name] if bare and name in known else text
+
+        axes = tuple(replace(axis, meaning=better(axis.name, axis.meaning)) for axis in space.axes)
+        low, high = space.low, space.high
+        if space.p == 2:
+            first, second = (axis.name for axis in space.axes)
+            low = f"{first}: {known[first]}" if low == _bare_meaning(first) and first in known else low
+            high = f"{second}: {known[second]}" if high == _bare_meaning(second) and second in known else high
+        return replace(space, axes=axes, low=low, high=high)
 
     def alpha_space(self, config: TrainSettings | None = None) -> AlphaSpace:
         if config is None or len(config.task_options["styles"]) < 2:
