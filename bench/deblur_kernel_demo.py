@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from crop_row import save_crop_row
 
 import tunecli.api as tc
 from tunecli.device import describe_host
@@ -43,11 +43,9 @@ def main() -> None:
     print("| method | PSNR (dB) vs the sharp photo |\n|---|---|")
     for name, pixels in columns[:-1]:
         print(f"| {name} | {psnr(np.round(np.clip(pixels, 0, 1) * 255) / 255, sharp):.2f} |")
-    row = np.concatenate([np.clip(pixels[CROP], 0, 1) for _, pixels in columns], axis=1)
-    picture = Image.fromarray(np.round(row * 255).astype(np.uint8))
     out = ROOT / "bench" / "results" / "deblur-kernel-crops.png"
-    picture.resize((picture.width * 2, picture.height * 2), Image.NEAREST).save(out)
-    print(f"\nwrote {out.relative_to(ROOT)}: " + " | ".join(name for name, _ in columns))
+    caption = save_crop_row(columns, CROP, out)
+    print(f"\nwrote {out.relative_to(ROOT)}: {caption}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ writer. Each step is the local runner's own (:class:`tunecli.runner._BatchRun`),
 
 Ray is the optional ``[ray]`` extra and is imported only once a run starts. Paths are handed
 to the workers as they are: on a cluster inputs and outputs must lie on a filesystem every node
-sees.
+sees, or be URIs (``s3://…``, ``gs://…``: :class:`~tunecli.imageio.remote.RemotePath`), which
+each worker reads and writes through its own pyarrow filesystem.
 """
 
 from __future__ import annotations

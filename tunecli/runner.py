@@ -5,8 +5,9 @@ rejects impossible plans before anything runs (an output that is an input, two i
 output, ``-o FILE`` for several inputs). :func:`run_batch` then processes them: the next file
 is decoded and the previous one encoded on background threads while the model runs, a bad file
 is reported and skipped, and every output is written atomically by
-:func:`tunecli.imageio.write_image`. Rendering is the caller's: events go to a
-:class:`BatchReporter`.
+:func:`tunecli.imageio.write_image`. Inputs and outputs may be URIs (``s3://…``, ``file:///…``:
+:class:`~tunecli.imageio.remote.RemotePath`), planned and checked by the same steps through their
+filesystem. Rendering is the caller's: events go to a :class:`BatchReporter`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from tunecli.imageio import (
     read_image,
     write_image,
 )
-from tunecli.imageio.atomic import check_writable_folder
+from tunecli.imageio.atomic import check_writable_folder, exists_message
+from tunecli.imageio.remote import Location, RemotePath
 
 if TYPE_CHECKING:  # the runner plans without torch; only running needs tunecli.api
     import numpy as np
@@ -51,13 +53,13 @@ DEFAULT_SUFFIX = "_{task}_{alpha}"
 class OutputOptions:
     """Where and how outputs are written.
 
-    ``output``: a file (one input) or a folder; ``None`` writes next to each input.
+    ``output``: a file (one input) or a folder, local or a URI; ``None`` writes next to each input.
     ``suffix``: appended to the input stem; ``{task}`` and ``{alpha}`` are filled in.
     ``format``: ``same`` (the input's format) or a format name; ``bit_depth``: ``auto`` (the
     input's), ``8``, ``16`` or ``32f``; ``existing``: what to do when an output already exists.
     """
 
-    output: Path | None = None
+    output: Location | None = None
     recursive: bool = False
     suffix: str = DEFAULT_SUFFIX
     format: str = "same"
@@ -75,8 +77,8 @@ class Job:
     until :meth:`with_label` gives the real one.
     """
 
-    source: Path
-    target: Path
+    source: Location
+    target: Location
     format: str | None
     suffix_template: str | None = None
 
@@ -250,7 +252,7 @@ class SilentReporter:
 # ---- planning --------------------------------------------------------------------------------
 
 
-def _walk(folder: Path, recursive: bool, passed_over: list[Path]) -> Iterator[Path]:
+def _walk(folder: Location, recursive: bool, passed_over: list[Path]) -> Iterator[Location]:
     """Files of ``folder`` (and below it with ``recursive``), sorted, hidden entries skipped.
 
     Links to folders below ``folder`` are never followed but appended to ``passed_over``: a
@@ -267,7 +269,7 @@ def _walk(folder: Path, recursive: bool, passed_over: list[Path]) -> Iterator[Pa
         if entry.is_dir():
             if not recursive:
                 continue
-            if entry.is_symlink():
+            if isinstance(entry, Path) and entry.is_symlink():
                 passed_over.append(entry)
             else:
                 yield from _walk(entry, recursive, passed_over)
@@ -275,15 +277,17 @@ def _walk(folder: Path, recursive: bool, passed_over: list[Path]) -> Iterator[Pa
             yield entry
 
 
-def _output_name(source: Path, task: str, label: str, options: OutputOptions, fmt: str | None) -> str:
+def _output_name(source: Location, task: str, label: str, options: OutputOptions, fmt: str | None) -> str:
     suffix = options.suffix.replace("{task}", task).replace("{alpha}", label)
     extension = output_suffix(fmt) if fmt is not None else source.suffix.lower()
     return f"{source.stem}{suffix}{extension}"
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def _same_file(a: Location, b: Location) -> bool:
     if a.resolve() == b.resolve():
         return True
+    if isinstance(a, RemotePath) or isinstance(b, RemotePath):  # a URI has no other names
+        return False
     try:
         return a.exists() and b.exists() and os.path.samefile(a, b)
     except OSError:
@@ -291,11 +295,11 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def plan_jobs(
-    inputs: Sequence[Path], *, task: str, label: str, options: OutputOptions, label_per_image: bool = False
+    inputs: Sequence[Location], *, task: str, label: str, options: OutputOptions, label_per_image: bool = False
 ) -> Plan:
     """Pair every input image with its output path (SPEC §4).
 
-    ``inputs``: files and folders (with ``options.recursive`` folders are walked and the tree is
+    ``inputs``: files and folders, local or URIs (with ``options.recursive`` folders are walked and the tree is
     mirrored under ``options.output``; links to folders met on the way are not followed but
     listed in :attr:`Plan.passed_over`, so every folder of the tree is walked once).
     ``label_per_image`` (``--alpha auto``): ``label`` is a placeholder and each job whose name
@@ -311,14 +315,14 @@ def plan_jobs(
         raise UsageError(f"--suffix {options.suffix!r} must not contain a path separator")
     out_format = None if options.format == "same" else _checked_format(options.format)
 
-    sources: list[tuple[Path, Path | None]] = []  # (file, folder it was found under)
+    sources: list[tuple[Location, Location | None]] = []  # (file, folder it was found under)
     ignored = 0
     passed_over: list[Path] = []
     for given in inputs:
         if given.is_dir():
             found = 0
             for path in _walk(given, options.recursive, passed_over):
-                if is_image_path(path):
+                if is_image_path(path.name):
                     sources.append((path, given))
                     found += 1
                 else:
@@ -332,12 +336,12 @@ def plan_jobs(
             raise UsageError(f"{given}: no such file or folder")
 
     output = options.output
-    to_file = output is not None and not output.is_dir() and is_image_path(output)
+    to_file = output is not None and not output.is_dir() and is_image_path(output.name)
     if to_file:
         assert output is not None
         if len(sources) != 1 or sources[0][1] is not None:
             raise UsageError(f"-o {output} names a file, but there are several inputs; pass a folder")
-        suffix_format = format_for_suffix(output)
+        suffix_format = format_for_suffix(output.name)
         if out_format is not None and suffix_format != out_format:
             raise UsageError(f"-o {output} does not match --format {options.format}")
         jobs = [Job(sources[0][0], output, out_format)]
@@ -369,7 +373,7 @@ def _checked_format(name: str) -> str:
 
 def _check_collisions(jobs: list[Job]) -> None:
     sources = [job.source for job in jobs]
-    seen: dict[Path, Job] = {}
+    seen: dict[Location, Job] = {}
     for job in jobs:
         if any(_same_file(job.target, source) for source in sources):
             raise UsageError(f"{job.target}: output would overwrite an input; choose another -o or --suffix")
@@ -379,24 +383,28 @@ def _check_collisions(jobs: list[Job]) -> None:
         seen[key] = job
 
 
-def output_folders(plan: Plan, options: OutputOptions) -> list[Path]:
-    """The folders a run of ``plan`` will write into, sorted: those of the jobs whose output does
-    not exist yet or is to be replaced (an existing output is skipped or reported, not written)."""
-    return sorted(
-        {job.target.parent for job in plan.jobs if options.existing == "overwrite" or not job.target.exists()}
-    )
+def output_folders(plan: Plan, options: OutputOptions) -> list[Location]:
+    """The folders a run of ``plan`` will write into, sorted (local ones first): those of the jobs
+    whose output does not exist yet or is to be replaced (an existing output is skipped or
+    reported, not written)."""
+    folders = {job.target.parent for job in plan.jobs if options.existing == "overwrite" or not job.target.exists()}
+    return sorted(folders, key=lambda folder: (isinstance(folder, RemotePath), folder))
 
 
-def prepare_output_folders(folders: Iterable[Path]) -> None:
+def prepare_output_folders(folders: Iterable[Location]) -> None:
     """Create every output folder and prove it writable, before any model runs, so an unwritable
     ``-o`` is found at once rather than after every image was computed.
 
     Raises :class:`~tunecli.errors.UsageError` (exit 2) naming the first folder that cannot be
-    created or written (see :func:`tunecli.imageio.atomic.check_writable_folder`).
+    created or written (see :func:`tunecli.imageio.atomic.check_writable_folder`; a URI's folder
+    through its filesystem).
     """
     for folder in folders:
         try:
-            check_writable_folder(folder)
+            if isinstance(folder, RemotePath):
+                folder.check_writable_folder()
+            else:
+                check_writable_folder(folder)
         except OutputError as err:
             raise UsageError(str(err)) from None
 
@@ -483,7 +491,7 @@ class _BatchRun:
     alpha_map_mode: str
     summary: BatchSummary = field(init=False)
     order: dict[Job, int] = field(init=False)
-    sources: list[Path] = field(init=False)
+    sources: list[Location] = field(init=False)
 
     def __post_init__(self) -> None:
         self.summary = BatchSummary(ignored=self.plan.ignored)
@@ -644,7 +652,7 @@ class _BatchRun:
         self.reporter.file_finished(result)
 
 
-def _held_back(job: Job, options: OutputOptions, sources: Sequence[Path] = ()) -> FileResult | None:
+def _held_back(job: Job, options: OutputOptions, sources: Sequence[Location] = ()) -> FileResult | None:
     """The result of a job that must not be computed — its output exists and is to be kept
     (skipped, or failed in the writer's words: it checks again when writing), or would replace
     one of ``sources`` — else None."""
@@ -657,7 +665,7 @@ def _held_back(job: Job, options: OutputOptions, sources: Sequence[Path] = ()) -
         return None
     if options.existing == "skip":
         return FileResult(job, "skipped")
-    error = OutputError(f"{job.target}: already exists (use --overwrite to replace it or --skip-existing to keep it)")
+    error = OutputError(exists_message(job.target))
     return FileResult(job, "failed", str(error), error)
 
 

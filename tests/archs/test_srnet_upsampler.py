@@ -1,4 +1,4 @@
-"""srnet's upsamplers: "shuffle" (the shipped models, unchanged) and "nearest" (nearest + conv, no grid)."""
+"""srnet's upsamplers: "shuffle" (pixel shuffle, the first upscalers') and "nearest" (nearest + conv, no grid: the shipped ones)."""
 
 from __future__ import annotations
 
@@ -57,10 +57,11 @@ def test_the_default_is_the_shipped_pixel_shuffle_layout() -> None:
 
 
 @pytest.mark.parametrize("name", ["upscale-x4", "upscale-x2"])
-def test_shipped_checkpoints_rebuild_as_pixel_shuffle(name: str) -> None:
+def test_shipped_checkpoints_rebuild_with_the_nearest_upsampler_and_its_radius(name: str) -> None:
     model = load_model(name)
-    assert model.module.hparams["upsampler"] == "shuffle"
+    assert model.module.hparams["upsampler"] == "nearest"
     assert model.module.tiling.to_json() == model.info.meta["tiling"]
+    assert model.info.meta["tiling"]["receptive_radius"] == 2 * model.module.hparams["blocks"] + 3
 
 
 def test_an_unknown_upsampler_is_refused() -> None:
@@ -145,3 +146,17 @@ def test_warm_start_across_upsamplers_carries_head_and_body_only() -> None:
     assert torch.equal(student.tail.weight, fresh_tail)
     with pytest.raises(ValueError, match=r"only the scale may differ \(or the upsampler\)"):
         build_arch("srnet", {"width": 16, "blocks": 2, "upsampler": "nearest"}).warm_start_from(teacher_like)
+
+
+def test_training_an_upscaler_picks_the_nearest_upsampler_unless_told() -> None:
+    """`tunecli train upscale` builds srnet with "nearest" (the arch's own default stays "shuffle",
+    which the checkpoints without an ``upsampler`` hyper-parameter were made with)."""
+    from types import SimpleNamespace
+
+    from tunecli.tasks import get_task
+
+    task = get_task("upscale")
+    assert task.arch_defaults(SimpleNamespace(arch=None)) == {"upsampler": "nearest"}
+    assert task.arch_defaults(SimpleNamespace(arch="srnet")) == {"upsampler": "nearest"}
+    assert task.arch_defaults(SimpleNamespace(arch="test-upsampler")) == {}
+    assert build_arch("srnet", TINY).upsampler_kind == "shuffle"

@@ -1,6 +1,6 @@
 """``--engine ray``: the local runner's outputs, names, failures and exit codes on a local Ray
-instance with 2 CPUs (one for the module), a driver killed midway and resumed, and the
-one-line error without the ``[ray]`` extra."""
+instance with 2 CPUs (one for the module), through ``file://`` URIs too, a driver killed midway
+and resumed, and the one-line errors without the ``[ray]`` extra or with a bad URI."""
 
 from __future__ import annotations
 
@@ -76,6 +76,55 @@ def test_ray_matches_local_runner(
     assert [Path(f["input"]).name for f in failed] == ["broken.png"]
     assert "\n" not in failed[0]["error"]
     assert "6 done, 0 skipped, 1 failed" in ray.stderr
+
+
+def test_ray_reads_and_writes_file_uris(
+    tmp_path: Path, make_model: ModelFactory, run_cli: RunCli, snapshot: Snapshot, ray_address: str
+) -> None:
+    """Inputs and -o as ``file://`` URIs: the workers read and write through pyarrow, the outputs
+    are the local runner's byte for byte, and a rerun with --skip-existing keeps them."""
+    model = make_model()
+    inputs = _mixed_folder(tmp_path / "in")
+    (inputs / "sub").mkdir()
+    PILImage.fromarray(np.full((10, 12, 3), 90, np.uint8)).save(inputs / "sub" / "flat.png")
+    local = run_cli("denoise", "-a", "0.3", "-m", model, "-r", inputs, "-o", tmp_path / "local")
+    ray_command = (
+        "denoise", "-a", "0.3", "-m", model, "-r", inputs.as_uri(), "-o", (tmp_path / "ray").as_uri(), "--json",
+        "--engine", "ray", "--address", ray_address,
+    )  # fmt: skip
+    ray = run_cli(*ray_command)
+    assert local.exit_code == ray.exit_code == 3, ray.stderr
+    written = snapshot(tmp_path / "local")
+    assert len(written) == 7 and "sub/flat_denoise_a0.30.png" in written
+    assert snapshot(tmp_path / "ray") == written
+    failed = [f for f in json.loads(ray.stdout)["files"] if f["status"] == "failed"]
+    assert [f["input"] for f in failed] == [f"{inputs.as_uri()}/broken.png"]
+    assert failed[0]["error"].startswith(f"{inputs.as_uri()}/broken.png: damaged")
+
+    again = run_cli(*ray_command, "--skip-existing")
+    summary = json.loads(again.stdout)
+    assert again.exit_code == 3 and (summary["done"], summary["skipped"], summary["failed"]) == (0, 7, 1)
+    assert snapshot(tmp_path / "ray") == written
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("nosuch://bucket/in",), "nosuch://bucket/in: unknown filesystem nosuch://"),
+        (("file:///nonexistent-bucket/in",), "file:///nonexistent-bucket/in: no such file or folder"),
+        (("{source}", "-o", "nosuch://bucket/out"), "nosuch://bucket/out: unknown filesystem nosuch://"),
+    ],
+)
+def test_a_bad_uri_stops_a_ray_run_before_it_starts(
+    tmp_path: Path, model: Path, run_cli: RunCli, write_png, arguments: tuple[str, ...], message: str
+) -> None:
+    source = write_png(tmp_path / "a.png")
+    given = [str(source) if argument == "{source}" else argument for argument in arguments]
+    result = run_cli("denoise", "-a", "0.3", "-m", model, *given, "--engine", "ray")
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {message}"), lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "models"]
 
 
 def test_ray_resumes_a_killed_run(

@@ -1,5 +1,6 @@
 """The noise-level estimator: accuracy on seeded AWGN against scikit-image's wavelet-MAD
-estimate, clipping, shared-channel noise, a clean image, determinism and input checks.
+estimate, clipping, shared-channel noise, a clean image, determinism and input checks; and two
+of its parts: the clipped-variance model solved for σ, and the box sums.
 
 Bounds (the estimator's docstring quotes them): on 256-px crops of scikit-image's astronaut,
 camera and chelsea with seeded AWGN, float and 8-bit clipped, |error| ≤ 1.0 at σ ≤ 30 and
@@ -153,3 +154,26 @@ def test_the_shortcuts_of_the_fast_path_change_nothing(monkeypatch: pytest.Monke
     assert estimate_noise_sigma(image) == pytest.approx(fast, abs=1e-6)
     monkeypatch.setattr(noise._PatchSet, "_additive", lambda self, name, selected, compute: compute(selected))
     assert estimate_noise_sigma(image) == pytest.approx(fast, abs=1e-6)
+
+
+@pytest.mark.parametrize("sigma", [0.01, 0.1, 0.3])
+def test_the_clipped_variance_model_is_solved_for_sigma(sigma: float) -> None:
+    """σ → the clipped-normal variance at mostly dark levels (much clipping) → σ again."""
+    import tunecli.estimation.noise as noise
+
+    levels = (np.arange(256) + 0.5) / 256
+    weights = np.exp(-((levels - 0.1) ** 2) / 0.02)
+    weights /= weights.sum()
+    measured = noise._clipped_variance(levels, weights, sigma)
+    if sigma >= 0.1:
+        assert measured < 0.9 * sigma**2  # a case of real clipping
+    assert noise._unclipped_sigma(measured, levels, weights) == pytest.approx(sigma, rel=1e-6)
+
+
+@pytest.mark.parametrize("height,width", [(7, 6), (6, 7), (3, 3), (1, 1)])
+def test_box_sums_match_the_windows(height: int, width: int) -> None:
+    import tunecli.estimation.noise as noise
+
+    plane = np.random.default_rng(4).random((40, 30))
+    windows = np.lib.stride_tricks.sliding_window_view(plane, (height, width)).sum(axis=(2, 3))
+    np.testing.assert_allclose(noise._box_sum(plane, height, width), windows, rtol=1e-12)

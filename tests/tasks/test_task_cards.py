@@ -52,7 +52,7 @@ def test_only_the_shipped_upscalers_get_the_measured_alpha_1_text() -> None:
     task = get_task("upscale")
     assert task.card_alpha_space(space, {}, lambda: "0" * 64) == space
     shown = task.card_alpha_space(space, {}, lambda: upscale_task._SHIPPED_X4)
-    assert shown.high.startswith("perceptual: grain") and "4-px grid" in shown.high and "NIQE" in shown.high
+    assert shown.high.startswith("perceptual: crisper edges") and "Real-ESRGAN" in shown.high and "NIQE" in shown.high
     assert shown.axes[1].meaning == shown.high.removeprefix("perceptual: ") and shown.low == space.low
 
 

@@ -8,8 +8,9 @@ operations: tile-exact.
 
 Two upsamplers (the ``upsampler`` hyper-parameter):
 
-- ``"shuffle"`` (the shipped models): per stage a conv to ``factor²·width`` channels at the lower
-  resolution, a pixel shuffle and a ReLU (EDSR's). Each output pixel of a stage comes from its
+- ``"shuffle"`` (the default here, so that checkpoints made before ``"nearest"`` load as they
+  were; ``tunecli train upscale`` picks ``"nearest"``): per stage a conv to ``factor²·width``
+  channels at the lower resolution, a pixel shuffle and a ReLU (EDSR's). Each output pixel of a stage comes from its
   own slice of kernels, so an imperfectly trained net leaves a period-``factor`` checkerboard.
 - ``"nearest"``: per stage a nearest-neighbour resize by ``factor`` and a ``width → width`` conv
   with a LeakyReLU(0.2) at the higher resolution (ESRGAN's and Real-ESRGAN's): every output

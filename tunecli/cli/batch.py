@@ -16,6 +16,7 @@ from tunecli.cli import console
 
 if TYPE_CHECKING:
     from tunecli.api import Restorer
+    from tunecli.imageio.remote import Location
     from tunecli.models import ModelInfo
     from tunecli.runner import BatchReporter, BatchSummary
 
@@ -24,13 +25,13 @@ if TYPE_CHECKING:
 class TaskOptions:
     """The common options of the task commands (SPEC §2), as parsed by Typer."""
 
-    inputs: list[Path]
+    inputs: list[Location]
     alpha: str | None
     sweep: str | None
     reference: Path | None
     model: str | None
     scale: int | None
-    output: Path | None
+    output: Location | None
     recursive: bool
     suffix: str
     format: str

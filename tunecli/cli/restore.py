@@ -161,6 +161,10 @@ def run_task(ctx: typer.Context, task: str, options: TaskOptions) -> None:
     )
     if options.sweep is not None:
         from tunecli.cli.sweep import run_sweep_command
+        from tunecli.imageio.remote import RemotePath
+
+        if any(isinstance(path, RemotePath) for path in [*options.inputs, options.output]):
+            raise UsageError("--sweep writes its galleries on local paths; pass local inputs and -o, not URIs")
 
         run_sweep_command(task, info, options, output_options, tile)
         return
@@ -285,8 +289,12 @@ def register(app: typer.Typer, spec: Task) -> None:
     def command(
         ctx: typer.Context,
         inputs: Annotated[
-            list[Path],
-            typer.Argument(help="Image files and/or folders.", show_default=False, metavar="INPUT"),
+            list[str],
+            typer.Argument(
+                help="Image files and/or folders, local or URIs (s3://bucket/dir, gs://…, file:///…).",
+                show_default=False,
+                metavar="INPUT",
+            ),
         ],
         alpha: Annotated[
             str | None,
@@ -357,16 +365,18 @@ def register(app: typer.Typer, spec: Task) -> None:
         kernel_index: Annotated[
             int | None,
             typer.Option(
-                min=0, help="Which kernel of a --kernel file that holds several (0-based).", rich_help_panel=MODEL,
+                min=0,
+                help="Which kernel of a --kernel file that holds several (0-based).",
+                rich_help_panel=MODEL,
                 hidden=not spec.kernel_prior,
             ),
         ] = None,
         output: Annotated[
-            Path | None,
+            str | None,
             typer.Option(
                 "--output",
                 "-o",
-                help="Output file (one input) or folder; default: next to each input.",
+                help="Output file (one input) or folder, local or a URI; default: next to each input.",
                 rich_help_panel=OUTPUT,
             ),
         ] = None,
@@ -473,17 +483,19 @@ def register(app: typer.Typer, spec: Task) -> None:
             bool, typer.Option("--debug", help="Show tracebacks with errors.", rich_help_panel=REPORTING)
         ] = False,
     ) -> None:
+        from tunecli.imageio.remote import location
+
         run_task(
             ctx,
             task,
             TaskOptions(
-                inputs=inputs,
+                inputs=[location(text) for text in inputs],
                 alpha=alpha,
                 sweep=sweep,
                 reference=reference,
                 model=model,
                 scale=scale,
-                output=output,
+                output=None if output is None else location(output),
                 recursive=recursive,
                 suffix=suffix,
                 format=format,

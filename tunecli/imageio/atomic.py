@@ -16,8 +16,14 @@ from typing import BinaryIO
 from tunecli.errors import OutputError
 
 
-def _exists_message(path: Path) -> str:
+def exists_message(path: object) -> str:
+    """The one-line error for an output that exists and is to be kept (``path``: how it is shown)."""
     return f"{path}: already exists (use --overwrite to replace it or --skip-existing to keep it)"
+
+
+def temp_name(name: str) -> str:
+    """A fresh hidden name ``.{name}.{random}.tmp`` for a file written beside ``name``."""
+    return f".{name}.{secrets.token_hex(4)}.tmp"
 
 
 @contextlib.contextmanager
@@ -31,7 +37,7 @@ def atomic_output(path: Path, *, overwrite: bool) -> Iterator[BinaryIO]:
     if path.is_dir():
         raise OutputError(f"{path}: is a folder, not a file name")
     if not overwrite and (path.exists() or path.is_symlink()):
-        raise OutputError(_exists_message(path))
+        raise OutputError(exists_message(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -74,7 +80,7 @@ def _create_temp_in(folder: Path, name: str) -> Path:
     any new file); raises OSError when the folder refuses it."""
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     while True:
-        temp = folder / f".{name}.{secrets.token_hex(4)}.tmp"
+        temp = folder / temp_name(name)
         try:
             os.close(os.open(temp, flags, 0o666))
             return temp
@@ -90,10 +96,10 @@ def _move_into_place(temp: Path, path: Path, *, overwrite: bool) -> None:
     try:
         os.link(temp, path)
     except FileExistsError as exc:
-        raise OutputError(_exists_message(path)) from exc
+        raise OutputError(exists_message(path)) from exc
     except OSError:  # a filesystem without hard links
         if path.exists():
-            raise OutputError(_exists_message(path)) from None
+            raise OutputError(exists_message(path)) from None
         os.replace(temp, path)
         return
     temp.unlink()

@@ -12,7 +12,6 @@ chunks are taken from a 1×1 PNG it encodes with the same options.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -39,17 +38,16 @@ def needs_pypng(header: bytes) -> bool:
     )
 
 
-def read_png16(path: Path) -> np.ndarray:
+def read_png16(file: BinaryIO) -> np.ndarray:
     """The stored samples of a 16-bit PNG: uint16 ``(H, W, planes)``, planes 1–4 (G, GA, RGB, RGBA).
 
     Raises ``png.Error``, ``zlib.error`` or ``OSError`` for damaged files.
     """
-    with path.open("rb") as file:
-        width, height, rows, info = png.Reader(file=file).read()
-        planes = int(info["planes"])
-        samples = np.empty((height, width * planes), dtype=np.uint16)
-        for y, row in enumerate(rows):
-            samples[y] = np.frombuffer(row, dtype=np.uint16)
+    width, height, rows, info = png.Reader(file=file).read()
+    planes = int(info["planes"])
+    samples = np.empty((height, width * planes), dtype=np.uint16)
+    for y, row in enumerate(rows):
+        samples[y] = np.frombuffer(row, dtype=np.uint16)
     return samples.reshape(height, width, planes)
 
 

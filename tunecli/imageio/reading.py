@@ -4,7 +4,8 @@ Pillow identifies the file, guards against decompression bombs, decodes every la
 exactly and reads all metadata; pypng (16-bit colour PNG) and tifffile (16-bit/float colour
 TIFF) decode the samples Pillow would narrow. Every failure is an :class:`InputImageError`
 whose one-line message starts with the file's path. The input file is only ever opened for
-reading.
+reading; a file named by URI (:class:`~tunecli.imageio.remote.RemotePath`) is fetched once and
+decoded from memory by the same steps.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import PIL.Image
@@ -29,6 +31,7 @@ from tunecli.errors import InputImageError
 from tunecli.imageio import png16, tiff
 from tunecli.imageio.formats import FORMATS
 from tunecli.imageio.image import DEFAULT_MAX_PIXELS, Image, ImageMeta, exif_block, samples_to_float
+from tunecli.imageio.remote import Location, RemotePath
 
 # Pillow's format names → ours. MPO is the multi-picture JPEG many cameras write.
 _PILLOW_FORMATS = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff"}
@@ -51,26 +54,33 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyErr
 _PILLOW_LIMIT_LOCK = threading.Lock()
 
 
-def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image:
+def read_image(path: str | Location, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image:
     """Read an image file (PNG, JPEG, WebP, BMP or TIFF) into the float working range.
 
-    Palette, CMYK, 1-bit and colour-keyed images are converted (``meta.notices`` says how);
+    ``path``: a local file, or a :class:`~tunecli.imageio.remote.RemotePath` (read whole into
+    memory, then decoded alike). Palette, CMYK, 1-bit and colour-keyed images are converted (``meta.notices`` says how);
     pixels stay in stored orientation (EXIF orientation is not applied; EXIF is kept intact).
     ``max_pixels``: refuse images with more pixels than this before decoding them
     (decompression-bomb guard); None disables the guard.
     Raises :class:`InputImageError` with a one-line message starting with the path.
     """
-    path = Path(path)
-    header = _read_header(path)
+    source: Path | bytes
+    if isinstance(path, RemotePath):
+        source = path.read_bytes()
+        header = source[:32]
+    else:
+        path = source = Path(path)
+        header = _read_header(path)
     if tiff.is_tiff(header):
         try:
-            layout = tiff.inspect_tiff(path)
+            with _opened(source) as file:
+                layout = tiff.inspect_tiff(file)
         except (tifffile.TiffFileError, *_DECODE_ERRORS) as exc:
             raise InputImageError(f"{path}: damaged TIFF file ({_one_line(exc)})") from exc
         _check_pixel_count(path, layout.width, layout.height, max_pixels)
         if not layout.pillow_exact:
-            return _read_deep_tiff(path, layout)
-    return _read_with_pillow(path, header, max_pixels)
+            return _read_deep_tiff(path, source, layout)
+    return _read_with_pillow(path, source, header, max_pixels)
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
@@ -78,6 +88,17 @@ def read_rgb(path: str | Path) -> np.ndarray:
     training and evaluation read their images; raises as :func:`read_image` does."""
     pixels = read_image(path).pixels
     return np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels
+
+
+@contextmanager
+def _opened(source: Path | bytes) -> Iterator[BinaryIO]:
+    """A stream over the file being read, from its start: the local file opened anew, or the
+    fetched bytes of a remote one (each decoder reads the file on its own)."""
+    if isinstance(source, bytes):
+        yield io.BytesIO(source)
+    else:
+        with source.open("rb") as file:
+            yield file
 
 
 def _read_header(path: Path) -> bytes:
@@ -98,7 +119,7 @@ def _read_header(path: Path) -> bytes:
     return header
 
 
-def _check_pixel_count(path: Path, width: int, height: int, max_pixels: int | None) -> None:
+def _check_pixel_count(path: Location, width: int, height: int, max_pixels: int | None) -> None:
     if max_pixels is not None and width * height > max_pixels:
         raise InputImageError(
             f"{path}: {width}x{height} image has {width * height:,} pixels, above the limit of {max_pixels:,} "
@@ -133,7 +154,7 @@ def _pillow_limit_at_least(max_pixels: int | None) -> Iterator[None]:
             PIL.Image.MAX_IMAGE_PIXELS = saved
 
 
-def _bomb_error(path: Path, max_pixels: int | None) -> InputImageError:
+def _bomb_error(path: Location, max_pixels: int | None) -> InputImageError:
     limit = f"{max_pixels:,}" if max_pixels is not None else f"{PIL.Image.MAX_IMAGE_PIXELS:,}"
     return InputImageError(
         f"{path}: image is larger than the limit of {limit} pixels "
@@ -141,12 +162,12 @@ def _bomb_error(path: Path, max_pixels: int | None) -> InputImageError:
     )
 
 
-def _open_with_pillow(path: Path, max_pixels: int | None) -> PIL.Image.Image:
+def _open_with_pillow(path: Location, file: BinaryIO, max_pixels: int | None) -> PIL.Image.Image:
     try:
         with warnings.catch_warnings():
             # Pillow warns between its limit and twice it; the exact limit is checked right after.
             warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
-            return PIL.Image.open(path)
+            return PIL.Image.open(file)
     except PIL.Image.DecompressionBombError as exc:
         raise _bomb_error(path, max_pixels) from exc
     except PIL.UnidentifiedImageError as exc:
@@ -155,8 +176,8 @@ def _open_with_pillow(path: Path, max_pixels: int | None) -> PIL.Image.Image:
         raise InputImageError(f"{path}: damaged image file ({_one_line(exc)})") from exc
 
 
-def _read_with_pillow(path: Path, header: bytes, max_pixels: int | None) -> Image:
-    with _pillow_limit_at_least(max_pixels), _open_with_pillow(path, max_pixels) as im:
+def _read_with_pillow(path: Location, source: Path | bytes, header: bytes, max_pixels: int | None) -> Image:
+    with _opened(source) as file, _pillow_limit_at_least(max_pixels), _open_with_pillow(path, file, max_pixels) as im:
         fmt = _PILLOW_FORMATS.get(im.format or "")
         if fmt is None:
             raise InputImageError(
@@ -175,7 +196,8 @@ def _read_with_pillow(path: Path, header: bytes, max_pixels: int | None) -> Imag
             pixel_source = _pillow_exact_mode(path, _stored_orientation(im, orientation), notices)
             icc = pixel_source.info.get("icc_profile") or None
             if fmt == "png" and png16.needs_pypng(header):
-                samples = png16.read_png16(path)
+                with _opened(source) as png_file:
+                    samples = png16.read_png16(png_file)
             else:
                 samples = np.asarray(pixel_source)
                 samples = samples.astype(samples.dtype.newbyteorder("="), copy=False)  # I;16B: native order
@@ -186,13 +208,15 @@ def _read_with_pillow(path: Path, header: bytes, max_pixels: int | None) -> Imag
             if im.info.get("dpi"):
                 extra["dpi"] = tuple(float(v) for v in im.info["dpi"])
             if fmt == "tiff":
-                exif = tiff.tiff_metadata(tiff.read_tiff_ifd0(path)).exif
+                with _opened(source) as tiff_file:
+                    exif = tiff.tiff_metadata(tiff.read_tiff_ifd0(tiff_file)).exif
             else:
                 exif = exif_block(im.info.get("exif"))
             if fmt == "png" and getattr(im, "text", None):
                 extra["png_text"] = dict(im.text)
             if fmt == "webp":
-                extra["webp_lossless"] = _webp_is_lossless(path)
+                with _opened(source) as webp_file:
+                    extra["webp_lossless"] = _webp_is_lossless(webp_file)
             if fmt == "jpeg":
                 extra.update(_jpeg_encoding(im))
         except InputImageError:
@@ -213,7 +237,7 @@ def _stored_orientation(im: PIL.Image.Image, orientation: object) -> PIL.Image.I
     return im.transpose(undo)
 
 
-def _pillow_exact_mode(path: Path, im: PIL.Image.Image, notices: list[str]) -> PIL.Image.Image:
+def _pillow_exact_mode(path: Location, im: PIL.Image.Image, notices: list[str]) -> PIL.Image.Image:
     """The image in a mode whose samples numpy reads directly (L, LA, RGB, RGBA, F, and I;16
     in either byte order: Pillow's conversion from I;16B clips to 255, numpy reads it exactly)."""
     mode = im.mode
@@ -285,27 +309,28 @@ def _jpeg_encoding(im: PIL.Image.Image) -> dict[str, object]:
     return encoding
 
 
-def _webp_is_lossless(path: Path) -> bool:
+def _webp_is_lossless(file: BinaryIO) -> bool:
     """True when the WebP's image data is a VP8L (lossless) bitstream rather than VP8 (lossy)."""
-    with path.open("rb") as file:
-        file.seek(12)
-        while True:
-            chunk = file.read(8)
-            if len(chunk) < 8:
-                return False
-            kind, size = chunk[:4], int.from_bytes(chunk[4:], "little")
-            if kind in (b"VP8L", b"VP8 "):
-                return kind == b"VP8L"
-            if kind == b"ANMF":  # animated: the first frame's chunks follow a 16-byte frame header
-                file.seek(16, io.SEEK_CUR)
-                continue
-            file.seek(size + (size & 1), io.SEEK_CUR)
+    file.seek(12)
+    while True:
+        chunk = file.read(8)
+        if len(chunk) < 8:
+            return False
+        kind, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+        if kind in (b"VP8L", b"VP8 "):
+            return kind == b"VP8L"
+        if kind == b"ANMF":  # animated: the first frame's chunks follow a 16-byte frame header
+            file.seek(16, io.SEEK_CUR)
+            continue
+        file.seek(size + (size & 1), io.SEEK_CUR)
 
 
-def _read_deep_tiff(path: Path, layout: tiff.TiffLayout) -> Image:
+def _read_deep_tiff(path: Location, source: Path | bytes, layout: tiff.TiffLayout) -> Image:
     try:
-        deep = tiff.read_deep_tiff(path, layout)
-        metadata = tiff.tiff_metadata(tiff.read_tiff_ifd0(path))
+        with _opened(source) as file:
+            deep = tiff.read_deep_tiff(path, file, layout)
+        with _opened(source) as file:
+            metadata = tiff.tiff_metadata(tiff.read_tiff_ifd0(file))
     except (tifffile.TiffFileError, *_DECODE_ERRORS) as exc:
         if "imagecodecs" in str(exc):  # tifffile decodes LZW, JPEG, PackBits... only with imagecodecs
             raise InputImageError(
@@ -321,7 +346,7 @@ def _read_deep_tiff(path: Path, layout: tiff.TiffLayout) -> Image:
     return _to_image(path, deep.samples, deep.colour_channels, deep.premultiplied, meta)
 
 
-def _to_image(path: Path, samples: np.ndarray, colour_channels: int, premultiplied: bool, meta: ImageMeta) -> Image:
+def _to_image(path: Location, samples: np.ndarray, colour_channels: int, premultiplied: bool, meta: ImageMeta) -> Image:
     """Split stored ``(H, W, K)`` samples into float pixels and alpha; fill ``meta.dtype``/``mode``."""
     if samples.dtype.kind == "f":
         samples = samples.astype(np.float32, copy=False)

@@ -17,14 +17,16 @@ from __future__ import annotations
 import io
 import struct
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 import PIL.Image
 import tifffile
 
 from tunecli.errors import InputImageError
+
+if TYPE_CHECKING:
+    from tunecli.imageio.remote import Location
 
 TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
@@ -76,9 +78,9 @@ class TiffLayout:
         return single_gray and deep_gray and not swapped_float
 
 
-def inspect_tiff(path: Path) -> TiffLayout:
+def inspect_tiff(file: BinaryIO) -> TiffLayout:
     """Read the first page's tags. Raises ``tifffile.TiffFileError``, ``OSError`` or ``ValueError``."""
-    with tifffile.TiffFile(path) as tif:
+    with tifffile.TiffFile(file) as tif:
         page = tif.pages.first
         return TiffLayout(
             height=int(page.imagelength),
@@ -104,8 +106,9 @@ class DeepTiff:
     notices: list[str]
 
 
-def read_deep_tiff(path: Path, layout: TiffLayout) -> DeepTiff:
-    """Decode the first page of a 16-bit or float gray/RGB TIFF with optional alpha.
+def read_deep_tiff(path: Location, file: BinaryIO, layout: TiffLayout) -> DeepTiff:
+    """Decode the first page of a 16-bit or float gray/RGB TIFF with optional alpha from ``file``
+    (``path``: its name in messages).
 
     Raises :class:`InputImageError` for layouts tunecli does not read, and tifffile's own
     errors for damaged files.
@@ -117,7 +120,7 @@ def read_deep_tiff(path: Path, layout: TiffLayout) -> DeepTiff:
     else:
         name = tifffile.PHOTOMETRIC(layout.photometric).name
         raise InputImageError(f"{path}: unsupported {layout.bits_per_sample}-bit TIFF colour model {name}")
-    with tifffile.TiffFile(path) as tif:
+    with tifffile.TiffFile(file) as tif:
         page = tif.pages.first
         axes = page.axes
         extra_kinds = tuple(int(kind) for kind in page.extrasamples)
@@ -265,11 +268,10 @@ def tiff_metadata(ifd0: PIL.Image.Exif) -> TiffMetadata:
     )
 
 
-def read_tiff_ifd0(path: Path) -> PIL.Image.Exif:
+def read_tiff_ifd0(file: BinaryIO) -> PIL.Image.Exif:
     """Parse a TIFF's first directory with Pillow (tags only, any sample type)."""
     ifd0 = PIL.Image.Exif()
-    with path.open("rb") as file:
-        ifd0.load_from_fp(file)
-        for pointer in (_EXIF_IFD, _GPS_IFD, _INTEROP_IFD):
-            ifd0.get_ifd(pointer)  # read the sub-directories while the file is open
+    ifd0.load_from_fp(file)
+    for pointer in (_EXIF_IFD, _GPS_IFD, _INTEROP_IFD):
+        ifd0.get_ifd(pointer)  # read the sub-directories while the file is open
     return ifd0

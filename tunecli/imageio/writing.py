@@ -22,6 +22,7 @@ from tunecli.imageio import png16, tiff
 from tunecli.imageio.atomic import atomic_output
 from tunecli.imageio.formats import FORMATS, FileFormat, canonical_format, format_for_suffix
 from tunecli.imageio.image import SAMPLE_TYPES, Image, exif_block, float_to_samples
+from tunecli.imageio.remote import Location, RemotePath
 
 DEFAULT_JPEG_QUALITY = 95
 DEFAULT_WEBP_QUALITY = 95
@@ -35,7 +36,7 @@ _LOSSY_SOURCES = frozenset({"jpeg"})
 
 
 def write_image(
-    path: str | Path,
+    path: str | Location,
     image: Image,
     *,
     format: str | None = None,
@@ -43,7 +44,8 @@ def write_image(
     bit_depth: str = "auto",
     overwrite: bool = False,
 ) -> list[str]:
-    """Write ``image`` to ``path`` atomically (temporary file in the same folder, then rename).
+    """Write ``image`` to ``path`` atomically (temporary file in the same folder, then rename; a
+    :class:`~tunecli.imageio.remote.RemotePath` is encoded in memory and stored whole).
 
     ``format``: ``png`` | ``jpeg``/``jpg`` | ``webp`` | ``bmp`` | ``tiff``/``tif``; None (or
     ``same``) takes the format the path's suffix names, else ``image.meta.format``. A suffix
@@ -60,7 +62,7 @@ def write_image(
     ``overwrite``, the folder cannot be written, or the format cannot hold the requested bit
     depth. No partial file remains on any error or interruption.
     """
-    path = Path(path)
+    path = path if isinstance(path, RemotePath) else Path(path)
     fmt = _resolve_format(path, format, image.meta.format)
     pixels, alpha = _checked_planes(path, image)
     notices: list[str] = []
@@ -76,8 +78,13 @@ def write_image(
     samples = float_to_samples(planes, dtype)
     deep_colour = dtype != "uint8" and samples.shape[2] > 1
     options = _save_options(fmt, image, quality, notices)
+    output = (
+        path.atomic_output(overwrite=overwrite)
+        if isinstance(path, RemotePath)
+        else atomic_output(path, overwrite=overwrite)
+    )
     try:
-        with atomic_output(path, overwrite=overwrite) as file:
+        with output as file:
             _encode(file, fmt, samples, pixels.shape[2], deep_colour, options)
     except (OSError, ValueError, struct.error, zlib.error, png.Error) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
@@ -85,8 +92,8 @@ def write_image(
     return notices
 
 
-def _resolve_format(path: Path, requested: str | None, meta_format: str) -> FileFormat:
-    by_suffix = format_for_suffix(path)
+def _resolve_format(path: Location, requested: str | None, meta_format: str) -> FileFormat:
+    by_suffix = format_for_suffix(path.name)
     if requested is None or requested.strip().lower() == "same":
         name = by_suffix or meta_format
         if name not in FORMATS:
@@ -101,7 +108,7 @@ def _resolve_format(path: Path, requested: str | None, meta_format: str) -> File
     return FORMATS[name]
 
 
-def _checked_planes(path: Path, image: Image) -> tuple[np.ndarray, np.ndarray | None]:
+def _checked_planes(path: Location, image: Image) -> tuple[np.ndarray, np.ndarray | None]:
     """``pixels`` as float32 (H, W, 1|3) and ``alpha`` as float32 (H, W) or None, all finite."""
     pixels = np.asarray(image.pixels)
     if pixels.ndim == 2:
@@ -118,7 +125,7 @@ def _checked_planes(path: Path, image: Image) -> tuple[np.ndarray, np.ndarray | 
     return pixels, alpha
 
 
-def _resolve_sample_type(path: Path, fmt: FileFormat, bit_depth: str, source: str, notices: list[str]) -> str:
+def _resolve_sample_type(path: Location, fmt: FileFormat, bit_depth: str, source: str, notices: list[str]) -> str:
     key = str(bit_depth).strip().lower()
     if key not in _BIT_DEPTHS:
         raise OutputError(f"{path}: unknown bit depth {bit_depth!r} (use auto, 8, 16 or 32f)")

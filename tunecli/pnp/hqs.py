@@ -3,7 +3,8 @@
 For ``min_x ½‖M(k ⊛ x) − y‖² / σn² + Φ(x)`` HQS splits ``x`` into ``x`` and ``z`` tied by a
 penalty that tightens over the iterations, and alternates
 
-1. the data step ``x_i = argmin_x ½‖k ⊛ x − ỹ‖² + (ρ_i/2)‖x − z_{i−1}‖²`` (exact, by FFT:
+1. the data step ``x_i = argmin_x ½‖M(k ⊛ x) − y‖² + (ρ_i/2)‖x − z_{i−1}‖²`` (the FFT
+   solution of the periodic problem refined by conjugate gradients for the window:
    :meth:`tunecli.pnp.physics.BlurOperator.data_step`), and
 2. the prior step ``z_i = D(x_i, σ_i)``: a denoiser at the noise level σ_i
    (:class:`tunecli.pnp.prior.Prior`),

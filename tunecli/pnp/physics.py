@@ -136,9 +136,7 @@ class BlurOperator:
             out[c] = torch.fft.irfft2(numerator / (self.power + rho), s=self.grid)
         return out
 
-    def data_step(
-        self, z: Tensor, observed: Tensor, rho: float, iterations: int = DATA_STEP_ITERATIONS
-    ) -> Tensor:
+    def data_step(self, z: Tensor, observed: Tensor, rho: float, iterations: int = DATA_STEP_ITERATIONS) -> Tensor:
         """The proximal step of the windowed fidelity, ``argmin_x ½‖M(k ⊛ x) − observed‖² +
         (ρ/2)‖x − z‖²`` (see the module docstring): the periodic solution with the unobserved
         samples filled by ``k ⊛ z``, then ``iterations`` preconditioned conjugate-gradient steps
