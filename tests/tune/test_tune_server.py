@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from tunecli.cli import app
 from tunecli.gallery.grid import to_rgb8
+from tunecli.imageio.remote import location
 from tunecli.runner import OutputOptions, plan_jobs
 from tunecli.tune.regions import Region
 from tunecli.tune.session import LatestOnly, Superseded, TuneSession
@@ -191,9 +192,10 @@ def test_save_writes_like_the_task_command_and_never_overwrites(make_session: Se
     assert words[:2] == ["tunecli", "denoise"]
     command = typer.main.get_command(app).commands["denoise"]  # type: ignore[attr-defined]
     params = command.make_context("denoise", words[2:]).params
-    assert (params["alpha"], params["model"], params["output"]) == ("0.37", session.command.model, out)
-    options = OutputOptions(output=params["output"])
-    (job,) = plan_jobs(params["inputs"], task="denoise", label="a0.37", options=options).jobs
+    output, inputs = location(params["output"]), [location(text) for text in params["inputs"]]
+    assert (params["alpha"], params["model"], output) == ("0.37", session.command.model, out)
+    options = OutputOptions(output=output)
+    (job,) = plan_jobs(inputs, task="denoise", label="a0.37", options=options).jobs
     assert str(job.target) == saved["output"]
 
 
