@@ -9,8 +9,8 @@ absolute difference of fast to exact on the 0–255 scale, the PSNR of both to t
 and seconds per megapixel of each mode and of one uniform run (run it alone: another job on
 the same cores changes the times, not the errors).
 
-    python bench/alpha_map.py ../shared/data --set CBSD68 --limit 4 --sigma 25
-    python bench/alpha_map.py ../shared/data --limit 0 --demo bench/results/alpha_map_demo.png
+    python bench/alpha_map.py DATA_DIR --set CBSD68 --limit 4 --sigma 25
+    python bench/alpha_map.py DATA_DIR --limit 0 --demo bench/results/alpha_map_demo.png
 
 ``--demo FILE``: a sheet for the README from scikit-image's "astronaut" (public domain, NASA)
 with seeded σ 25 noise: gentle everywhere (alpha 0.1), strong everywhere (0.9), and a radial

@@ -45,7 +45,7 @@ blind model, and the peak RSS and time of a ``--kernel`` run on a 24 MP image wi
 kernel in a fresh process.
 
     pip install ".[eval]"   # h5py/scipy read the .mat kernels; scikit-image for the baselines
-    python bench/deblur_baselines.py ../shared/data --model weights/deblur-unet.safetensors \\
+    python bench/deblur_baselines.py DATA_DIR --model weights/deblur-unet.safetensors \\
         --sets CBSD68,McMaster --limit 3 --crop 256 --json bench/results/deblur_kernel.json
 """
 

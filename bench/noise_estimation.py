@@ -1,7 +1,7 @@
 """Benchmark: the noise-level estimator behind ``--alpha auto``, and what it costs in PSNR.
 
-    python bench/noise_estimation.py ../shared/data --json bench/results/noise_estimation.json
-    python bench/noise_estimation.py ../shared/data --limit 1 --sigmas 25 --grid-step 0.5   # smoke run
+    python bench/noise_estimation.py DATA_DIR --json bench/results/noise_estimation.json
+    python bench/noise_estimation.py DATA_DIR --limit 1 --sigmas 25 --grid-step 0.5   # smoke run
 
 1. Estimation (every image of --sets, or the first --limit): the seeded noisy version of each
    clean image (the noise of ``tunecli eval``: float = unclipped, 8bit = clipped and rounded as

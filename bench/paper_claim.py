@@ -11,7 +11,7 @@ DNI needs no extra code: the baselines train only kernel 0 (alpha 0) or kernel 1
 a convex tunable bank, so a model holding kernel 0 of one and kernel 1 of the other computes
 exactly ``(1 − α)·θ_A + α·θ_B`` at ω = (1 − α, α).
 
-    python bench/paper_claim.py ../shared/data --steps 1500 --work runs/claim
+    python bench/paper_claim.py DATA_DIR --steps 1500 --work runs/claim
 """
 
 from __future__ import annotations

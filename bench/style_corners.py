@@ -10,9 +10,9 @@ relu2_1 feature MSE to the photo, style = Gram distance to each painting at scal
 on photos the training never saw (``test/StyleContent``, resized so the longer side is
 ``--side`` px).
 
-    python bench/style_corners.py ../shared/data --model runs/style-mix.safetensors \\
+    python bench/style_corners.py DATA_DIR --model runs/style-mix.safetensors \\
         --twin starry=runs/style-only-starry.safetensors --twin wave=runs/style-only-wave.safetensors \\
-        --features ../shared/data/weights/vgg19_normalised_wct --style starry=…/starry_night.jpg …
+        --features DATA_DIR/weights/vgg19_normalised_wct --style starry=…/starry_night.jpg …
 
 Speed: megapixels per second on a 1000×1000 photo at one mix (baked, fp32 and the model's
 best precision on this CPU), median of 3 after a warm-up. Run it alone.

