@@ -93,7 +93,8 @@ class _RunSpec:
     max_pixels: int
     alpha_map: np.ndarray | None
     alpha_map_mode: str
-    threads: int
+    #: torch threads per actor; :func:`_stream` sets it from the cluster's CPUs
+    threads: int = 1
 
     @property
     def fixed_omega(self) -> Omega | None:
@@ -298,11 +299,11 @@ def run_batch_ray(
     interrupted = False
     try:
         if runnable:
+            spec = _RunSpec(
+                model_path, load_options, plan, omega, options, tile, overlap, max_pixels, alpha_map, alpha_map_mode
+            )
             with _Cluster(engine.address):
-                for index, result in _stream(
-                    runnable, order, model_path, load_options, plan, omega, options, engine,
-                    tile, overlap, max_pixels, alpha_map, alpha_map_mode,
-                ):  # fmt: skip
+                for index, result in _stream(runnable, order, spec, engine):
                     finish(index, result)
     except KeyboardInterrupt:
         interrupted = True
@@ -317,21 +318,10 @@ def run_batch_ray(
 
 
 def _stream(
-    runnable: list[Job],
-    order: dict[Job, int],
-    model_path: Path,
-    load_options: dict[str, Any],
-    plan: Plan,
-    omega: Omega | str,
-    options: OutputOptions,
-    engine: RayOptions,
-    tile: TileSpec,
-    overlap: int | None,
-    max_pixels: int,
-    alpha_map: np.ndarray | None,
-    alpha_map_mode: str,
+    runnable: list[Job], order: dict[Job, int], spec: _RunSpec, engine: RayOptions
 ) -> Iterator[tuple[int, FileResult]]:
-    """The results of ``runnable`` as the Ray Data pipeline finishes them: (plan index, result)."""
+    """The results of ``runnable`` as the Ray Data pipeline finishes them: (plan index, result);
+    ``spec``'s thread count is set here, from the cluster's resources."""
     import ray.data
 
     logging.getLogger("ray.data").setLevel(logging.ERROR)
@@ -339,9 +329,7 @@ def _stream(
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     actors, gpus, threads = _pool(engine.workers)
-    spec = _RunSpec(
-        model_path, load_options, plan, omega, options, tile, overlap, max_pixels, alpha_map, alpha_map_mode, threads
-    )
+    spec = replace(spec, threads=threads)
     # the whole plan travels to the actors only when --alpha auto names outputs there: it holds the
     # inputs an alpha-named output must not replace
     actor_spec = spec if spec.fixed_omega is None else replace(spec, plan=Plan([]))
