@@ -14,7 +14,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 from crop_row import save_crop_row
 from realesrgan_x4plus import TeacherUnavailable, load_teacher, realesrgan_upscale, to_uint8
 
@@ -23,6 +22,7 @@ from tunecli.degradations.resize import crop_to_multiple, upscale_bicubic
 from tunecli.device import describe_host
 from tunecli.evaluation.metrics import grid_measure, psnr_y
 from tunecli.imageio import read_image
+from tunecli.tensors import batch_to_image, image_to_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "tunecli" / "samples"
@@ -39,7 +39,7 @@ def main() -> None:
     low = read_image(SAMPLES / "chelsea-small.png").pixels
     original = crop_to_multiple(read_image(SAMPLES / "chelsea.png").pixels, SCALE)
     model = tc.load(args.model, device="cpu", precision="fp32")
-    bicubic = upscale_bicubic(torch.from_numpy(low).permute(2, 0, 1)[None], SCALE)[0].permute(1, 2, 0).numpy()
+    bicubic = batch_to_image(upscale_bicubic(image_to_batch(low), SCALE))
     columns = [("bicubic", bicubic)]
     columns += [(f"alpha {alpha:g}", model.run(low, alpha)) for alpha in ALPHAS]
     try:
