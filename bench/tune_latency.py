@@ -13,12 +13,16 @@ scripted series of drags, with a lone request (nothing in flight) for comparison
 
 The photo is the shipped ``chelsea-noisy25.png`` mirrored 2x2 (902x600), so that a region of
 ``--side``² pixels fits inside it away from the borders.
+
+``--precisions auto,fp32`` (the default) measures the page at each precision in one run: ``auto``
+is what ``tunecli tune`` computes at by default (bf16 on a CPU with native bfloat16,
+:func:`tunecli.device.view_precision`); the table then also gives how far the view at each
+precision lies from the fp32 one (largest difference in 8-bit levels, PSNR between the two).
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import tempfile
 import threading
@@ -33,6 +37,7 @@ import torch
 from PIL import Image as PILImage
 
 from tunecli.api import load
+from tunecli.device import cpu_model, resolve_device, view_precision
 from tunecli.imageio import read_image
 from tunecli.tasks import default_models
 from tunecli.tune.command import CommandLine
@@ -155,34 +160,82 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12, help="slider positions per drag")
     parser.add_argument("--interval", type=float, default=0.033, help="seconds between positions (30 Hz)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precisions", default="auto,fp32", help="the page's --precision values to measure, in turn")
     parser.add_argument("--out", type=Path, help="also write the table to this Markdown file")
     parser.add_argument("--screenshot", type=Path, help="save a screenshot of the page (the plain sample) here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    restorer = load(args.model, device="cpu")
+    precisions = [view_precision(text, resolve_device("cpu")) for text in args.precisions.split(",")]
+    if args.screenshot:
+        precisions = precisions[:1]
+    rows: list[str] = []
+    views: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory() as folder:
         source = SAMPLE if args.screenshot else mosaic(Path(folder))
-        # the screenshot's page says where Save writes as a user's would (it saves nothing)
-        command = CommandLine("denoise", source, args.model, output=None if args.screenshot else Path(folder))
-        session = TuneSession(restorer, read_image(source), command, restorer.alpha_space.default)
-        server = TuneServer(session, bind_local(0))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        try:
-            if args.screenshot:
-                screenshot(server, args.screenshot)
-                print(f"wrote {args.screenshot}")
-                return
-            report(server, session, args)
-        finally:
-            server.stop()
-            thread.join(10)
+        image = read_image(source)
+        for precision in precisions:
+            restorer = load(args.model, device="cpu", precision=precision)
+            # the screenshot's page says where Save writes as a user's would (it saves nothing)
+            output = None if args.screenshot else Path(folder)
+            command = CommandLine("denoise", source, args.model, output=output, precision=precision)
+            session = TuneSession(restorer, image, command, restorer.alpha_space.default)
+            server = TuneServer(session, bind_local(0))
+            thread = threading.Thread(target=server.run, daemon=True)
+            thread.start()
+            while not server.started:
+                time.sleep(0.05)
+            try:
+                if args.screenshot:
+                    screenshot(server, args.screenshot)
+                    print(f"wrote {args.screenshot}")
+                    return
+                rows += report(server, session, args, restorer.compute_text, views)
+            finally:
+                server.stop()
+                thread.join(10)
+    side, width, height = args.side, image.width, image.height
+    lines = [
+        f"tunecli tune latency · {args.model} · region {side}x{side} ({side * side / 1e6:.2f} MP) of a "
+        f"{width}x{height} photo",
+        f"{cpu_model()} · torch {torch.__version__} · {args.threads} threads · "
+        f"{args.drags} drags of {args.steps} positions every {args.interval * 1000:.0f} ms",
+        "",
+        "| compute | measure | median s | p95 s | n |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        "Superseded: earlier positions of a drag that were dropped or stopped, not queued. The view is the PNG "
+        "received (the browser's decode, a few ms, not included).",
+    ]
+    if "fp32" in views:
+        lines.append("")
+        lines.append("The view at alpha 0.5 against the fp32 one (8-bit levels):")
+        lines.append("")
+        for precision, view in views.items():
+            if precision != "fp32":
+                error = view.astype(np.float64) - views["fp32"]
+                psnr = 10 * np.log10(1.0 / max(float(np.mean(error**2)), 1e-20))
+                lines.append(
+                    f"- {precision}: largest difference {np.abs(error).max() * 255:.2f} levels, "
+                    f"mean {np.abs(error).mean() * 255:.3f}, PSNR {psnr:.1f} dB"
+                )
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
 
 
-def report(server: TuneServer, session: TuneSession, args: argparse.Namespace) -> None:
+def report(
+    server: TuneServer,
+    session: TuneSession,
+    args: argparse.Namespace,
+    compute: str,
+    views: dict[str, np.ndarray],
+) -> list[str]:
+    """The table rows of one precision; the view at alpha 0.5 goes into ``views`` under its precision."""
+    from tunecli.tune.regions import Region
+
     side = args.side
     width, height = session.image.width, session.image.height
     region = ((width - side) // 2, (height - side) // 2, side, side)
@@ -199,28 +252,18 @@ def report(server: TuneServer, session: TuneSession, args: argparse.Namespace) -
         superseded += dropped
         time.sleep(0.3)
     engine, baking = engine_only(session, region)
-    megapixels = side * side / 1e6
-    lines = [
-        f"tunecli tune latency · {args.model} · region {side}x{side} ({megapixels:.2f} MP) of a {width}x{height} photo",
-        f"{platform.processor() or platform.machine()} · torch {torch.__version__} · {args.threads} threads · "
-        f"{args.drags} drags of {args.steps} positions every {args.interval * 1000:.0f} ms",
-        "",
-        "| measure | median s | p95 s | n |",
-        "|---|---|---|---|",
-        f"| slider stop → new view (drag) | {statistics.median(stops):.3f} | {percentile(stops, 95):.3f} | {len(stops)} |",
-        f"| lone request (nothing in flight) | {statistics.median(lone):.3f} | {percentile(lone, 95):.3f} | {len(lone)} |",
-        f"| engine alone: the region at a new alpha, no HTTP | {statistics.median(engine):.3f} | "
-        f"{percentile(engine, 95):.3f} | {len(engine)} |",
-        f"| … of which baking the kernels | {statistics.median(baking):.3f} | {percentile(baking, 95):.3f} | "
-        f"{len(baking)} |",
-        "",
-        f"{superseded} of {args.drags * (args.steps - 1)} earlier positions were superseded (dropped or stopped), "
-        "not queued; the view is the PNG received (the browser's decode, a few ms, not included).",
+    views[compute.split()[-1]] = session.render(session.restorer.parse_alpha("0.5").omega, Region(*region))
+
+    def row(measure: str, values: list[float]) -> str:
+        return f"| {compute} | {measure} | {statistics.median(values):.3f} | {percentile(values, 95):.3f} | {len(values)} |"
+
+    return [
+        row("slider stop → new view (drag)", stops),
+        row("lone request (nothing in flight)", lone),
+        row("engine alone: the region at a new alpha, no HTTP", engine),
+        row("… of which baking the kernels", baking),
+        f"| {compute} | superseded, of {args.drags * (args.steps - 1)} earlier positions | {superseded} | | |",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

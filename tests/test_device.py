@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tunecli.device import inference_memory_format, precision_name, resolve_device, resolve_precision
+import tunecli.device as device_module
+from tunecli.device import (
+    cpu_has_native_bf16,
+    inference_memory_format,
+    precision_name,
+    resolve_device,
+    resolve_precision,
+    view_precision,
+)
 from tunecli.errors import DeviceError, UsageError
 
 
@@ -50,3 +58,25 @@ def test_inference_layout_is_channels_last_on_cpu_only() -> None:
     assert inference_memory_format(torch.device("cpu")) == torch.channels_last
     assert inference_memory_format(torch.device("cuda", 0)) == torch.contiguous_format
     assert inference_memory_format(torch.device("mps")) == torch.contiguous_format
+
+
+@pytest.mark.parametrize(
+    ("flags", "native"),
+    [("fpu avx2 avx512f avx512_bf16", True), ("fpu amx_bf16 amx_tile", True), ("fpu avx2 avx512f avx512bw", False)],
+)
+def test_native_bf16_is_read_from_the_cpu_flags(monkeypatch: pytest.MonkeyPatch, flags: str, native: bool) -> None:
+    monkeypatch.setattr(device_module, "_cpu_fields", lambda: {"model name": "Test CPU", "flags": flags})
+    assert cpu_has_native_bf16() is native
+    cpu = torch.device("cpu")
+    # the tuning page: auto is bf16 only on such a CPU; an explicit precision is kept
+    assert view_precision("auto", cpu) == ("bf16" if native else "auto")
+    assert view_precision("FP32", cpu) == "fp32"
+    assert view_precision("auto", torch.device("cuda")) == "auto"
+    with pytest.raises(UsageError, match=r"^unknown precision 'fp64'"):
+        view_precision("fp64", cpu)
+
+
+def test_without_cpuinfo_bf16_is_not_native(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(device_module, "_cpu_fields", lambda: None)
+    assert not cpu_has_native_bf16()
+    assert view_precision("auto", torch.device("cpu")) == "auto"

@@ -29,6 +29,7 @@ from PIL import Image
 from tune_support import RunningServer, SessionFactory
 
 from tunecli.api import load
+from tunecli.device import cpu_has_native_bf16
 from tunecli.gallery.grid import to_rgb8
 
 if TYPE_CHECKING:
@@ -168,6 +169,9 @@ def test_tune_end_to_end_with_the_shipped_denoiser(browser: Browser, tmp_path: P
     out = tmp_path / "out"
     run = CliRun(["chelsea.png", "-m", "denoise-unet", "--no-browser", "-o", "out"], cwd=tmp_path)
     try:
+        # the page computes (and Save writes) at the view precision: bf16 on a CPU with native bfloat16
+        precision = run.wait_for(r"with denoise-unet \(cpu (fp32|bf16)\)").group(1)
+        assert precision == ("bf16" if cpu_has_native_bf16() else "fp32")
         url = run.wait_for(r"page: (http://127\.0\.0\.1:\d+/\?token=[\w-]+)").group(1)
         page = browser.new_page(viewport={"width": 640, "height": 420})
         errors: list[str] = []
@@ -193,7 +197,7 @@ def test_tune_end_to_end_with_the_shipped_denoiser(browser: Browser, tmp_path: P
         _, _, w, h = region
         assert 0 < w < 451 and h == 300  # a region of the photo, not all of it
         shown = pixels_of(page, "#detail")
-        api = load("denoise-unet", device="cpu").run(image, alpha=float(expected_alpha)).pixels
+        api = load("denoise-unet", device="cpu", precision=precision).run(image, alpha=float(expected_alpha)).pixels
         assert shown.shape == (h, w, 3)
         assert np.abs(shown - api_view(api, region)).max() <= 1  # within 1/255
         assert np.abs(shown - first).max() > 10  # and it did change
@@ -245,7 +249,8 @@ def test_tune_end_to_end_with_the_shipped_denoiser(browser: Browser, tmp_path: P
         page.locator("#save").click()
         wait_until(page, "!document.getElementById('saved').hidden", "Save")
         target = out / f"chelsea_denoise_a{value / 100:.2f}.png"
-        command = f"tunecli denoise --alpha {expected_alpha} --model denoise-unet -o out chelsea.png"
+        named = " --precision bf16" if precision == "bf16" else ""
+        command = f"tunecli denoise --alpha {expected_alpha} --model denoise-unet{named} -o out chelsea.png"
         assert page.locator("#saved-path").text_content() == str(Path("out") / target.name)
         assert page.locator("#command").text_content() == command
         run.wait_for(re.escape(f"command: {command}"))

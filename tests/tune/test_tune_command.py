@@ -68,3 +68,5 @@ def test_command_line_is_the_task_command() -> None:
         "tunecli", "upscale", "--alpha", "0.5", "--model", "upscale-x2", "--scale", "2",
         "--device", "cuda", "-o", "out dir", "--overwrite", "my photos/a.png",
     ]  # fmt: skip
+    bf16 = CommandLine("denoise", Path("photo.jpg"), device="cpu", precision="bf16")
+    assert bf16.at("0.37") == "tunecli denoise --alpha 0.37 --device cpu --precision bf16 photo.jpg"

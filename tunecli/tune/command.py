@@ -38,7 +38,8 @@ class CommandLine:
     """What ``tunecli tune`` was started with that a task command takes too.
 
     ``model``: ``--model`` as given (None: the task's default model); ``scale``: ``--scale`` as
-    given; ``output``: the ``-o`` folder (None: next to the input); ``device``: ``--device``.
+    given; ``output``: the ``-o`` folder (None: next to the input); ``device``: ``--device``;
+    ``precision``: the ``--precision`` the page computes at (``auto``: the file commands' own).
     """
 
     task: str
@@ -48,6 +49,7 @@ class CommandLine:
     output: Path | None = None
     overwrite: bool = False
     device: str = "auto"
+    precision: str = "auto"
 
     def at(self, alpha: str) -> str:
         """The task command writing what Save writes at ``alpha`` (``--alpha`` text):
@@ -59,6 +61,8 @@ class CommandLine:
             words += ["--scale", str(self.scale)]
         if self.device != "auto":
             words += ["--device", self.device]
+        if self.precision != "auto":
+            words += ["--precision", self.precision]
         if self.output is not None:
             words += ["-o", str(self.output)]
         if self.overwrite:
