@@ -26,7 +26,7 @@ TINY: dict[str, list[dict[str, Any]]] = {
     "unet": [{"widths": [4, 8, 8], "blocks": [1, 1, 1]}, {"widths": [4, 8], "blocks": [2, 1]}],
     "srnet": [
         {"width": 4, "blocks": 1, "scale": scale, "upsampler": upsampler}
-        for upsampler in ("shuffle", "nearest")
+        for upsampler in ("shuffle", "nearest", "bilinear")
         for scale in (2, 3, 4)
     ],
     "stylenet": [{"widths": [4, 4, 4], "blocks": 1}],

@@ -1,4 +1,4 @@
-"""srnet's upsamplers: "shuffle" (pixel shuffle, the first upscalers') and "nearest" (nearest + conv, no grid: the shipped ones)."""
+"""srnet's upsamplers: "shuffle" (pixel shuffle, the first upscalers'), "nearest" and "bilinear" (resize + conv, no grid)."""
 
 from __future__ import annotations
 
@@ -65,19 +65,22 @@ def test_shipped_checkpoints_rebuild_with_the_nearest_upsampler_and_its_radius(n
 
 
 def test_an_unknown_upsampler_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"upsampler must be one of \('shuffle', 'nearest'\), not 'bilinear'"):
-        build_arch("srnet", {**TINY, "upsampler": "bilinear"})
+    with pytest.raises(ValueError, match=r"upsampler must be one of \('shuffle', 'nearest', 'bilinear'\), not 'cubic'"):
+        build_arch("srnet", {**TINY, "upsampler": "cubic"})
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 @pytest.mark.parametrize("blocks", [0, 2])
-def test_nearest_declared_radius_is_the_exact_reach(scale: int, blocks: int) -> None:
+@pytest.mark.parametrize("upsampler", ["nearest", "bilinear"])
+def test_resize_declared_radius_is_the_exact_reach(scale: int, blocks: int, upsampler: str) -> None:
     """Every output pixel of an input pixel's cell depends on inputs at most the declared radius
     away, and some at exactly that distance: the radius is neither too small nor padded."""
     torch.manual_seed(0)
-    net = build_arch("srnet", {"width": 4, "blocks": blocks, "scale": scale, "upsampler": "nearest"}).eval()
+    net = build_arch("srnet", {"width": 4, "blocks": blocks, "scale": scale, "upsampler": upsampler}).eval()
     radius = net.tiling.receptive_radius
-    assert radius == max(2 * blocks + 3, 2)
+    # nearest: the upsampler and tail reach 1 input pixel; bilinear 2 (x2, x4), 1 (x3: odd)
+    extra = 1 if upsampler == "bilinear" and scale != 3 else 0
+    assert radius == max(2 * blocks + 3 + extra, 2)
     size = 2 * radius + 7
     centre = size // 2
     reach = 0
@@ -91,19 +94,19 @@ def test_nearest_declared_radius_is_the_exact_reach(scale: int, blocks: int) -> 
 
 
 @pytest.mark.parametrize("scale", [2, 4])
-def test_a_flat_input_gets_a_flat_correction_only_from_nearest(scale: int) -> None:
-    """On a flat area, nearest + conv computes every output pixel alike; pixel shuffle gives
+def test_a_flat_input_gets_a_flat_correction_only_from_a_resize(scale: int) -> None:
+    """On a flat area, resize + conv computes every output pixel alike; pixel shuffle gives
     each position of the scale × scale cell its own kernels: the checkerboard of an untrained net."""
     x = torch.full((1, 3, 24, 24), 0.4)
-    margin = build_arch("srnet", {**TINY, "scale": scale, "upsampler": "nearest"}).tiling.receptive_radius * scale
+    margin = build_arch("srnet", {**TINY, "scale": scale, "upsampler": "bilinear"}).tiling.receptive_radius * scale
     spread = {}
-    for upsampler in ("nearest", "shuffle"):
+    for upsampler in ("nearest", "bilinear", "shuffle"):
         torch.manual_seed(0)
         net = build_arch("srnet", {**TINY, "scale": scale, "upsampler": upsampler}).eval()
         with torch.inference_mode():
             inner = net(x, OMEGA)[0, :, margin:-margin, margin:-margin]
         spread[upsampler] = float((inner - inner[:, :1, :1]).abs().max())
-    assert spread["nearest"] < 1e-6
+    assert spread["nearest"] < 1e-6 and spread["bilinear"] < 1e-6
     assert spread["shuffle"] > 1e-3
 
 
@@ -160,3 +163,30 @@ def test_training_an_upscaler_picks_the_nearest_upsampler_unless_told() -> None:
     assert task.arch_defaults(SimpleNamespace(arch="srnet")) == {"upsampler": "nearest"}
     assert task.arch_defaults(SimpleNamespace(arch="test-upsampler")) == {}
     assert build_arch("srnet", TINY).upsampler_kind == "shuffle"
+
+
+def test_nearest_and_bilinear_warm_start_each_other_whole() -> None:
+    """The two resize upsamplers have the same weights: a warm start copies every one, and the
+    bilinear net differs from the nearest one only by its resize."""
+    torch.manual_seed(0)
+    nearest = build_arch("srnet", {"width": 8, "blocks": 2, "scale": 4, "upsampler": "nearest"}).eval()
+    bilinear = build_arch("srnet", {"width": 8, "blocks": 2, "scale": 4, "upsampler": "bilinear"}).eval()
+    bilinear.warm_start_from(nearest)
+    mine, theirs = bilinear.state_dict(), nearest.state_dict()
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+    for module in nearest.upsampler:
+        if isinstance(module, torch.nn.Upsample):
+            module.mode, module.align_corners = "bilinear", False
+    x = torch.rand(1, 3, 9, 7)
+    with torch.inference_mode():
+        torch.testing.assert_close(bilinear(x, OMEGA), nearest(x, OMEGA))
+
+
+def test_bilinear_upsampler_has_no_period_of_the_scale_in_its_resize() -> None:
+    """The cause of the dot texture: a nearest resize of a random feature map repeats every value
+    in a 4 x 4 cell (ones across each cell's diagonal); a bilinear one varies inside the cell."""
+    feature = torch.rand(1, 1, 8, 8)
+    nearest = F.interpolate(feature, scale_factor=4, mode="nearest")
+    bilinear = F.interpolate(feature, scale_factor=4, mode="bilinear", align_corners=False)
+    assert torch.equal(nearest[..., ::4, ::4], nearest[..., 1::4, 1::4])
+    assert not torch.allclose(bilinear[..., 4:-4:4, 4:-4:4], bilinear[..., 5:-4:4, 5:-4:4])

@@ -1,4 +1,4 @@
-"""Tunable super-resolution network: EDSR-style residual blocks, a pixel-shuffle or nearest+conv upsampler.
+"""Tunable super-resolution network: EDSR-style residual blocks, a pixel-shuffle or resize+conv upsampler.
 
 Every convolution is a dense tunable 3x3 conv (fast on CPUs, see :mod:`tunecli.archs.unet`); the
 body runs at the low resolution, the upsampler doubles the size per stage (×2: one stage, ×4:
@@ -6,7 +6,7 @@ two, ×3: one ×3 stage), and the output adds the network's correction to a bicu
 the input, so an untrained correction of zero is already the bicubic baseline. Only local
 operations: tile-exact.
 
-Two upsamplers (the ``upsampler`` hyper-parameter):
+Three upsamplers (the ``upsampler`` hyper-parameter):
 
 - ``"shuffle"`` (the default here, so that checkpoints made before ``"nearest"`` load as they
   were; ``tunecli train upscale`` picks ``"nearest"``): per stage a conv to ``factor²·width``
@@ -16,6 +16,12 @@ Two upsamplers (the ``upsampler`` hyper-parameter):
   with a LeakyReLU(0.2) at the higher resolution (ESRGAN's and Real-ESRGAN's): every output
   pixel is computed by the same kernels, so no grid. The same multiply count per stage (a
   ``width → width`` conv on ``factor²`` times the pixels), 1/``factor²`` of its parameters.
+- ``"bilinear"``: the same with a bilinear resize (half-pixel centres). A nearest resize repeats
+  each feature ``factor``² times, a period-``factor`` pattern that the conv after it must undo;
+  a net trained on a perceptual objective leaves some of it as a faint dot texture at the
+  output's 4-px lattice (×4). Bilinear interpolation has no such pattern. Same parameters and
+  multiply count as ``"nearest"`` (a checkpoint of one warm-starts the other whole), a receptive
+  radius 1 px larger (×2, ×4).
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ from tunecli.archs.unet import ResBlock
 from tunecli.layers import TunableConv2d, TunableSequential
 
 SCALES = (2, 3, 4)
-UPSAMPLERS = ("shuffle", "nearest")
+UPSAMPLERS = ("shuffle", "nearest", "bilinear")
+#: the upsamplers that resize, then convolve: their weights have the same shapes
+_RESIZE = ("nearest", "bilinear")
 
 
 @register_arch("srnet", "tunable EDSR-style residual net with a pixel-shuffle or nearest+conv upsampler (upscale)")
@@ -77,7 +85,9 @@ class TunableSRNet(TunableNet):
         else:
             parts = [
                 (
-                    nn.Upsample(scale_factor=factor, mode="nearest"),
+                    nn.Upsample(scale_factor=factor, mode="nearest")
+                    if upsampler == "nearest"
+                    else nn.Upsample(scale_factor=factor, mode="bilinear", align_corners=False),
                     TunableConv2d(width, width, 3, p, padding=1, affine=affine),
                     nn.LeakyReLU(0.2, inplace=True),
                 )
@@ -107,6 +117,9 @@ class TunableSRNet(TunableNet):
             )
         for name in ("head", "body"):
             self.get_submodule(name).load_state_dict(source.get_submodule(name).state_dict())
+        if {source.upsampler_kind, self.upsampler_kind} <= set(_RESIZE) and source.upscale == self.upscale:
+            self.load_state_dict(source.state_dict())  # nearest <-> bilinear: every weight fits
+            return
         if source.upsampler_kind != self.upsampler_kind:
             return
         self.tail.load_state_dict(source.tail.state_dict())
@@ -122,7 +135,7 @@ class TunableSRNet(TunableNet):
             # resolution; an upper bound, kept as the shipped models declare it), bicubic 2
             radius = 1 + 2 * self.blocks + 1 + len(self.stages) + 1
         else:
-            radius = 1 + 2 * self.blocks + 1 + _nearest_upsampler_radius(self.stages)
+            radius = 1 + 2 * self.blocks + 1 + _resize_upsampler_radius(self.stages, self.upsampler_kind)
         return TilingContract(scale=self.upscale, size_multiple=1, receptive_radius=max(radius, 2), tile_exact=True)
 
     def forward(self, x: Tensor, omega: Tensor | None = None) -> Tensor:
@@ -133,16 +146,35 @@ class TunableSRNet(TunableNet):
         return base + correction.to(x.dtype)
 
 
-def _nearest_upsampler_radius(stages: list[int]) -> int:
-    """Input pixels each side that the nearest+conv upsampler and the tail reach, exactly.
+def _resize_upsampler_radius(stages: list[int], kind: str) -> int:
+    """Input pixels each side that the resize+conv upsampler and the tail reach, exactly.
 
     Walked back from the output: the tail's 3x3 conv reaches 1 pixel at the output resolution;
     per stage, last first, its conv adds 1 pixel at that stage's output resolution, and its
-    nearest resize by ``f`` (output pixel ``q`` reads input pixel ``q // f``) turns a reach of
-    ``r`` pixels into ``ceil(r / f)`` input pixels (the worst case over the ``f`` positions of
-    ``q`` in its cell). ×2, ×3: ceil(2 / f) = 1; ×4: ceil((ceil(2 / 2) + 1) / 2) = 1.
+    resize by ``f`` turns a reach of ``r`` pixels into :func:`_resize_reach` input pixels.
+    Nearest ×2, ×3, ×4: 1; bilinear ×2, ×4: 2, ×3: 1 (an odd factor centres the middle output
+    pixel of a cell on its input pixel).
     """
     reach = 1  # the tail
     for factor in reversed(stages):
-        reach = -(-(reach + 1) // factor)
+        reach = _resize_reach(reach + 1, factor, kind)
     return reach
+
+
+def _resize_reach(reach: int, factor: int, kind: str) -> int:
+    """How far (input pixels) from input pixel ``c`` the output pixels within ``reach`` of any
+    output pixel of ``c``'s cell read, the worst case over the ``factor`` positions in the cell.
+
+    A nearest resize's output pixel ``q`` reads input ``q // factor``; a bilinear one (half-pixel
+    centres) reads ``floor(u)`` and, unless ``u`` is a whole number, ``floor(u) + 1``, where
+    ``u = (q + ½) / factor − ½``: computed in integers as ``(2q + 1 − factor) / (2·factor)``."""
+    worst = 0
+    for offset in range(factor):  # q = offset: an output pixel of input pixel 0's cell
+        for q in range(offset - reach, offset + reach + 1):
+            if kind == "nearest":
+                reads = [q // factor]
+            else:
+                low, rest = divmod(2 * q + 1 - factor, 2 * factor)
+                reads = [low, low + 1] if rest else [low]
+            worst = max(worst, *(abs(r) for r in reads))
+    return worst
