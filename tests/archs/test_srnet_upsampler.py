@@ -56,12 +56,14 @@ def test_the_default_is_the_shipped_pixel_shuffle_layout() -> None:
     assert net.tiling.receptive_radius == 1 + 2 + 1 + 2 + 1  # unchanged: head, block, body, stages, tail
 
 
-@pytest.mark.parametrize("name", ["upscale-x4", "upscale-x2"])
-def test_shipped_checkpoints_rebuild_with_the_nearest_upsampler_and_its_radius(name: str) -> None:
+@pytest.mark.parametrize(("name", "upsampler", "extra"), [("upscale-x4", "bilinear", 1), ("upscale-x2", "nearest", 0)])
+def test_shipped_checkpoints_rebuild_with_their_resize_upsampler_and_its_radius(
+    name: str, upsampler: str, extra: int
+) -> None:
     model = load_model(name)
-    assert model.module.hparams["upsampler"] == "nearest"
+    assert model.module.hparams["upsampler"] == upsampler
     assert model.module.tiling.to_json() == model.info.meta["tiling"]
-    assert model.info.meta["tiling"]["receptive_radius"] == 2 * model.module.hparams["blocks"] + 3
+    assert model.info.meta["tiling"]["receptive_radius"] == 2 * model.module.hparams["blocks"] + 3 + extra
 
 
 def test_an_unknown_upsampler_is_refused() -> None:
@@ -151,16 +153,16 @@ def test_warm_start_across_upsamplers_carries_head_and_body_only() -> None:
         build_arch("srnet", {"width": 16, "blocks": 2, "upsampler": "nearest"}).warm_start_from(teacher_like)
 
 
-def test_training_an_upscaler_picks_the_nearest_upsampler_unless_told() -> None:
-    """`tunecli train upscale` builds srnet with "nearest" (the arch's own default stays "shuffle",
+def test_training_an_upscaler_picks_the_bilinear_upsampler_unless_told() -> None:
+    """`tunecli train upscale` builds srnet with "bilinear" (the arch's own default stays "shuffle",
     which the checkpoints without an ``upsampler`` hyper-parameter were made with)."""
     from types import SimpleNamespace
 
     from tunecli.tasks import get_task
 
     task = get_task("upscale")
-    assert task.arch_defaults(SimpleNamespace(arch=None)) == {"upsampler": "nearest"}
-    assert task.arch_defaults(SimpleNamespace(arch="srnet")) == {"upsampler": "nearest"}
+    assert task.arch_defaults(SimpleNamespace(arch=None)) == {"upsampler": "bilinear"}
+    assert task.arch_defaults(SimpleNamespace(arch="srnet")) == {"upsampler": "bilinear"}
     assert task.arch_defaults(SimpleNamespace(arch="test-upsampler")) == {}
     assert build_arch("srnet", TINY).upsampler_kind == "shuffle"
 
