@@ -9,7 +9,7 @@ operations: tile-exact.
 Three upsamplers (the ``upsampler`` hyper-parameter):
 
 - ``"shuffle"`` (the default here, so that checkpoints made before ``"nearest"`` load as they
-  were; ``tunecli train upscale`` picks ``"nearest"``): per stage a conv to ``factor²·width``
+  were; ``tunecli train upscale`` picks ``"bilinear"``): per stage a conv to ``factor²·width``
   channels at the lower resolution, a pixel shuffle and a ReLU (EDSR's). Each output pixel of a stage comes from its
   own slice of kernels, so an imperfectly trained net leaves a period-``factor`` checkerboard.
 - ``"nearest"``: per stage a nearest-neighbour resize by ``factor`` and a ``width → width`` conv
@@ -39,7 +39,7 @@ UPSAMPLERS = ("shuffle", "nearest", "bilinear")
 _RESIZE = ("nearest", "bilinear")
 
 
-@register_arch("srnet", "tunable EDSR-style residual net with a pixel-shuffle or nearest+conv upsampler (upscale)")
+@register_arch("srnet", "tunable EDSR-style residual net with a pixel-shuffle or resize+conv upsampler (upscale)")
 class TunableSRNet(TunableNet):
     """``(B, channels, H, W)`` float in [0, 1] → ``(B, channels, H·scale, W·scale)``.
 
