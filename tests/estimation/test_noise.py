@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tunecli.estimation import noise
 from tunecli.estimation.noise import estimate_noise_sigma
 
 skimage_data = pytest.importorskip("skimage.data")
@@ -177,3 +178,42 @@ def test_box_sums_match_the_windows(height: int, width: int) -> None:
     plane = np.random.default_rng(4).random((40, 30))
     windows = np.lib.stride_tricks.sliding_window_view(plane, (height, width)).sum(axis=(2, 3))
     np.testing.assert_allclose(noise._box_sum(plane, height, width), windows, rtol=1e-12)
+
+
+def test_torch_threads_are_set_back_also_after_an_error() -> None:
+    """The estimate runs on one thread (see the module's "Cost") and leaves torch as it found it."""
+    import torch
+
+    before = torch.get_num_threads()
+    estimate_noise_sigma(noisy(crop("astronaut", 64), 15.0, seed=3, clipped=False))
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="too small"):
+        estimate_noise_sigma(np.zeros((2, 2, 3)))
+    assert torch.get_num_threads() == before
+
+
+class _Cycling(noise._PatchSet):
+    """Four patches whose σ alternates between 0.5 and 0.6: a 2-cycle of selections (2 and 3 patches)."""
+
+    def __init__(self) -> None:  # no image: only what :meth:`estimate` reads
+        self.texture = np.array([0.1, 0.2, 0.3, 0.4])
+        self.threshold, self.clipped, self.calls = 1.0, False, 0
+
+    def enough(self, selected: np.ndarray) -> bool:
+        return True
+
+    def sigma(self, selected: np.ndarray) -> float:
+        self.calls += 1
+        return 0.6 if int(selected.sum()) == 2 else 0.5
+
+
+@pytest.mark.parametrize("start", [0.5, 0.6])
+def test_a_two_cycle_stops_early_with_the_value_of_the_last_iteration(start: float) -> None:
+    """Every iteration run out (the loop without the shortcut) ends on the same σ as the shortcut."""
+    full = _Cycling()
+    sigma = start
+    for _ in range(noise.MAX_ITERATIONS):
+        sigma = full.sigma(full.texture < full.threshold * sigma**2)
+    cycling = _Cycling()
+    assert cycling.estimate(start=start) == sigma
+    assert cycling.calls == 2 < full.calls == noise.MAX_ITERATIONS

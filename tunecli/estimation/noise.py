@@ -53,12 +53,19 @@ reads as the level of the image's flat areas. An 8-bit image without noise reads
 Cost. The patches (n ≤ :data:`MAX_PATCHES` lattice positions) are gathered only where a sum
 needs them, in float32 blocks small enough to stay in the cache; their products cost ``n·d²``
 for the first selection, then only for the patches that join or leave it (a few per cent),
-summed in float64, on torch's thread pool (numpy's BLAS keeps a second pool; on a busy machine
-the two competed and the products took up to three times as long, erratically). The products
-are most of the time (on a 481×321 colour image about half, the gathering a sixth to a fifth:
-cProfile, one thread), and the lattice is kept this dense on purpose: with fewer patches the
-Marchenko–Pastur edge widens and lets weak signal directions in (a third fewer colour patches
-read σ 0.01–0.2 higher on average on CBSD68 and McMaster). The gradient energies come from box
+summed in float64. The products are numpy's ``xᵀ·x``, which its BLAS runs as a symmetric rank-k
+update (half the work of a general product). The whole estimate runs on one thread, torch's and
+numpy's BLAS alike, set back when it returns: it is many small operations, and on a 2-core
+machine two threads made it 1.5–3 times slower and erratic (waiting for the second thread cost
+up to 15 ms for a product of 61 patches); one thread also keeps numpy's BLAS pool from competing
+with torch's (on a busy machine the two did, and the products took up to three times as long).
+The products and the gathering are most of the time (on a 481×321 colour image about 45 % and
+20 %: cProfile, one thread), and the lattice is kept this dense on purpose: with fewer patches
+the Marchenko–Pastur edge widens and lets weak signal directions in (a third fewer colour patches
+read σ 0.01–0.2 higher on average on CBSD68 and McMaster; starting the colour estimate from a
+pooled estimate on a sparser lattice saved a quarter of the time but moved low-noise estimates
+by up to 0.7). An iteration that falls into a 2-cycle (the selection of two steps back comes
+back) stops there with the value the last iteration would reach. The gradient energies come from box
 sums over the image (small images) or from the gathered patches (large ones, where the lattice
 is sparse); the level histogram of a clipped image from a box sum of the selection over the
 image; the clipped-normal model is solved for σ by regula falsi (about 6 evaluations). Larger
@@ -123,11 +130,24 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
     ``ValueError`` for a wrong shape or dtype, non-finite samples or too small an image.
     See the module docstring for the method, its assumptions and its cost.
     """
-    planes = np.asarray(image)
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread for torch and numpy's BLAS: see "Cost" in the module docstring
+    try:
+        with threadpool_limits(1, user_api="blas"):
+            return _estimate(np.asarray(image), np.shape(image))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _estimate(planes: np.ndarray, shape: tuple[int, ...]) -> float:
+    """:func:`estimate_noise_sigma` of ``planes`` (the caller's image, of ``shape``), on the current thread pool."""
     if planes.ndim == 2:
         planes = planes[:, :, None]
     if planes.ndim != 3 or planes.shape[2] < 1:
-        raise ValueError(f"expected an (H, W) or (H, W, C) image, got shape {np.shape(image)}")
+        raise ValueError(f"expected an (H, W) or (H, W, C) image, got shape {shape}")
     if not np.issubdtype(planes.dtype, np.floating):
         raise ValueError(f"expected float samples in [0, 1], got {planes.dtype} (divide 8-bit samples by 255)")
     if not np.isfinite(planes).all():
@@ -427,18 +447,17 @@ class _PatchSet:
         """Σ x and Σ x·xᵀ over the selected patches x: float64 ``(d,)`` and ``(d, d)``, the
         products of float32 blocks of :data:`_BLOCK_ROWS` patches summed in float64.
 
-        The products are torch's: numpy's BLAS keeps a second pool of threads that, on a busy
-        machine, competes with torch's (which the denoiser uses anyway): measured up to three
-        times as slow, and erratic."""
+        The products are numpy's ``xᵀ·x``, which its BLAS takes as a symmetric rank-k update
+        (``syrk``, half the work of torch's general product: 2.7 against 4.9 ms for 8192 patches
+        of 147 samples, one thread); its threads are held to one (see :func:`estimate_noise_sigma`)."""
         import torch
 
         total = np.zeros(self.dim)
-        products = torch.zeros((self.dim, self.dim), dtype=torch.float64)
+        products = np.zeros((self.dim, self.dim))
         for rows in self._blocks(selected):
-            block = torch.from_numpy(rows)
-            products += (block.T @ block).double()
-            total += block.sum(dim=0).double().numpy()  # torch sums float32 pairwise: exact enough, and fast
-        return total, products.numpy()
+            products += rows.T @ rows
+            total += torch.from_numpy(rows).sum(dim=0).double().numpy()  # torch sums float32 pairwise: exact enough
+        return total, products
 
     def variance(self, selected: np.ndarray) -> float:
         """The noise variance of the selected patches (0–1 scale, as measured: clipping not undone)."""
@@ -493,13 +512,19 @@ class _PatchSet:
             every[:: math.ceil(len(every) / START_PATCHES)] = True
             start = math.sqrt(max(self.variance(every), 0.0))
         sigma = start
-        for _ in range(MAX_ITERATIONS):
+        history: list[tuple[np.ndarray, float]] = []  # each iteration's selection and σ
+        for iteration in range(MAX_ITERATIONS):
             selected = self.texture < self.threshold * sigma**2
             if self.clipped:  # near a bound the noise is clipped: those patches would pull σ down
                 selected &= self.margin > CLIP_MARGIN * sigma + 0.5 / 255
             if not self.enough(selected):
                 break
+            if len(history) >= 2 and np.array_equal(selected, history[-2][0]):
+                # a 2-cycle: from here σ alternates between the last two values for good, so the
+                # value the last iteration would reach is known without running the rest
+                return history[-2][1] if (MAX_ITERATIONS - 1 - iteration) % 2 == 0 else history[-1][1]
             previous, sigma = sigma, self.sigma(selected)
+            history.append((selected, sigma))
             if abs(sigma - previous) <= _RELATIVE_TOLERANCE * previous:
                 break
         return sigma
