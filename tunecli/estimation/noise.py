@@ -54,11 +54,14 @@ Cost. The patches (n ≤ :data:`MAX_PATCHES` lattice positions) are gathered onl
 needs them, in float32 blocks small enough to stay in the cache; their products cost ``n·d²``
 for the first selection, then only for the patches that join or leave it (a few per cent),
 summed in float64. The products are numpy's ``xᵀ·x``, which its BLAS runs as a symmetric rank-k
-update (half the work of a general product). The whole estimate runs on one thread, torch's and
-numpy's BLAS alike, set back when it returns: it is many small operations, and on a 2-core
-machine two threads made it 1.5–3 times slower and erratic (waiting for the second thread cost
-up to 15 ms for a product of 61 patches); one thread also keeps numpy's BLAS pool from competing
-with torch's (on a busy machine the two did, and the products took up to three times as long).
+update (half the work of a general product). Torch and numpy's BLAS run on one thread during the
+estimate (torch's count is set back when it returns): it is many small operations, and on a
+2-core machine torch's two threads made it 1.5–3 times slower and erratic (waiting for the second
+thread cost up to 15 ms for a product of 61 patches); one thread also keeps numpy's BLAS pool
+from competing with torch's (on a busy machine the two did, and the products took up to three
+times as long). The blocks of one sum are instead shared among as many Python threads as torch
+had (numpy releases the GIL while it gathers and multiplies), each summing its share, the shares
+added in a fixed order (deterministic): a sixth less time on 2 cores.
 The products and the gathering are most of the time (on a 481×321 colour image about 45 % and
 20 %: cProfile, one thread), and the lattice is kept this dense on purpose: with fewer patches
 the Marchenko–Pastur edge widens and lets weak signal directions in (a third fewer colour patches
@@ -82,6 +85,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -136,14 +141,22 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread for torch and numpy's BLAS: see "Cost" in the module docstring
     try:
-        with threadpool_limits(1, user_api="blas"):
-            return _estimate(np.asarray(image), np.shape(image))
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+            return _estimate(np.asarray(image), np.shape(image), _Workers(pool, threads))
     finally:
         torch.set_num_threads(threads)
 
 
-def _estimate(planes: np.ndarray, shape: tuple[int, ...]) -> float:
-    """:func:`estimate_noise_sigma` of ``planes`` (the caller's image, of ``shape``), on the current thread pool."""
+@dataclass(frozen=True)
+class _Workers:
+    """Threads for the patch sums (:meth:`_PatchSet._sums`): the pool and how many it holds."""
+
+    pool: ThreadPoolExecutor | None = None
+    size: int = 1
+
+
+def _estimate(planes: np.ndarray, shape: tuple[int, ...], workers: _Workers) -> float:
+    """:func:`estimate_noise_sigma` of ``planes`` (the caller's image, of ``shape``)."""
     if planes.ndim == 2:
         planes = planes[:, :, None]
     if planes.ndim != 3 or planes.shape[2] < 1:
@@ -168,6 +181,7 @@ def _estimate(planes: np.ndarray, shape: tuple[int, ...]) -> float:
         pooled_side,
         [(t[c], m[c]) for t, m in maps[pooled_side] for c in range(channels)] if dense else None,
         [b[:, :, c : c + 1] for b in bins for c in range(channels)] if bins is not None else None,
+        workers,
     ).estimate()
     joint_side = _patch_side(regions, channels) if channels > 1 else None
     if joint_side is None:
@@ -176,7 +190,7 @@ def _estimate(planes: np.ndarray, shape: tuple[int, ...]) -> float:
         maps[joint_side] = [_channel_maps(r, joint_side) for r in regions]
     joint_maps = [(t.sum(axis=0), m.min(axis=0)) for t, m in maps[joint_side]] if dense else None
     # from the pooled σ, which lies close: it saves the joint's costliest pass, over every patch
-    joint = _PatchSet(regions, joint_side, joint_maps, bins).estimate(start=pooled)
+    joint = _PatchSet(regions, joint_side, joint_maps, bins, workers).estimate(start=pooled)
     # white noise: both measure σ and the joint one more closely; noise shared by the channels:
     # the joint one sees only its weakest colour direction and falls well below the pooled one
     return 255.0 * (joint if joint >= CHANNEL_AGREEMENT * pooled else pooled)
@@ -382,8 +396,10 @@ class _PatchSet:
         side: int,
         maps: list[tuple[np.ndarray, np.ndarray]] | None,
         bins: list[np.ndarray] | None = None,
+        workers: _Workers = _Workers(),
     ) -> None:
         self.side = side
+        self.pool, self.pool_size = workers.pool, workers.size
         self.clipped = bins is not None
         channels = stacks[0].shape[2]
         self.dim = side * side * channels
@@ -432,16 +448,22 @@ class _PatchSet:
         self._kept[name] = (selected.copy(), value)
         return value
 
-    def _blocks(self, selected: np.ndarray, shaped: bool = False) -> Iterator[np.ndarray]:
-        """The selected patches (a mask over the lattices of all the stacks), less the offset, in
-        float32 blocks of at most :data:`_BLOCK_ROWS`: ``(m, d)``, or ``(m, s, s, c)`` if ``shaped``.
-        Gathered when asked for, so that only the patches used are ever copied."""
+    def _block_indices(self, selected: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per block of at most :data:`_BLOCK_ROWS` selected patches (a mask over the lattices of
+        all the stacks): the stack's windows and the rows and columns of its patches."""
         for windows, (rows, cols), start in zip(self.windows, self.cells, self.starts[:-1], strict=True):
             mine = np.flatnonzero(selected[start : start + len(rows)])
             for first in range(0, len(mine), _BLOCK_ROWS):
                 chosen = mine[first : first + _BLOCK_ROWS]
-                block = windows[rows[chosen], cols[chosen]]  # (m, s, s, c), C-contiguous
-                yield block if shaped else block.reshape(len(chosen), self.dim)
+                yield windows, rows[chosen], cols[chosen]
+
+    def _blocks(self, selected: np.ndarray, shaped: bool = False) -> Iterator[np.ndarray]:
+        """The selected patches (a mask over the lattices of all the stacks), less the offset, in
+        float32 blocks of at most :data:`_BLOCK_ROWS`: ``(m, d)``, or ``(m, s, s, c)`` if ``shaped``.
+        Gathered when asked for, so that only the patches used are ever copied."""
+        for windows, rows, cols in self._block_indices(selected):
+            block = windows[rows, cols]  # (m, s, s, c), C-contiguous
+            yield block if shaped else block.reshape(len(rows), self.dim)
 
     def _sums(self, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Σ x and Σ x·xᵀ over the selected patches x: float64 ``(d,)`` and ``(d, d)``, the
@@ -452,12 +474,22 @@ class _PatchSet:
         of 147 samples, one thread); its threads are held to one (see :func:`estimate_noise_sigma`)."""
         import torch
 
-        total = np.zeros(self.dim)
-        products = np.zeros((self.dim, self.dim))
-        for rows in self._blocks(selected):
-            products += rows.T @ rows
-            total += torch.from_numpy(rows).sum(dim=0).double().numpy()  # torch sums float32 pairwise: exact enough
-        return total, products
+        def run(part: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+            total = np.zeros(self.dim)
+            products = np.zeros((self.dim, self.dim))
+            for windows, rows, cols in part:
+                block = windows[rows, cols].reshape(len(rows), self.dim)
+                products += block.T @ block
+                total += torch.from_numpy(block).sum(dim=0).double().numpy()  # pairwise float32: exact enough
+            return total, products
+
+        jobs = list(self._block_indices(selected))
+        workers = min(self.pool_size, len(jobs))
+        if self.pool is None or workers <= 1:
+            return run(jobs)
+        # each worker sums its share of the blocks, the shares added in a fixed order: deterministic
+        parts = list(self.pool.map(run, [jobs[k::workers] for k in range(workers)]))
+        return sum(t for t, _ in parts), sum(p for _, p in parts)
 
     def variance(self, selected: np.ndarray) -> float:
         """The noise variance of the selected patches (0–1 scale, as measured: clipping not undone)."""
