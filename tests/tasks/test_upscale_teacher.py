@@ -203,3 +203,19 @@ def test_train_upscale_help_lists_teacher() -> None:
     help_text = runner.invoke(app, ["train", "upscale", "--help"], env={"COLUMNS": "200"}).output
     assert "--teacher" in help_text and "bench/upscale_teacher.py" in help_text
     assert "--teacher" not in runner.invoke(app, ["train", "denoise", "--help"], env={"COLUMNS": "200"}).output
+
+
+@pytest.mark.parametrize(("teacher", "weight", "says"), [("t", 0.05, True), ("t", 0.0, False), (None, 0.05, None)])
+def test_the_perceptual_axis_says_when_an_adversarial_term_was_trained(
+    teacher: str | None, weight: float, says: bool | None
+) -> None:
+    """A distilled checkpoint's card names its adversarial term when it had one; without a
+    teacher the axis keeps the GAN upscalers' wording, which names it anyway."""
+    from types import SimpleNamespace
+
+    config = SimpleNamespace(task_options={"teacher": teacher, "adversarial_weight": weight})
+    meaning = get_task("upscale").alpha_space(config).axes[1].meaning  # type: ignore[arg-type]
+    if says is None:
+        assert meaning == upscale.alpha_space().axes[1].meaning
+    else:
+        assert meaning.startswith("the teacher's look") and ("adversarial term" in meaning) is says

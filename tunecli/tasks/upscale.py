@@ -95,12 +95,14 @@ def teacher_file(teacher: Path, scale: int, image: Path, folders: Sequence[Path]
     raise ValueError(f"{image} is not below any of {', '.join(map(str, folders))}")
 
 
-def alpha_space(distilled: bool = False) -> AlphaSpace:
+def alpha_space(distilled: bool = False, adversarial: bool = False) -> AlphaSpace:
     """The upscaler's alpha space (p = 2 simplex, user-facing scalar alpha); ``distilled``: the
-    perceptual objective is the distance to a teacher's output (``--teacher``), which the card's
+    perceptual objective is the distance to a teacher's output (``--teacher``), and
+    ``adversarial``: with an adversarial term (``--adversarial-weight`` > 0), which the card's
     alpha-1 text then says."""
+    terms = "pixels and VGG features, distilled" + ("; plus an adversarial term" if adversarial else "")
     perceptual = (
-        "the teacher's look (its upscale's pixels and VGG features, distilled): crisper edges, at some PSNR cost"
+        f"the teacher's look (its upscale's {terms}): crisper edges, at some PSNR cost"
         if distilled
         else "restored texture (feature + adversarial losses), at some PSNR cost"
     )
@@ -234,7 +236,12 @@ class UpscaleTask(Task):
     )
 
     def alpha_space(self, config: TrainSettings | None = None) -> AlphaSpace:
-        return alpha_space(distilled=config is not None and bool(config.task_options.get("teacher")))
+        if config is None:
+            return alpha_space()
+        options = config.task_options
+        return alpha_space(
+            distilled=bool(options.get("teacher")), adversarial=float(options.get("adversarial_weight") or 0) > 0
+        )
 
     def card_alpha_space(self, space: AlphaSpace, meta: dict[str, Any], sha256: Callable[[], str]) -> AlphaSpace:
         """The shipped upscalers' cards promised texture "as GAN upscalers give" at alpha 1; what
