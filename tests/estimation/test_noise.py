@@ -180,8 +180,9 @@ def test_box_sums_match_the_windows(height: int, width: int) -> None:
     np.testing.assert_allclose(noise._box_sum(plane, height, width), windows, rtol=1e-12)
 
 
-def test_torch_threads_are_set_back_also_after_an_error() -> None:
-    """The estimate runs on one thread (see the module's "Cost") and leaves torch as it found it."""
+def test_torch_threads_are_left_as_they_were_also_after_an_error() -> None:
+    """The estimate keeps torch out of its sums and never changes its thread count (a batch runs
+    the model on torch's threads while it estimates the next image)."""
     import torch
 
     before = torch.get_num_threads()
@@ -190,6 +191,49 @@ def test_torch_threads_are_set_back_also_after_an_error() -> None:
     with pytest.raises(ValueError, match="too small"):
         estimate_noise_sigma(np.zeros((2, 2, 3)))
     assert torch.get_num_threads() == before
+
+
+def test_the_blas_limit_is_set_once_and_set_back_when_the_last_overlapping_estimate_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Estimates that overlap (a batch estimates on background threads) share one limit: set by
+    the first, set back by the last, so none restores what another still needs."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    events: list[str] = []
+
+    class Limit:
+        def __init__(self, limits: int, user_api: str) -> None:
+            events.append(f"set {limits} {user_api}")
+
+        def restore_original_limits(self) -> None:
+            events.append("restore")
+
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", Limit)
+    guard = noise._OneBlasThread()
+    with guard:
+        with guard:
+            events.append("both inside")
+        events.append("one left")
+    assert events == ["set 1 blas", "both inside", "one left", "restore"]
+
+
+def test_overlapping_estimates_agree_and_leave_blas_threads_as_they_were() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch  # noqa: F401 - the estimate imports it: its libraries are loaded from here on
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads() -> list[int]:
+        return [info["num_threads"] for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"]
+
+    image = noisy(crop("astronaut", 64), 15.0, seed=3, clipped=False)
+    alone = estimate_noise_sigma(image)
+    before = blas_threads()
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(estimate_noise_sigma, [image] * 8))
+    assert results == pytest.approx([alone] * 8, rel=1e-12)  # BLAS threads may differ by thread
+    assert blas_threads() == before
 
 
 class _Cycling(noise._PatchSet):

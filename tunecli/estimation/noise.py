@@ -54,22 +54,23 @@ Cost. The patches (n ≤ :data:`MAX_PATCHES` lattice positions) are gathered onl
 needs them, in float32 blocks small enough to stay in the cache; their products cost ``n·d²``
 for the first selection, then only for the patches that join or leave it (a few per cent),
 summed in float64. The products are numpy's ``xᵀ·x``, which its BLAS runs as a symmetric rank-k
-update (half the work of a general product). Torch and numpy's BLAS run on one thread during the
-estimate (torch's count is set back when it returns): it is many small operations, and on a
-2-core machine torch's two threads made it 1.5–3 times slower and erratic (waiting for the second
-thread cost up to 15 ms for a product of 61 patches); one thread also keeps numpy's BLAS pool
-from competing with torch's (on a busy machine the two did, and the products took up to three
-times as long). The blocks of one sum are instead shared among as many Python threads as torch
-had (numpy releases the GIL while it gathers and multiplies), each summing its share, the shares
-added in a fixed order (deterministic): a sixth less time on 2 cores.
-The products and the gathering are most of the time (on a 481×321 colour image about 45 % and
-20 %: cProfile, one thread), and the lattice is kept this dense on purpose: with fewer patches
-the Marchenko–Pastur edge widens and lets weak signal directions in (a third fewer colour patches
+update (half the work of torch's general product: 2.7 against 4.9 ms for 8192 patches of 147
+samples on one core), with numpy's BLAS held to one thread while estimates run
+(:class:`_OneBlasThread`): its own threads made the estimate slower on 2 cores, and on a busy
+machine they competed with torch's (the products took up to three times as long). Torch is kept
+out of the sums: its threads, waking for each of the estimate's many small operations, made it
+1.5–3 times slower and erratic on 2 cores (up to 15 ms for a product of 61 patches), and its
+thread count is the caller's, which a batch uses for the model while it estimates the next image.
+The blocks of one sum are shared among as many Python threads as torch is given (numpy releases
+the GIL while it gathers and multiplies), their sums added in the blocks' order whichever thread
+made them: a sixth less time on 2 cores. The products and the gathering are most of the time (on
+a 481×321 colour image about 45 % and 20 %: cProfile, one thread), and the lattice is kept this
+dense on purpose: with fewer patches the Marchenko–Pastur edge widens and lets weak signal directions in (a third fewer colour patches
 read σ 0.01–0.2 higher on average on CBSD68 and McMaster; starting the colour estimate from a
 pooled estimate on a sparser lattice saved a quarter of the time but moved low-noise estimates
 by up to 0.7). An iteration that falls into a 2-cycle (the selection of two steps back comes
-back) stops there with the value the last iteration would reach. The gradient energies come from box
-sums over the image (small images) or from the gathered patches (large ones, where the lattice
+back) stops there with the value the last iteration would reach. The gradient energies come from
+box sums over the image (small images) or from the gathered patches (large ones, where the lattice
 is sparse); the level histogram of a clipped image from a box sum of the selection over the
 image; the clipped-normal model is solved for σ by regula falsi (about 6 evaluations). Larger
 images are read through at most 4 × 4 evenly spread :data:`REGION_SIDE`-px regions.
@@ -84,10 +85,11 @@ astronaut, camera and chelsea, float and 8-bit clipped): |error| ≤ 1.0 at σ �
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -131,32 +133,53 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
 
     ``image``: ``(H, W)`` or ``(H, W, C)`` float samples, 0 = black and 1 = full scale (divide
     8-bit samples by 255), finite; noise that was not clipped may stray outside [0, 1]. It needs
-    at least about 8×8 px. Returns 0.0 for a constant image. Deterministic. Raises
+    at least about 8×8 px. Returns 0.0 for a constant image. Deterministic (to float rounding
+    where numpy's BLAS runs on another number of threads). Raises
     ``ValueError`` for a wrong shape or dtype, non-finite samples or too small an image.
     See the module docstring for the method, its assumptions and its cost.
     """
     import torch
-    from threadpoolctl import threadpool_limits
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one thread for torch and numpy's BLAS: see "Cost" in the module docstring
-    try:
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
-            return _estimate(np.asarray(image), np.shape(image), _Workers(pool, threads))
-    finally:
-        torch.set_num_threads(threads)
+    workers = max(1, torch.get_num_threads())  # the parallelism the caller gave torch
+    with _ONE_BLAS_THREAD, ThreadPoolExecutor(workers) as pool:
+        return _estimate(np.asarray(image), np.shape(image), pool if workers > 1 else None)
 
 
-@dataclass(frozen=True)
-class _Workers:
-    """Threads for the patch sums (:meth:`_PatchSet._sums`): the pool and how many it holds."""
+class _OneBlasThread:
+    """Holds numpy's BLAS to one thread while any estimate runs (see "Cost" in the module
+    docstring) and sets its thread count back when the last one ends: estimates may run at once
+    on several threads (a batch decodes and estimates on background threads), and none may set
+    back what another still needs. (With numpy 2.4's OpenBLAS, a limit set on a background thread
+    after one was set back on the main thread was seen not to take: the estimate is then slower
+    there, by about a tenth, and equal to float rounding.)"""
 
-    pool: ThreadPoolExecutor | None = None
-    size: int = 1
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._limit: Any = None  # threadpoolctl's limit while held
+
+    def __enter__(self) -> None:
+        from threadpoolctl import threadpool_limits
+
+        with self._lock:
+            if self._holders == 0:
+                self._limit = threadpool_limits(1, user_api="blas")
+            self._holders += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0:
+                self._limit.restore_original_limits()
+                self._limit = None
 
 
-def _estimate(planes: np.ndarray, shape: tuple[int, ...], workers: _Workers) -> float:
-    """:func:`estimate_noise_sigma` of ``planes`` (the caller's image, of ``shape``)."""
+_ONE_BLAS_THREAD = _OneBlasThread()
+
+
+def _estimate(planes: np.ndarray, shape: tuple[int, ...], pool: ThreadPoolExecutor | None) -> float:
+    """:func:`estimate_noise_sigma` of ``planes`` (the caller's image, of ``shape``); ``pool``:
+    threads for the patch sums (:meth:`_PatchSet._sums`), or None to sum on this one."""
     if planes.ndim == 2:
         planes = planes[:, :, None]
     if planes.ndim != 3 or planes.shape[2] < 1:
@@ -181,7 +204,7 @@ def _estimate(planes: np.ndarray, shape: tuple[int, ...], workers: _Workers) -> 
         pooled_side,
         [(t[c], m[c]) for t, m in maps[pooled_side] for c in range(channels)] if dense else None,
         [b[:, :, c : c + 1] for b in bins for c in range(channels)] if bins is not None else None,
-        workers,
+        pool,
     ).estimate()
     joint_side = _patch_side(regions, channels) if channels > 1 else None
     if joint_side is None:
@@ -190,7 +213,7 @@ def _estimate(planes: np.ndarray, shape: tuple[int, ...], workers: _Workers) -> 
         maps[joint_side] = [_channel_maps(r, joint_side) for r in regions]
     joint_maps = [(t.sum(axis=0), m.min(axis=0)) for t, m in maps[joint_side]] if dense else None
     # from the pooled σ, which lies close: it saves the joint's costliest pass, over every patch
-    joint = _PatchSet(regions, joint_side, joint_maps, bins, workers).estimate(start=pooled)
+    joint = _PatchSet(regions, joint_side, joint_maps, bins, pool).estimate(start=pooled)
     # white noise: both measure σ and the joint one more closely; noise shared by the channels:
     # the joint one sees only its weakest colour direction and falls well below the pooled one
     return 255.0 * (joint if joint >= CHANNEL_AGREEMENT * pooled else pooled)
@@ -239,6 +262,15 @@ def _box_sum(plane: np.ndarray, height: int, width: int) -> np.ndarray:
     for j in range(1, width):
         sums += rows[:, j : rows.shape[1] - width + 1 + j]
     return sums
+
+
+def _column_sums(block: np.ndarray) -> np.ndarray:
+    """Σ over the rows of ``block`` float32 ``(m, d)``: float64 ``(d,)``, summed in float32 runs of at
+    most 256 rows (exact to ~1e-7 of a run's sum) whose sums are added in float64."""
+    m = len(block)
+    head = m - m % 256
+    total = block[:head].reshape(-1, 256, block.shape[1]).sum(axis=1).sum(axis=0, dtype=np.float64)
+    return total + block[head:].sum(axis=0, dtype=np.float64)
 
 
 def _texture_and_margin(patches: np.ndarray, offset: float) -> tuple[np.ndarray, np.ndarray]:
@@ -396,10 +428,10 @@ class _PatchSet:
         side: int,
         maps: list[tuple[np.ndarray, np.ndarray]] | None,
         bins: list[np.ndarray] | None = None,
-        workers: _Workers = _Workers(),
+        pool: ThreadPoolExecutor | None = None,
     ) -> None:
         self.side = side
-        self.pool, self.pool_size = workers.pool, workers.size
+        self.pool = pool
         self.clipped = bins is not None
         channels = stacks[0].shape[2]
         self.dim = side * side * channels
@@ -471,25 +503,22 @@ class _PatchSet:
 
         The products are numpy's ``xᵀ·x``, which its BLAS takes as a symmetric rank-k update
         (``syrk``, half the work of torch's general product: 2.7 against 4.9 ms for 8192 patches
-        of 147 samples, one thread); its threads are held to one (see :func:`estimate_noise_sigma`)."""
-        import torch
+        of 147 samples, one thread); its threads are held to one (:class:`_OneBlasThread`)."""
 
-        def run(part: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-            total = np.zeros(self.dim)
-            products = np.zeros((self.dim, self.dim))
-            for windows, rows, cols in part:
-                block = windows[rows, cols].reshape(len(rows), self.dim)
-                products += block.T @ block
-                total += torch.from_numpy(block).sum(dim=0).double().numpy()  # pairwise float32: exact enough
-            return total, products
+        def block_sums(job: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+            windows, rows, cols = job
+            block = windows[rows, cols].reshape(len(rows), self.dim)  # gathered here, on the worker
+            return _column_sums(block), block.T @ block
 
         jobs = list(self._block_indices(selected))
-        workers = min(self.pool_size, len(jobs))
-        if self.pool is None or workers <= 1:
-            return run(jobs)
-        # each worker sums its share of the blocks, the shares added in a fixed order: deterministic
-        parts = list(self.pool.map(run, [jobs[k::workers] for k in range(workers)]))
-        return sum(t for t, _ in parts), sum(p for _, p in parts)
+        # the blocks' sums are added in the blocks' order whoever computed them: the same result
+        # on any number of threads
+        parts = self.pool.map(block_sums, jobs) if self.pool is not None and len(jobs) > 1 else map(block_sums, jobs)
+        total, products = np.zeros(self.dim), np.zeros((self.dim, self.dim))
+        for block_total, block_products in parts:
+            total += block_total
+            products += block_products
+        return total, products
 
     def variance(self, selected: np.ndarray) -> float:
         """The noise variance of the selected patches (0–1 scale, as measured: clipping not undone)."""
