@@ -65,10 +65,10 @@ The blocks of one sum are shared among as many Python threads as torch is given 
 the GIL while it gathers and multiplies), their sums added in the blocks' order whichever thread
 made them: a sixth less time on 2 cores. The products and the gathering are most of the time (on
 a 481×321 colour image about 45 % and 20 %: cProfile, one thread), and the lattice is kept this
-dense on purpose: with fewer patches the Marchenko–Pastur edge widens and lets weak signal directions in (a third fewer colour patches
-read σ 0.01–0.2 higher on average on CBSD68 and McMaster; starting the colour estimate from a
-pooled estimate on a sparser lattice saved a quarter of the time but moved low-noise estimates
-by up to 0.7). An iteration that falls into a 2-cycle (the selection of two steps back comes
+dense on purpose: with fewer patches the Marchenko–Pastur edge widens and lets weak signal
+directions in (a third fewer colour patches read σ 0.01–0.2 higher on average on CBSD68 and
+McMaster; starting the colour estimate from a pooled estimate on a sparser lattice saved a
+quarter of the time but moved low-noise estimates by up to 0.7). An iteration that falls into a 2-cycle (the selection of two steps back comes
 back) stops there with the value the last iteration would reach. The gradient energies come from
 box sums over the image (small images) or from the gathered patches (large ones, where the lattice
 is sparse); the level histogram of a clipped image from a box sum of the selection over the
@@ -142,7 +142,7 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
 
     workers = max(1, torch.get_num_threads())  # the parallelism the caller gave torch
     with _ONE_BLAS_THREAD, ThreadPoolExecutor(workers) as pool:
-        return _estimate(np.asarray(image), np.shape(image), pool if workers > 1 else None)
+        return _estimate(np.asarray(image), pool if workers > 1 else None)
 
 
 class _OneBlasThread:
@@ -177,9 +177,10 @@ class _OneBlasThread:
 _ONE_BLAS_THREAD = _OneBlasThread()
 
 
-def _estimate(planes: np.ndarray, shape: tuple[int, ...], pool: ThreadPoolExecutor | None) -> float:
-    """:func:`estimate_noise_sigma` of ``planes`` (the caller's image, of ``shape``); ``pool``:
-    threads for the patch sums (:meth:`_PatchSet._sums`), or None to sum on this one."""
+def _estimate(planes: np.ndarray, pool: ThreadPoolExecutor | None) -> float:
+    """:func:`estimate_noise_sigma` of ``planes``; ``pool``: threads for the patch sums
+    (:meth:`_PatchSet._sums`), or None to sum on this one."""
+    shape = planes.shape
     if planes.ndim == 2:
         planes = planes[:, :, None]
     if planes.ndim != 3 or planes.shape[2] < 1:
@@ -454,7 +455,7 @@ class _PatchSet:
         self.starts = np.cumsum([0] + [len(flat) for flat, _ in self.lattices])
         if maps is None:  # from the patches themselves
             everything = np.ones(self.starts[-1], dtype=bool)
-            parts = [_texture_and_margin(block, self.offset) for block in self._blocks(everything, shaped=True)]
+            parts = [_texture_and_margin(block, self.offset) for block in self._blocks(everything)]
         else:
             parts = [(t.ravel()[f], m.ravel()[f]) for (t, m), (f, _) in zip(maps, self.lattices, strict=True)]
         self.texture = np.concatenate([texture for texture, _ in parts])
@@ -489,13 +490,12 @@ class _PatchSet:
                 chosen = mine[first : first + _BLOCK_ROWS]
                 yield windows, rows[chosen], cols[chosen]
 
-    def _blocks(self, selected: np.ndarray, shaped: bool = False) -> Iterator[np.ndarray]:
+    def _blocks(self, selected: np.ndarray) -> Iterator[np.ndarray]:
         """The selected patches (a mask over the lattices of all the stacks), less the offset, in
-        float32 blocks of at most :data:`_BLOCK_ROWS`: ``(m, d)``, or ``(m, s, s, c)`` if ``shaped``.
-        Gathered when asked for, so that only the patches used are ever copied."""
+        float32 blocks ``(m, s, s, c)`` of at most :data:`_BLOCK_ROWS`, C-contiguous. Gathered
+        when asked for, so that only the patches used are ever copied."""
         for windows, rows, cols in self._block_indices(selected):
-            block = windows[rows, cols]  # (m, s, s, c), C-contiguous
-            yield block if shaped else block.reshape(len(rows), self.dim)
+            yield windows[rows, cols]
 
     def _sums(self, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Σ x and Σ x·xᵀ over the selected patches x: float64 ``(d,)`` and ``(d, d)``, the
