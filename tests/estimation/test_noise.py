@@ -10,6 +10,8 @@ to 3.5 at σ 30 and 9 at σ 50 on the same images (it ignores the clipping).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -157,6 +159,19 @@ def test_the_shortcuts_of_the_fast_path_change_nothing(monkeypatch: pytest.Monke
     assert estimate_noise_sigma(image) == pytest.approx(fast, abs=1e-6)
 
 
+def test_the_sums_are_the_same_on_one_thread_or_two() -> None:
+    """The blocks of a sum are cut the same way whatever the threads, and added in their order:
+    the estimate on one thread equals the one on two exactly, for a large and a small image
+    (the inline path of a few patches included)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import tunecli.estimation.noise as noise
+
+    for image in (noisy(crop("astronaut"), 15.0, 3, clipped=True), noisy(crop("camera", 64), 30.0, 5, clipped=False)):
+        with ThreadPoolExecutor(2) as pool:
+            assert noise._estimate(image, pool) == noise._estimate(image, None)
+
+
 @pytest.mark.parametrize("sigma", [0.01, 0.1, 0.3])
 def test_the_clipped_variance_model_is_solved_for_sigma(sigma: float) -> None:
     """σ → the clipped-normal variance at mostly dark levels (much clipping) → σ again."""
@@ -171,7 +186,29 @@ def test_the_clipped_variance_model_is_solved_for_sigma(sigma: float) -> None:
     assert noise._unclipped_sigma(measured, levels, weights) == pytest.approx(sigma, rel=1e-6)
 
 
-@pytest.mark.parametrize("height,width", [(7, 6), (6, 7), (3, 3), (1, 1)])
+@pytest.mark.parametrize("sigma", [0.01, 0.1, 0.3])
+@pytest.mark.parametrize("guess_ratio", [0.5, 0.97, 1.0, 1.015, 1.3, 3.0])
+def test_a_guess_of_the_root_gives_the_same_sigma(sigma: float, guess_ratio: float) -> None:
+    """The iteration passes the last ratio of σ to √measured as a guess: near or far, above or
+    below the root, the solve ends at the same σ as without one (and at the floor where nothing
+    is clipped)."""
+    import tunecli.estimation.noise as noise
+
+    levels = (np.arange(256) + 0.5) / 256
+    weights = np.exp(-((levels - 0.1) ** 2) / 0.02)
+    weights /= weights.sum()
+    measured = noise._clipped_variance(levels, weights, sigma)
+    cold = noise._unclipped_sigma(measured, levels, weights)
+    warm = noise._unclipped_sigma(measured, levels, weights, guess=guess_ratio * cold)
+    assert warm == pytest.approx(cold, rel=1e-6)
+    assert warm == pytest.approx(sigma, rel=1e-6)
+    middle = np.zeros(256)
+    middle[128] = 1.0  # all at mid-grey: a small σ is not clipped at all
+    small = noise._clipped_variance(levels, middle, 0.01)
+    assert noise._unclipped_sigma(small, levels, middle, guess=guess_ratio * 0.01) == pytest.approx(math.sqrt(small))
+
+
+@pytest.mark.parametrize("height,width", [(7, 6), (6, 7), (3, 3), (1, 1), (5, 4), (2, 8), (9, 1), (16, 15)])
 def test_box_sums_match_the_windows(height: int, width: int) -> None:
     import tunecli.estimation.noise as noise
 

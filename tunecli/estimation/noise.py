@@ -62,18 +62,26 @@ out of the sums: its threads, waking for each of the estimate's many small opera
 1.5–3 times slower and erratic on 2 cores (up to 15 ms for a product of 61 patches), and its
 thread count is the caller's, which a batch uses for the model while it estimates the next image.
 The blocks of one sum are shared among as many Python threads as torch is given (numpy releases
-the GIL while it gathers and multiplies), their sums added in the blocks' order whichever thread
-made them: a sixth less time on 2 cores. The products and the gathering are most of the time (on
-a 481×321 colour image about 45 % and 20 %: cProfile, one thread), and the lattice is kept this
-dense on purpose: with fewer patches the Marchenko–Pastur edge widens and lets weak signal
-directions in (a third fewer colour patches read σ 0.01–0.2 higher on average on CBSD68 and
-McMaster; starting the colour estimate from a pooled estimate on a sparser lattice saved a
-quarter of the time but moved low-noise estimates by up to 0.7). An iteration that falls into a 2-cycle (the selection of two steps back comes
-back) stops there with the value the last iteration would reach. The gradient energies come from
-box sums over the image (small images) or from the gathered patches (large ones, where the lattice
-is sparse); the level histogram of a clipped image from a box sum of the selection over the
-image; the clipped-normal model is solved for σ by regula falsi (about 6 evaluations). Larger
-images are read through at most 4 × 4 evenly spread :data:`REGION_SIDE`-px regions.
+the GIL while it multiplies, and partly while it gathers: the gathering scales to 1.1–1.3 times
+on 2 threads, the whole sum to 1.6), cut into an even number of equal blocks and their sums
+added in the blocks' order whichever thread made them (the same result on any number of
+threads); the few patches of an iteration's changes (at most :data:`_INLINE_ROWS`) are one
+block summed on the calling thread. The column sums are a product with a row of ones (BLAS,
+2–4 times faster than numpy's reduction). The products and the gathering are most of the time,
+and the lattice is kept this dense on purpose: with fewer patches the Marchenko–Pastur edge
+widens and lets weak signal directions in (a third fewer colour patches read σ 0.01–0.2 higher
+on average on CBSD68 and McMaster; starting the colour estimate from a pooled estimate on a
+sparser lattice saved a quarter of the time but moved low-noise estimates by up to 0.7). An
+iteration that falls into a 2-cycle (the selection of two steps back comes back) stops there
+with the value the last iteration would reach. The gradient energies come from box sums over
+the image (small images; sums of 1, 2, 4 … samples, so a 7-px window takes 4 passes an axis)
+or from the gathered patches (large ones, where the lattice is sparse); the level histogram of
+a clipped image from a box sum of the selection over the image; the clipped-normal model is
+solved for σ by regula falsi (about 6 evaluations, 3–4 from the last iteration's ratio to the
+measured σ). A cheaper level model, each selected patch's own mean instead of its pixels' 3×3
+levels, was measured and rejected: it reads σ 50 on 8-bit CBSD68 0.7 low on average (worst
+error 7.5 against 1.6). Larger images are read through at most 4 × 4 evenly spread
+:data:`REGION_SIDE`-px regions.
 ``bench/noise_estimation.py`` times the estimate against the default denoiser on the same images
 (``bench/results/noise_estimation_speed.md``).
 
@@ -88,6 +96,7 @@ import math
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from functools import cache
 from typing import Any
 
@@ -123,9 +132,14 @@ _RELATIVE_TOLERANCE = 1e-3
 #: The clipped-variance model is solved for σ to this share of the measured variance, in at most so many steps.
 _ROOT_TOLERANCE = 1e-8
 _ROOT_STEPS = 30
+#: A guess of the root is bracketed by this factor either way.
+_GUESS_STEP = 1.02
 #: Patches are gathered and multiplied in float32 blocks of at most this many (products summed in
 #: float64): small enough that a block is still in the cache when it is used (32768 took a fifth longer).
 _BLOCK_ROWS = 8192
+#: At most this many patches are summed as one block on the calling thread (handing the blocks
+#: of several stacks to threads cost more than their products).
+_INLINE_ROWS = 2048
 
 
 def estimate_noise_sigma(image: np.ndarray) -> float:
@@ -141,8 +155,8 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
     import torch
 
     workers = max(1, torch.get_num_threads())  # the parallelism the caller gave torch
-    with _ONE_BLAS_THREAD, ThreadPoolExecutor(workers) as pool:
-        return _estimate(np.asarray(image), pool if workers > 1 else None)
+    with _ONE_BLAS_THREAD, ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        return _estimate(np.asarray(image), pool)
 
 
 class _OneBlasThread:
@@ -253,25 +267,45 @@ def _regions(height: int, width: int) -> list[tuple[slice, slice]]:
 
 def _box_sum(plane: np.ndarray, height: int, width: int) -> np.ndarray:
     """Sums of ``plane`` ``(H, W)`` over every ``height × width`` window: ``(H−height+1, W−width+1)``,
-    in ``plane``'s dtype. Shifted slices added up, a window side of passes (the windows are a few
-    px): a summed-area table would take fewer, but numpy's cumsum runs element by element, and
-    measured several times slower."""
-    rows = plane[: len(plane) - height + 1].copy()
-    for i in range(1, height):
-        rows += plane[i : len(plane) - height + 1 + i]
-    sums = rows[:, : rows.shape[1] - width + 1].copy()
-    for j in range(1, width):
-        sums += rows[:, j : rows.shape[1] - width + 1 + j]
-    return sums
+    in ``plane``'s dtype. Along each axis, :func:`_window_sums`."""
+    return _window_sums(_window_sums(plane, height, 0), width, 1)
+
+
+def _window_sums(array: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """Sums of ``length`` consecutive samples along ``axis`` (0 or 1) of a 2-D ``array``. From
+    sums of 1, 2, 4, … samples, each the sum of two of the one before, added along the binary
+    digits of ``length``: 4 passes for the 7 of a patch side where adding shifted copies took 7
+    (a summed-area table would take fewer, but numpy's cumsum runs element by element, and
+    measured several times slower)."""
+
+    def shifted(a: np.ndarray, start: int, count: int) -> np.ndarray:
+        return a[start : start + count] if axis == 0 else a[:, start : start + count]
+
+    out_len = array.shape[axis] - length + 1
+    total: np.ndarray | None = None
+    offset, power, span = 0, array, 1
+    remaining = length
+    while True:
+        if remaining & 1:
+            part = shifted(power, offset, out_len)
+            total = part.copy() if total is None else np.add(total, part, out=total)
+            offset += span
+        remaining >>= 1
+        if not remaining:
+            break
+        count = power.shape[axis] - span
+        power = shifted(power, 0, count) + shifted(power, span, count)
+        span *= 2
+    assert total is not None
+    return total
 
 
 def _column_sums(block: np.ndarray) -> np.ndarray:
-    """Σ over the rows of ``block`` float32 ``(m, d)``: float64 ``(d,)``, summed in float32 runs of at
-    most 256 rows (exact to ~1e-7 of a run's sum) whose sums are added in float64."""
-    m = len(block)
-    head = m - m % 256
-    total = block[:head].reshape(-1, 256, block.shape[1]).sum(axis=1).sum(axis=0, dtype=np.float64)
-    return total + block[head:].sum(axis=0, dtype=np.float64)
+    """Σ over the rows of ``block`` float32 ``(m, d)``: float64 ``(d,)``. A product with a row of
+    ones, through the BLAS (float32 sums of ~1e-7 of their value, 2–4 times faster than numpy's
+    reduction): what the covariance takes from them, ``count·mean·meanᵀ``, is ~1e-4 of the products
+    for a mean of the centred samples, so their error weighs ~1e-11 against σ²."""
+    return (np.ones(len(block), dtype=np.float32) @ block).astype(np.float64)
 
 
 def _texture_and_margin(patches: np.ndarray, offset: float) -> tuple[np.ndarray, np.ndarray]:
@@ -310,9 +344,12 @@ def _level_bins(stack: np.ndarray) -> np.ndarray:
     """The :data:`_HISTOGRAM_BINS` bin of each sample's local level (its 3×3 mean, edges
     repeated) in ``stack`` ``(h, w, c)``: uint8 ``(h, w, c)``."""
     padded = np.pad(stack, ((1, 1), (1, 1), (0, 0)), mode="edge")
-    rows = padded[:-2] + padded[1:-1] + padded[2:]
-    local = (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / 9
-    return np.minimum(np.clip(local, 0, 1) * _HISTOGRAM_BINS, _HISTOGRAM_BINS - 1).astype(np.uint8)
+    rows = padded[:-2] + padded[1:-1]
+    rows += padded[2:]
+    local = rows[:, :-2] + rows[:, 1:-1]
+    local += rows[:, 2:]
+    local *= np.float32(_HISTOGRAM_BINS / 9)  # the bin of the mean: 9 samples' sum in bin units
+    return np.clip(local, 0, _HISTOGRAM_BINS - 1, out=local).astype(np.uint8)
 
 
 @cache
@@ -355,7 +392,7 @@ def _normal_cdf(t: np.ndarray) -> np.ndarray:
 def _clipped_moments(mu: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance of ``clip(μ + σ·n, 0, 1)``, n standard normal, for each ``μ``."""
     a, b = -mu / sigma, (1.0 - mu) / sigma
-    cdf_a, cdf_b = _normal_cdf(a), _normal_cdf(b)
+    cdf_a, cdf_b = _normal_cdf(np.stack((a, b)))  # one call: each costs more than its samples
     pdf_a, pdf_b = np.exp(-0.5 * a * a) / math.sqrt(2 * math.pi), np.exp(-0.5 * b * b) / math.sqrt(2 * math.pi)
     inside = cdf_b - cdf_a
     mean = (1 - cdf_b) + mu * inside + sigma * (pdf_a - pdf_b)
@@ -373,19 +410,38 @@ def _clipped_variance(levels: np.ndarray, weights: np.ndarray, sigma: float) -> 
     return float(np.dot(np.interp(levels, mean, variance), weights))
 
 
-def _unclipped_sigma(measured: float, levels: np.ndarray, weights: np.ndarray) -> float:
+def _unclipped_sigma(measured: float, levels: np.ndarray, weights: np.ndarray, guess: float | None = None) -> float:
     """The σ (0–1 scale) whose clipped noise has the ``measured`` variance at these levels.
 
     The model's variance rises smoothly with σ: bracketed from √measured up (clipping only ever
-    shrinks the variance), the root is found by regula falsi with the Illinois rule, which
-    reaches :data:`_ROOT_TOLERANCE` in about 6 evaluations of the model, bracketing included,
-    where bisection took 25 or more."""
+    shrinks the variance), or from ``guess`` (the last iteration's ratio to √measured: within a
+    per cent or two) by :data:`_GUESS_STEP` either way, the root is found by regula falsi with the
+    Illinois rule, which reaches :data:`_ROOT_TOLERANCE` in about 6 evaluations of the model,
+    bracketing included, where bisection took 25 or more (about 4 from a guess)."""
 
     def excess(sigma: float) -> float:
         return _clipped_variance(levels, weights, sigma) - measured
 
-    low = high = math.sqrt(measured)
-    low_excess = high_excess = excess(high)
+    floor = math.sqrt(measured)
+    if guess is not None and floor < guess < 1.0:
+        high, high_excess = guess, excess(guess)
+        if high_excess >= 0:  # the root lies below the guess (or nothing is clipped: the floor)
+            low = max(floor, guess / _GUESS_STEP)
+            low_excess = excess(low)
+            if low_excess >= 0:
+                if low == floor:
+                    return floor
+                high, high_excess = low, low_excess
+                low, low_excess = floor, excess(floor)
+                if low_excess >= 0:  # nothing is clipped
+                    return floor
+        else:
+            low, low_excess = high, high_excess
+            high = min(1.0, guess * _GUESS_STEP)
+            high_excess = excess(high)
+    else:
+        low = high = floor
+        low_excess = high_excess = excess(high)
     while high_excess < 0:
         low, low_excess = high, high_excess
         high *= 1.25
@@ -462,6 +518,7 @@ class _PatchSet:
         self.margin = np.concatenate([margin for _, margin in parts])
         self.bins = bins
         self._kept: dict[str, tuple[np.ndarray, tuple[np.ndarray, ...]]] = {}
+        self._unclipping: float | None = None  # the last σ over √(measured variance), a guess for the next
 
     def _additive(
         self, name: str, selected: np.ndarray, compute: Callable[[np.ndarray], tuple[np.ndarray, ...]]
@@ -482,12 +539,17 @@ class _PatchSet:
         return value
 
     def _block_indices(self, selected: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Per block of at most :data:`_BLOCK_ROWS` selected patches (a mask over the lattices of
-        all the stacks): the stack's windows and the rows and columns of its patches."""
+        """Per block of selected patches (a mask over the lattices of all the stacks): the
+        stack's windows and the rows and columns of its patches. A stack's selected patches are
+        cut into an even number of blocks of equal size, at most :data:`_BLOCK_ROWS` (two
+        threads then share them evenly; the cut does not depend on how many there are)."""
         for windows, (rows, cols), start in zip(self.windows, self.cells, self.starts[:-1], strict=True):
             mine = np.flatnonzero(selected[start : start + len(rows)])
-            for first in range(0, len(mine), _BLOCK_ROWS):
-                chosen = mine[first : first + _BLOCK_ROWS]
+            if not len(mine):
+                continue
+            blocks = -(-len(mine) // _BLOCK_ROWS)
+            blocks += blocks % 2 if len(mine) > _INLINE_ROWS else 0
+            for chosen in np.array_split(mine, blocks):
                 yield windows, rows[chosen], cols[chosen]
 
     def _blocks(self, selected: np.ndarray) -> Iterator[np.ndarray]:
@@ -511,6 +573,13 @@ class _PatchSet:
             return _column_sums(block), block.T @ block
 
         jobs = list(self._block_indices(selected))
+        if not jobs:
+            return np.zeros(self.dim), np.zeros((self.dim, self.dim))
+        if sum(len(rows) for _, rows, _ in jobs) <= _INLINE_ROWS:
+            # a few patches (the iteration's changes): one block of all the stacks' patches,
+            # multiplied on this thread
+            block = np.concatenate([windows[rows, cols].reshape(len(rows), self.dim) for windows, rows, cols in jobs])
+            return _column_sums(block), (block.T @ block).astype(np.float64)
         # the blocks' sums are added in the blocks' order whoever computed them: the same result
         # on any number of threads
         parts = self.pool.map(block_sums, jobs) if self.pool is not None and len(jobs) > 1 else map(block_sums, jobs)
@@ -559,7 +628,11 @@ class _PatchSet:
             return math.sqrt(max(measured, 0.0))
         (counts,) = self._additive("levels", selected, self._level_counts)
         levels = (np.arange(_HISTOGRAM_BINS) + 0.5) / _HISTOGRAM_BINS
-        return _unclipped_sigma(measured, levels, counts / counts.sum())
+        floor = math.sqrt(measured)
+        guess = None if self._unclipping is None else self._unclipping * floor
+        sigma = _unclipped_sigma(measured, levels, counts / counts.sum(), guess)
+        self._unclipping = sigma / floor
+        return sigma
 
     def enough(self, selected: np.ndarray) -> bool:
         return int(selected.sum()) >= MIN_PATCHES_PER_DIM * self.dim
@@ -573,7 +646,7 @@ class _PatchSet:
             every[:: math.ceil(len(every) / START_PATCHES)] = True
             start = math.sqrt(max(self.variance(every), 0.0))
         sigma = start
-        history: list[tuple[np.ndarray, float]] = []  # each iteration's selection and σ
+        history: list[tuple[np.ndarray, float]] = []  # the last two iterations' selections and σ
         for iteration in range(MAX_ITERATIONS):
             selected = self.texture < self.threshold * sigma**2
             if self.clipped:  # near a bound the noise is clipped: those patches would pull σ down
@@ -585,7 +658,7 @@ class _PatchSet:
                 # value the last iteration would reach is known without running the rest
                 return history[-2][1] if (MAX_ITERATIONS - 1 - iteration) % 2 == 0 else history[-1][1]
             previous, sigma = sigma, self.sigma(selected)
-            history.append((selected, sigma))
+            history = [*history[-1:], (selected, sigma)]
             if abs(sigma - previous) <= _RELATIVE_TOLERANCE * previous:
                 break
         return sigma
