@@ -10,6 +10,13 @@ from __future__ import annotations
 INTERRUPTED = 130
 
 
+def one_line(error: BaseException) -> str:
+    """``error``'s message on one line, for quoting another library's error inside a tunecli one:
+    its text with line breaks and runs of spaces made single spaces, or its type's name when it
+    has no text."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 class TunecliError(Exception):
     """Base of all tunecli errors. ``str(err)`` is a complete one-line message."""
 

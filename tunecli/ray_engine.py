@@ -5,7 +5,7 @@ reported by the driver as the local runner does. Ray Data then splits the other 
 blocks, decodes them in parallel Ray tasks (:func:`tunecli.imageio.read_image`), restores them
 in a pool of actors that each load the model and bake its alpha once (one GPU per actor where
 the cluster has GPUs, CPU threads otherwise) and encodes them in Ray tasks with the atomic
-writer. Each step is the local runner's own (:class:`tunecli.runner._BatchRun`), so names,
+writer. Each step is the local runner's own (:class:`tunecli.runner.BatchRun`), so names,
 ``--skip-existing``/``--overwrite``, failure lines, the summary and exit codes are the same.
 
 Ray is the optional ``[ray]`` extra and is imported only once a run starts. Paths are handed
@@ -30,16 +30,16 @@ from tunecli.errors import UsageError
 from tunecli.runner import (
     BatchInterrupted,
     BatchReporter,
+    BatchRun,
     BatchSummary,
     FileResult,
     Job,
     OutputOptions,
     Plan,
     SilentReporter,
-    _BatchRun,
-    _held_back,
-    _one_line,
-    _Started,
+    StartedJob,
+    failure_text,
+    held_back,
 )
 
 if TYPE_CHECKING:
@@ -101,10 +101,10 @@ class _RunSpec:
         """The ω every image runs at; None with ``--alpha auto`` (chosen per image)."""
         return self.omega if isinstance(self.omega, tuple) else None
 
-    def batch_run(self, restorer: Restorer | None, plan: Plan) -> _BatchRun:
+    def batch_run(self, restorer: Restorer | None, plan: Plan) -> BatchRun:
         """A local runner over ``plan`` whose steps a worker calls one job at a time; its
         summary collects what they report (the writer needs no restorer)."""
-        return _BatchRun(
+        return BatchRun(
             cast("Restorer", restorer),
             plan,
             self.omega,
@@ -127,7 +127,7 @@ def _dumps_error(error: BaseException) -> bytes:
     try:
         return _dumps(error)
     except Exception:
-        return _dumps(RuntimeError(_one_line(error)))
+        return _dumps(RuntimeError(failure_text(error)))
 
 
 def _result_row(index: int, result: FileResult) -> dict[str, Any]:
@@ -203,7 +203,7 @@ def _encode(row: dict[str, Any], spec: _RunSpec) -> dict[str, Any]:
         written.set_result(run._write(job, restored.image))
     except Exception as err:
         written.set_exception(err)
-    run._collect(_Started(job, began, restored, written))
+    run.collect(StartedJob(job, began, restored, written))
     return _result_row(row["index"], run.summary.results.pop())
 
 
@@ -227,7 +227,7 @@ class _Cluster:
                 ray.init(**kwargs, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as err:
                 where = self.address or "a local instance"
-                raise UsageError(f"--engine ray: cannot start or reach Ray at {where} ({_one_line(err)})") from None
+                raise UsageError(f"--engine ray: cannot start or reach Ray at {where} ({failure_text(err)})") from None
             self.owned = True
         return self
 
@@ -290,7 +290,7 @@ def run_batch_ray(
     reporter.batch_started(len(plan.jobs))
     runnable: list[Job] = []
     for job in plan.jobs:
-        held = _held_back(job, options) if job.suffix_template is None else None
+        held = held_back(job, options) if job.suffix_template is None else None
         if held is not None:
             finish(order[job], held)
         else:

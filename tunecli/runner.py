@@ -413,7 +413,7 @@ def prepare_output_folders(folders: Iterable[Location]) -> None:
 
 
 @dataclass
-class _Started:
+class StartedJob:
     """A job whose compute finished and whose write runs in the background."""
 
     job: Job
@@ -460,7 +460,7 @@ def run_batch(
     exists) and are reported to ``reporter`` like any other, and :class:`BatchInterrupted`
     is raised with the summary of what was finished.
     """
-    return _BatchRun(
+    return BatchRun(
         restorer,
         plan,
         omega,
@@ -475,7 +475,7 @@ def run_batch(
 
 
 @dataclass
-class _BatchRun:
+class BatchRun:
     """One :func:`run_batch` call: its arguments, the summary it fills in and the jobs' order
     (a job renamed after its chosen alpha keeps its place)."""
 
@@ -510,7 +510,7 @@ class _BatchRun:
         self.reporter.batch_started(len(self.plan.jobs))
         reader = ThreadPoolExecutor(max_workers=io_threads(), thread_name_prefix="tunecli-read")
         writer = ThreadPoolExecutor(max_workers=io_threads(), thread_name_prefix="tunecli-write")
-        writing: list[_Started] = []
+        writing: list[StartedJob] = []
         interrupted = False
         try:
             self._run_jobs(reader, writer, writing)
@@ -524,7 +524,7 @@ class _BatchRun:
             reported = {result.job for result in summary.results}
             for entry in writing:  # writes that ran to their end get their line; cancelled ones never began
                 if not entry.write.cancelled() and entry.job not in reported:
-                    self._collect(entry)
+                    self.collect(entry)
         summary.results.sort(key=lambda result: self.order[result.job])
         summary.seconds = time.perf_counter() - started_at
         if interrupted:
@@ -533,14 +533,14 @@ class _BatchRun:
             raise BatchInterrupted(summary)
         return summary
 
-    def _run_jobs(self, reader: ThreadPoolExecutor, writer: ThreadPoolExecutor, writing: list[_Started]) -> None:
+    def _run_jobs(self, reader: ThreadPoolExecutor, writer: ThreadPoolExecutor, writing: list[StartedJob]) -> None:
         """Report the jobs held back, then restore the others in order while the next inputs
         decode on ``reader`` (one per thread ahead) and finished outputs encode on ``writer``.
         ``writing``: the writes not reported yet (after Ctrl-C, :meth:`run` reports those that
         ran to their end)."""
         runnable: list[Job] = []
         for job in self.plan.jobs:
-            held = _held_back(job, self.options) if job.suffix_template is None else None  # else: once named
+            held = held_back(job, self.options) if job.suffix_template is None else None  # else: once named
             if held is not None:
                 self._finish(held)
             else:
@@ -558,12 +558,12 @@ class _BatchRun:
             if computed is None:
                 continue
             named, restored = computed
-            writing.append(_Started(named, began, restored, writer.submit(self._write, named, restored.image)))
+            writing.append(StartedJob(named, began, restored, writer.submit(self._write, named, restored.image)))
             while writing and writing[0].write.done():
-                self._collect(writing[0])
+                self.collect(writing[0])
                 writing.pop(0)
         while writing:
-            self._collect(writing[0])  # popped only once reported, so an interrupt here loses no file
+            self.collect(writing[0])  # popped only once reported, so an interrupt here loses no file
             writing.pop(0)
 
     def _compute(
@@ -578,7 +578,7 @@ class _BatchRun:
                 named = job.with_label(self.restorer.alpha_space.label(chosen.omega))
                 self.order[named] = self.order[job]
                 job = named
-                held = _held_back(job, self.options, self.sources)
+                held = held_back(job, self.options, self.sources)
                 if held is not None:
                     self._finish(replace(held, alpha_auto=chosen))
                     return None
@@ -597,7 +597,7 @@ class _BatchRun:
             else:
                 restored = self.restorer.restore(image, run_at, tile=self.tile, overlap=self.overlap, progress=progress)
         except Exception as err:  # one bad file must not end the batch (SPEC §4)
-            self._finish(FileResult(job, "failed", _one_line(err), err, seconds=time.perf_counter() - began))
+            self._finish(FileResult(job, "failed", failure_text(err), err, seconds=time.perf_counter() - began))
             return None
         return job, restored
 
@@ -623,7 +623,7 @@ class _BatchRun:
             overwrite=self.options.existing == "overwrite",
         )
 
-    def _collect(self, entry: _Started) -> None:
+    def collect(self, entry: StartedJob) -> None:
         """Wait for the write of ``entry`` and report the job as done or failed."""
         error = entry.write.exception()
         restored = entry.restored
@@ -637,7 +637,7 @@ class _BatchRun:
         result = FileResult(
             entry.job,
             "done" if error is None else "failed",
-            None if error is None else _one_line(error),
+            None if error is None else failure_text(error),
             error,
             seconds=time.perf_counter() - entry.began,
             tile=restored.tile,
@@ -652,7 +652,7 @@ class _BatchRun:
         self.reporter.file_finished(result)
 
 
-def _held_back(job: Job, options: OutputOptions, sources: Sequence[Location] = ()) -> FileResult | None:
+def held_back(job: Job, options: OutputOptions, sources: Sequence[Location] = ()) -> FileResult | None:
     """The result of a job that must not be computed — its output exists and is to be kept
     (skipped, or failed in the writer's words: it checks again when writing), or would replace
     one of ``sources`` — else None."""
@@ -669,7 +669,7 @@ def _held_back(job: Job, options: OutputOptions, sources: Sequence[Location] = (
     return FileResult(job, "failed", str(error), error)
 
 
-def _one_line(error: BaseException) -> str:
+def failure_text(error: BaseException) -> str:
     """A one-line message: a tunecli error's own text, otherwise its type and first line."""
     if isinstance(error, TunecliError):
         return str(error)

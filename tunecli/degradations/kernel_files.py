@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tunecli.errors import UsageError
+from tunecli.errors import UsageError, one_line
 from tunecli.imageio import is_image_path, read_image
 
 VARIABLE = "kernels"
@@ -71,7 +71,7 @@ def _read_mat_v5(path: Path) -> list[np.ndarray]:
     try:
         variables = scipy.io.loadmat(path)
     except (OSError, ValueError, TypeError, NotImplementedError, scipy.io.matlab.MatReadError) as exc:
-        raise UsageError(f"{path}: not a readable MATLAB file ({_one_line(exc)}); expected {_EXPECTED}") from exc
+        raise UsageError(f"{path}: not a readable MATLAB file ({one_line(exc)}); expected {_EXPECTED}") from exc
     if VARIABLE not in variables:
         raise UsageError(f"{path}: no '{VARIABLE}' variable (found: {_names(variables.keys())}); expected {_EXPECTED}")
     value = variables[VARIABLE]
@@ -100,14 +100,14 @@ def _read_mat_v73(path: Path) -> list[np.ndarray]:
                 return [_two_d(path, np.asarray(file[ref][()]).T) for ref in refs]
             return _split_stack(path, np.asarray(dataset[()]).T, stack_axis=2)
     except OSError as exc:
-        raise UsageError(f"{path}: not a readable MATLAB v7.3 file ({_one_line(exc)})") from exc
+        raise UsageError(f"{path}: not a readable MATLAB v7.3 file ({one_line(exc)})") from exc
 
 
 def _load_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: not a readable .npy array ({_one_line(exc)})") from exc
+        raise UsageError(f"{path}: not a readable .npy array ({one_line(exc)})") from exc
 
 
 def _gray_plane(path: Path) -> np.ndarray:
@@ -144,7 +144,3 @@ def _names(keys: Iterable[object]) -> str:
     """The user's variable names among a MATLAB file's keys (not scipy's ``__header__``, not HDF5's ``#refs#``)."""
     names = [str(k) for k in keys if not str(k).startswith(("__", "#"))]
     return ", ".join(names) if names else "nothing"
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

@@ -27,7 +27,7 @@ import png
 import tifffile
 from PIL import ImageCms
 
-from tunecli.errors import InputImageError
+from tunecli.errors import InputImageError, one_line
 from tunecli.imageio import png16, tiff
 from tunecli.imageio.formats import FORMATS
 from tunecli.imageio.image import DEFAULT_MAX_PIXELS, Image, ImageMeta, exif_block, samples_to_float
@@ -76,7 +76,7 @@ def read_image(path: str | Location, max_pixels: int | None = DEFAULT_MAX_PIXELS
             with _opened(source) as file:
                 layout = tiff.inspect_tiff(file)
         except (tifffile.TiffFileError, *_DECODE_ERRORS) as exc:
-            raise InputImageError(f"{path}: damaged TIFF file ({_one_line(exc)})") from exc
+            raise InputImageError(f"{path}: damaged TIFF file ({one_line(exc)})") from exc
         _check_pixel_count(path, layout.width, layout.height, max_pixels)
         if not layout.pillow_exact:
             return _read_deep_tiff(path, source, layout)
@@ -127,11 +127,6 @@ def _check_pixel_count(path: Location, width: int, height: int, max_pixels: int 
         )
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
 @contextmanager
 def _pillow_limit_at_least(max_pixels: int | None) -> Iterator[None]:
     """Let Pillow open and decode images up to ``max_pixels`` (None: any size).
@@ -173,7 +168,7 @@ def _open_with_pillow(path: Location, file: BinaryIO, max_pixels: int | None) ->
     except PIL.UnidentifiedImageError as exc:
         raise InputImageError(f"{path}: not a PNG, JPEG, WebP, BMP or TIFF image") from exc
     except _DECODE_ERRORS as exc:
-        raise InputImageError(f"{path}: damaged image file ({_one_line(exc)})") from exc
+        raise InputImageError(f"{path}: damaged image file ({one_line(exc)})") from exc
 
 
 def _read_with_pillow(path: Location, source: Path | bytes, header: bytes, max_pixels: int | None) -> Image:
@@ -224,7 +219,7 @@ def _read_with_pillow(path: Location, source: Path | bytes, header: bytes, max_p
         except PIL.Image.DecompressionBombError as exc:
             raise _bomb_error(path, max_pixels) from exc
         except _DECODE_ERRORS as exc:
-            raise InputImageError(f"{path}: damaged or truncated {label} file ({_one_line(exc)})") from exc
+            raise InputImageError(f"{path}: damaged or truncated {label} file ({one_line(exc)})") from exc
     colour_channels = 1 if samples.shape[2] <= 2 else 3
     return _to_image(path, samples, colour_channels, False, ImageMeta(fmt, "", "", icc, exif, notices, extra))
 
@@ -337,7 +332,7 @@ def _read_deep_tiff(path: Location, source: Path | bytes, layout: tiff.TiffLayou
                 f"{path}: reading {layout.compression}-compressed {layout.bits_per_sample}-bit colour TIFF "
                 "needs the optional 'imagecodecs' package (pip install imagecodecs)"
             ) from exc
-        raise InputImageError(f"{path}: damaged or truncated TIFF file ({_one_line(exc)})") from exc
+        raise InputImageError(f"{path}: damaged or truncated TIFF file ({one_line(exc)})") from exc
     notices = list(deep.notices)
     if layout.pages > 1:
         notices.insert(0, f"TIFF holds {layout.pages} frames or pages; only the first is read")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO, Literal, TypeAlias
 
-from tunecli.errors import InputImageError, OutputError, TunecliError, UsageError
+from tunecli.errors import InputImageError, OutputError, TunecliError, UsageError, one_line
 from tunecli.imageio.atomic import atomic_output, check_writable_folder, exists_message, temp_name
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ class RemotePath:
         except OSError as err:
             if self._kind(InputImageError) == "dir":
                 raise InputImageError(f"{self}: is a folder, not an image file") from None
-            raise InputImageError(f"{self}: cannot read the file ({_one_line(err)})") from None
+            raise InputImageError(f"{self}: cannot read the file ({one_line(err)})") from None
         if not data:
             raise InputImageError(f"{self}: empty file (0 bytes)")
         return bytes(data)
@@ -171,7 +171,7 @@ class RemotePath:
                 with contextlib.suppress(OSError):
                     fs.delete_file(staged)
             if isinstance(err, OSError):
-                raise OutputError(f"{self}: cannot write the file ({_one_line(err)})") from None
+                raise OutputError(f"{self}: cannot write the file ({one_line(err)})") from None
             raise
 
     def check_writable_folder(self) -> None:
@@ -189,7 +189,7 @@ class RemotePath:
                 stream.write(b"")
             fs.delete_file(probe)
         except OSError as err:
-            raise OutputError(f"{self}: cannot write into this folder ({_one_line(err)})") from None
+            raise OutputError(f"{self}: cannot write into this folder ({one_line(err)})") from None
 
     def _kind(self, error: type[TunecliError] = UsageError) -> Kind | None:
         """``file``, ``dir`` or None (nothing there); raises ``error`` (planning: a usage error;
@@ -201,7 +201,7 @@ class RemotePath:
         try:
             return _kind_of(fs.get_file_info(path))
         except OSError as err:
-            raise error(f"{self}: cannot reach this path ({_one_line(err)})") from None
+            raise error(f"{self}: cannot reach this path ({one_line(err)})") from None
 
     def _resolved(self) -> tuple[FileSystem, str]:
         """The filesystem and this path in its own terms (``bucket/key``, ``/tmp/x``…)."""
@@ -244,10 +244,10 @@ def filesystem(uri: str) -> tuple[FileSystem, str]:
     try:
         return pyarrow.fs.FileSystem.from_uri(uri)
     except OSError as err:  # credentials, region look-up, network
-        raise UsageError(f"{shown}: cannot open this filesystem ({_one_line(err)})") from None
+        raise UsageError(f"{shown}: cannot open this filesystem ({one_line(err)})") from None
     except ValueError as err:
         if "Unrecognized filesystem type" not in str(err):
-            raise UsageError(f"{shown}: {_one_line(err)}") from None
+            raise UsageError(f"{shown}: {one_line(err)}") from None
     try:
         import fsspec.core
     except ImportError:
@@ -255,11 +255,11 @@ def filesystem(uri: str) -> tuple[FileSystem, str]:
     try:
         fs, path = fsspec.core.url_to_fs(uri)
     except ImportError as err:  # fsspec knows the scheme; its package is missing
-        raise UsageError(f"{shown}: {_one_line(err)}") from None
+        raise UsageError(f"{shown}: {one_line(err)}") from None
     except ValueError:
         raise UsageError(f"{shown}: unknown filesystem {shown.scheme}:// ({_KNOWN})") from None
     except Exception as err:  # the implementation's own errors: credentials, network
-        raise UsageError(f"{shown}: cannot open this filesystem ({_one_line(err)})") from None
+        raise UsageError(f"{shown}: cannot open this filesystem ({one_line(err)})") from None
     return pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(fs)), path
 
 
@@ -279,8 +279,3 @@ def _kind_of(info: FileInfo) -> Kind | None:
     from pyarrow.fs import FileType
 
     return "dir" if info.type == FileType.Directory else "file" if info.type == FileType.File else None
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text or type(error).__name__
