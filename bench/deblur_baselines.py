@@ -240,6 +240,9 @@ def main() -> None:
     parser.add_argument(
         "--time", action="store_true", help="only timings: s/MP of --kernel and the blind model, 24 MP RSS"
     )
+    parser.add_argument(
+        "--no-24mp", action="store_true", help="with --time: leave out the 24 MP run (it takes 15-25 min on 2 cores)"
+    )
     parser.add_argument("--rss-probe", action="store_true", help=argparse.SUPPRESS)  # the --time child process
     args = parser.parse_args()
     if args.rss_probe:
@@ -269,7 +272,7 @@ def main() -> None:
         kernel_alphas.append(DEFAULT_ALPHA)
     print(f"Machine: {describe_host()}")
     if args.time:
-        timings(deblurrer, denoiser, prior, images[0], levin_first, args.denoiser)
+        timings(deblurrer, denoiser, prior, images[0], levin_first, args.denoiser, with_24mp=not args.no_24mp)
         return
     boundary = (
         "valid convolution of a crop + kernel - 1 px (no synthetic boundary)"
@@ -525,12 +528,18 @@ def kernel_alpha_sweep(
 
 
 def timings(
-    deblurrer: object, denoiser: object, prior: Prior, image: np.ndarray, kernel: np.ndarray, denoiser_name: str
+    deblurrer: object,
+    denoiser: object,
+    prior: Prior,
+    image: np.ndarray,
+    kernel: np.ndarray,
+    denoiser_name: str,
+    with_24mp: bool = True,
 ) -> None:
     """``--time``: seconds per megapixel of ``--kernel`` (default alpha, σ 7.65) and of the
     blind model (card alpha) on a 1.5 MP image (``image`` mirrored to 1024 x 1536 and blurred),
     after a warm-up; then the peak RSS and time of ``--kernel`` on a 24 MP image with a 31 x 31
-    kernel in a fresh process (:func:`rss_probe`). Run it on a quiet machine."""
+    kernel in a fresh process (:func:`rss_probe`; ``with_24mp`` False: not). Run it on a quiet machine."""
     sigma = 7.65
     h, w = image.shape[:2]
     big = np.pad(image, ((0, max(0, 1024 + 64 - h)), (0, max(0, 1536 + 64 - w)), (0, 0)), mode="symmetric")
@@ -554,6 +563,8 @@ def timings(
         start = time.perf_counter()
         run(degraded)
         print(f"| {name} | {(time.perf_counter() - start) / megapixels:.2f} |", flush=True)
+    if not with_24mp:
+        return
     height, width = RSS_IMAGE
     command = [sys.executable, __file__, "unused", "--rss-probe", "--denoiser", denoiser_name]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
