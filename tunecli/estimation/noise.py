@@ -425,16 +425,12 @@ def _unclipped_sigma(measured: float, levels: np.ndarray, weights: np.ndarray, g
     floor = math.sqrt(measured)
     if guess is not None and floor < guess < 1.0:
         high, high_excess = guess, excess(guess)
-        if high_excess >= 0:  # the root lies below the guess (or nothing is clipped: the floor)
+        if high_excess >= 0:  # the root lies below the guess
             low = max(floor, guess / _GUESS_STEP)
             low_excess = excess(low)
-            if low_excess >= 0:
-                if low == floor:
-                    return floor
-                high, high_excess = low, low_excess
-                low, low_excess = floor, excess(floor)
-                if low_excess >= 0:  # nothing is clipped
-                    return floor
+            if low_excess >= 0 and low > floor:  # and below that too: bracket down to the floor
+                high, high_excess, low = low, low_excess, floor
+                low_excess = excess(floor)
         else:
             low, low_excess = high, high_excess
             high = min(1.0, guess * _GUESS_STEP)
@@ -567,10 +563,12 @@ class _PatchSet:
         (``syrk``, half the work of torch's general product: 2.7 against 4.9 ms for 8192 patches
         of 147 samples, one thread); its threads are held to one (:class:`_OneBlasThread`)."""
 
+        def sums_of(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return _column_sums(block), (block.T @ block).astype(np.float64)
+
         def block_sums(job: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
             windows, rows, cols = job
-            block = windows[rows, cols].reshape(len(rows), self.dim)  # gathered here, on the worker
-            return _column_sums(block), block.T @ block
+            return sums_of(windows[rows, cols].reshape(len(rows), self.dim))  # gathered here, on the worker
 
         jobs = list(self._block_indices(selected))
         if not jobs:
@@ -578,8 +576,9 @@ class _PatchSet:
         if sum(len(rows) for _, rows, _ in jobs) <= _INLINE_ROWS:
             # a few patches (the iteration's changes): one block of all the stacks' patches,
             # multiplied on this thread
-            block = np.concatenate([windows[rows, cols].reshape(len(rows), self.dim) for windows, rows, cols in jobs])
-            return _column_sums(block), (block.T @ block).astype(np.float64)
+            return sums_of(
+                np.concatenate([windows[rows, cols].reshape(len(rows), self.dim) for windows, rows, cols in jobs])
+            )
         # the blocks' sums are added in the blocks' order whoever computed them: the same result
         # on any number of threads
         parts = self.pool.map(block_sums, jobs) if self.pool is not None and len(jobs) > 1 else map(block_sums, jobs)
