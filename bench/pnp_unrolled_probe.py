@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from tunecli.api import load
-from tunecli.degradations.blur import kernel_batch
+from tunecli.degradations.blur import blur, kernel_batch
 from tunecli.degradations.kernel_files import read_kernels
 from tunecli.degradations.noise import awgn_batch
 from tunecli.device import describe_host
@@ -35,7 +35,8 @@ from tunecli.evaluation.evaluate import load_clean_images
 from tunecli.evaluation.metrics import psnr, quantize_8bit
 from tunecli.pnp.deblur import deblur_with_kernel
 from tunecli.pnp.hqs import dpir_schedule
-from tunecli.pnp.prior import DenoiserPrior
+from tunecli.pnp.physics import BlurOperator
+from tunecli.pnp.prior import ALPHA_STEP, DenoiserPrior
 from tunecli.tasks.denoise import alpha_of_sigma
 from tunecli.training.data import list_images, read_rgb8, sample_batch
 
@@ -43,21 +44,15 @@ CROPS, PATCH, WARMUP = 4, 128, 30
 
 
 def omega(sigma: float) -> Tensor:
-    """The denoiser's ω for a noise level (0–255), alpha rounded as the prior rounds it."""
-    alpha = round(alpha_of_sigma(sigma), 2)
+    """The denoiser's ω for a noise level (0–255), alpha rounded as :class:`DenoiserPrior` rounds it."""
+    alpha = round(round(alpha_of_sigma(sigma) / ALPHA_STEP) * ALPHA_STEP, 6)
     return torch.tensor([1.0 - alpha, alpha])
 
 
-def circular_spectra(kernels: Tensor) -> Tensor:
-    """rfft2 of ``(N, K, K)`` kernels centred on sample (0, 0) of a PATCH² grid: ``(N, 1, P, P//2+1)``."""
-    size = kernels.shape[-1]
-    placed = torch.zeros(kernels.shape[0], PATCH, PATCH)
-    placed[:, :size, :size] = kernels
-    return torch.fft.rfft2(torch.roll(placed, (-(size // 2), -(size // 2)), dims=(1, 2)))[:, None]
-
-
 def fine_tune(net: torch.nn.Module, images: list[np.ndarray], steps: int, lr: float) -> None:
-    """Unrolled HQS fine-tuning of ``net`` in place (see the module docstring)."""
+    """Unrolled HQS fine-tuning of ``net`` in place (see the module docstring): the crops are
+    blurred circularly (:func:`blur`) and each data step is the exact periodic solution of the
+    project's operator (:meth:`BlurOperator.prox` with ``pad=0``)."""
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(0)
     net.train()
@@ -66,15 +61,15 @@ def fine_tune(net: torch.nn.Module, images: list[np.ndarray], steps: int, lr: fl
         clean = torch.from_numpy(sample_batch(images, CROPS, PATCH, 2, step))
         noise = 20.0 * float(torch.rand(1, generator=generator))
         schedule = dpir_schedule(noise)
-        spectra = circular_spectra(kernel_batch(0.15 + 0.85 * torch.rand(CROPS, generator=generator), generator))
-        blurred = torch.fft.irfft2(torch.fft.rfft2(clean) * spectra, s=(PATCH, PATCH))
+        kernels = kernel_batch(0.15 + 0.85 * torch.rand(CROPS, generator=generator), generator)
+        operators = [BlurOperator(kernel, PATCH, PATCH, pad=0) for kernel in kernels]
+        quantized = torch.rand(CROPS, generator=generator) < 0.5
         observed = awgn_batch(
-            blurred, torch.full((CROPS,), noise), generator, torch.rand(CROPS, generator=generator) < 0.5
+            blur(clean, kernels, boundary="circular"), torch.full((CROPS,), noise), generator, quantized
         )
-        numerator, power = spectra.conj() * torch.fft.rfft2(observed), spectra.abs().square()
         estimate = observed
         for rho, sigma in zip(schedule.rhos, schedule.sigmas, strict=True):
-            x = torch.fft.irfft2((numerator + rho * torch.fft.rfft2(estimate)) / (power + rho), s=(PATCH, PATCH))
+            x = torch.stack([op.prox(e, y, rho) for op, e, y in zip(operators, estimate, observed, strict=True)])
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 estimate = net(x.clamp(0, 1), omega(sigma)).float()
         decay = 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps))
@@ -116,7 +111,6 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-5)
     parser.add_argument("--sigmas", default="2.55,7.65,15")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     files = list_images([args.data / "train" / "BSDS500_train", args.data / "train" / "BSDS500_test"])
     net = load(args.model, device="cpu", precision="fp32").model.module
     fine_tune(net, [read_rgb8(f) for f in files], args.steps, args.lr)
