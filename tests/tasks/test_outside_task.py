@@ -142,5 +142,5 @@ def test_an_option_of_another_task_is_refused_in_one_line(brighten: BrightenTask
     )
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        "error: --gain is not an option of `tunecli train denoise` (its own options: --quantize-share)"
+        "error: --gain is not an option of `tunecli train denoise` (its own options: --quantize-share, --unroll, --unroll-noise)"
     ]

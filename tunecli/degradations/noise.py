@@ -3,7 +3,9 @@
 The random source is the caller's: training draws the standard normal sample from a seeded
 ``torch.Generator`` (the same batches on every device), evaluation from a numpy generator
 seeded per (image, σ) (the same noisy images for every model). What noise *is* — the scaling
-to the 0–255 σ and the 8-bit saving — lives here only.
+to the 0–255 σ and the 8-bit saving — lives here only; so does the scale of the denoise task's
+alpha, σ(alpha) = 5 + 45·alpha (:func:`sigma_of_alpha`), which the task and the plug-and-play
+prior (:mod:`tunecli.pnp.prior`) share.
 """
 
 from __future__ import annotations
@@ -14,6 +16,21 @@ import numpy as np
 
 if TYPE_CHECKING:
     from torch import Generator, Tensor
+
+
+#: The noise levels (0–255) of the denoise task's alpha 0 and alpha 1: its trained range.
+SIGMA_MIN = 5.0
+SIGMA_MAX = 50.0
+
+
+def sigma_of_alpha(alpha: float) -> float:
+    """Noise level (0–255 scale) the denoiser assumes at ``alpha`` in [0, 1]."""
+    return SIGMA_MIN + (SIGMA_MAX - SIGMA_MIN) * alpha
+
+
+def alpha_of_sigma(sigma: float) -> float:
+    """The alpha matching a known noise level ``sigma`` (0–255 scale), clipped to [0, 1]."""
+    return min(1.0, max(0.0, (sigma - SIGMA_MIN) / (SIGMA_MAX - SIGMA_MIN)))
 
 
 def add_awgn(clean: Tensor, sigma: Tensor, standard_normal: Tensor, quantize: Tensor | None = None) -> Tensor:

@@ -66,6 +66,29 @@ def fast_length(n: int, multiple: int = 1) -> int:
         length += multiple
 
 
+def kernel_spectrum(kernels: Tensor, grid: tuple[int, int]) -> Tensor:
+    """The half spectra (``rfft2``) of ``kernels`` float32 ``(..., kh, kw)`` placed on a periodic
+    ``grid`` ``(Hp, Wp)`` with each kernel's centre ``(kh // 2, kw // 2)`` on sample (0, 0), so
+    that a product with an image's spectrum is the convolution of :mod:`this module
+    <tunecli.pnp.physics>`: complex64 ``(..., Hp, Wp // 2 + 1)`` on the kernels' device."""
+    kh, kw = kernels.shape[-2:]
+    placed = kernels.new_zeros((*kernels.shape[:-2], *grid))
+    placed[..., :kh, :kw] = kernels
+    placed = torch.roll(placed, shifts=(-(kh // 2), -(kw // 2)), dims=(-2, -1))
+    return torch.fft.rfft2(placed)
+
+
+def periodic_prox(spectrum: Tensor, power: Tensor, z: Tensor, target: Tensor, rho: float | Tensor) -> Tensor:
+    """``argmin_x ½‖k ⊛ x − target‖² + (ρ/2)‖x − z‖²`` on the periodic grid, exactly:
+    ``F⁻¹[(K̄·F(target) + ρ·F(z)) / (|K|² + ρ)]``, for ``spectrum`` = K (:func:`kernel_spectrum`)
+    and ``power`` = |K|². ``z``, ``target``: float ``(..., Hp, Wp)``; the spectra and ``rho``
+    (> 0, a number or a tensor) broadcast against their half spectra, so one call can solve a
+    batch of images, each with its own kernel and weight (differentiable: the unrolled training
+    of :mod:`tunecli.pnp.unrolled` back-propagates through it)."""
+    numerator = spectrum.conj() * torch.fft.rfft2(target) + rho * torch.fft.rfft2(z)
+    return torch.fft.irfft2(numerator / (power + rho), s=tuple(z.shape[-2:]))
+
+
 class BlurOperator:
     """Convolution by a known ``kernel`` seen through an ``height`` × ``width`` window.
 
@@ -104,11 +127,7 @@ class BlurOperator:
                 fast_length(height + 2 * self.pad, GRID_MULTIPLE),
                 fast_length(width + 2 * self.pad, GRID_MULTIPLE),
             )
-        placed = torch.zeros(self.grid)
-        placed[:kh, :kw] = weights
-        # the kernel's centre on sample (0, 0) of the grid: the FFT product is then the convolution
-        placed = torch.roll(placed, shifts=(-(kh // 2), -(kw // 2)), dims=(0, 1))
-        self.spectrum = torch.fft.rfft2(placed)
+        self.spectrum = kernel_spectrum(weights, self.grid)
         self.power = self.spectrum.abs().square()
 
     # ---- the operator ------------------------------------------------------------------
@@ -132,9 +151,8 @@ class BlurOperator:
         if not rho > 0:
             raise UsageError(f"the data step needs a positive rho, not {rho}")
         out = torch.empty_like(z) if out is None else out
-        for c in range(z.shape[0]):
-            numerator = self.spectrum.conj() * torch.fft.rfft2(target[c]) + rho * torch.fft.rfft2(z[c])
-            out[c] = torch.fft.irfft2(numerator / (self.power + rho), s=self.grid)
+        for c in range(z.shape[0]):  # a channel at a time: the memory bound
+            out[c] = periodic_prox(self.spectrum, self.power, z[c], target[c], rho)
         return out
 
     def data_step(self, z: Tensor, observed: Tensor, rho: float, iterations: int = DATA_STEP_ITERATIONS) -> Tensor:

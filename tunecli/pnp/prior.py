@@ -4,7 +4,7 @@ A :class:`Prior` is any callable ``prior(x, sigma) -> x̂`` on float32 ``(C, H, 
 (``sigma`` on the 0–255 scale); the algorithm (:func:`tunecli.pnp.hqs.hqs`) knows nothing else
 about it. :class:`DenoiserPrior` is the one built from a loaded tunable denoiser
 (:class:`tunecli.api.Restorer` of the ``denoise`` task): σ becomes the denoiser's alpha
-(:func:`tunecli.tasks.denoise.alpha_of_sigma`, clamped to its trained range σ 5–50) and the image
+(:func:`tunecli.degradations.noise.alpha_of_sigma`, clamped to its trained range σ 5–50) and the image
 runs through :meth:`tunecli.api.Restorer.restore`, so through the one tiling engine with
 ``tile="auto"`` and the memory bound of every other command.
 """
@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Protocol
 import torch
 from torch import Tensor
 
+from tunecli.degradations.noise import SIGMA_MAX, SIGMA_MIN, alpha_of_sigma
 from tunecli.errors import UsageError
 from tunecli.imageio import Image, ImageMeta
-from tunecli.tasks.denoise import SIGMA_MAX, SIGMA_MIN, alpha_of_sigma
 
 if TYPE_CHECKING:
     from tunecli.api import Restorer, TileSpec
@@ -28,6 +28,12 @@ if TYPE_CHECKING:
 ALPHA_STEP = 0.01
 
 _MODES = {1: "L", 3: "RGB"}
+
+
+def prior_alpha(sigma: float) -> float:
+    """The denoiser's alpha for the prior step at noise level ``sigma`` (0–255): (σ − 5)/45
+    clamped to [0, 1] (the trained range σ 5–50) and rounded to :data:`ALPHA_STEP`."""
+    return round(round(alpha_of_sigma(sigma) / ALPHA_STEP) * ALPHA_STEP, 6)
 
 
 class Prior(Protocol):
@@ -63,7 +69,7 @@ class DenoiserPrior:
     def __call__(self, x: Tensor, sigma: float) -> Tensor:
         if x.ndim != 3 or x.shape[0] not in _MODES:
             raise UsageError(f"the prior takes (C, H, W) tensors with C = 1 or 3, got {tuple(x.shape)}")
-        alpha = round(round(alpha_of_sigma(sigma) / ALPHA_STEP) * ALPHA_STEP, 6)
+        alpha = prior_alpha(sigma)
         self.sigmas.append(SIGMA_MIN + (SIGMA_MAX - SIGMA_MIN) * alpha)
         # one (H, W, C) copy, clipped on the way (a 24 MP photo: 300 MB)
         pixels = torch.clamp(x.permute(1, 2, 0), 0.0, 1.0, out=torch.empty(x.shape[1:] + x.shape[:1])).numpy()

@@ -5,14 +5,25 @@ Objective i of the p = 2 simplex is "restore images degraded by AWGN at σ_i" wi
 intermediate level ``σ(alpha) = 5 + 45·alpha`` (alpha = ω_1), so a user who knows the noise
 level picks ``alpha = (σ − 5) / 45``. Here ω chooses the degradation, and the loss is one pixel
 objective of weight 1 (``--loss``).
+
+With ``--unroll N`` the denoiser is trained instead as the prior of ``deblur --kernel``: each
+clean crop is blurred circularly by a random kernel of the deblur task (strength
+:data:`UNROLL_STRENGTHS`) plus noise of σn = ``--unroll-noise``·ω₁, and the loss is taken on the
+last of N HQS iterations run with the network as their prior
+(:func:`tunecli.pnp.unrolled.unrolled_hqs`), back-propagated through all of them. The alpha
+space and the model's use stay those of a denoiser.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from tunecli.alpha import AlphaAxis, AlphaSpace, Omega
+from tunecli.degradations.noise import SIGMA_MAX, SIGMA_MIN, alpha_of_sigma
+from tunecli.degradations.noise import sigma_of_alpha as sigma_of_alpha  # the task's scale, re-exported
+from tunecli.errors import UsageError
 from tunecli.tasks.options import TaskOption
 from tunecli.tasks.registry import (
     QUANTIZE_SHARE,
@@ -38,11 +49,29 @@ if TYPE_CHECKING:
     from torch import Generator, Tensor
 
 
-SIGMA_MIN = 5.0
-SIGMA_MAX = 50.0
 #: Noise levels of the validation pass during training (each at its matching alpha).
 VALIDATION_SIGMAS = (15.0, 25.0, 50.0)
 VALIDATION_SEED = 12345
+#: ``--unroll``: the blur strengths (the deblur task's scale, 0–1) of the training kernels, uniform.
+UNROLL_STRENGTHS = (0.15, 1.0)
+
+UNROLL = TaskOption(
+    "unroll",
+    int,
+    0,
+    "Train as the prior of deblur --kernel: the loss after this many HQS iterations on blurred crops "
+    "(8, as deblur --kernel runs; 0: plain denoising).",
+    minimum=0,
+    maximum=32,
+)
+UNROLL_NOISE = TaskOption(
+    "unroll_noise",
+    float,
+    20.0,
+    "With --unroll: the noise level of the blurred crops is this times alpha (0-255 scale).",
+    minimum=0.0,
+    maximum=50.0,
+)
 
 
 def alpha_space() -> AlphaSpace:
@@ -61,19 +90,28 @@ def alpha_space() -> AlphaSpace:
     )
 
 
-def sigma_of_alpha(alpha: float) -> float:
-    """Noise level (0–255 scale) the denoiser assumes at ``alpha`` in [0, 1]."""
-    return SIGMA_MIN + (SIGMA_MAX - SIGMA_MIN) * alpha
-
-
-def alpha_of_sigma(sigma: float) -> float:
-    """The alpha matching a known noise level ``sigma`` (0–255 scale), clipped to [0, 1]."""
-    return min(1.0, max(0.0, (sigma - SIGMA_MIN) / (SIGMA_MAX - SIGMA_MIN)))
-
-
 def sigma_of_omega(omega: Tensor) -> Tensor:
     """Per-sample σ (0–255) of per-sample ω ``(B, 2)``: σ(alpha) with alpha = ω₁."""
     return SIGMA_MIN + (SIGMA_MAX - SIGMA_MIN) * omega[:, 1]
+
+
+def blur_and_degrade(
+    clean: Tensor, omega: Tensor, generator: Generator, noise_max: float, quantize_share: float = 0.5
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``--unroll``'s training input for ``clean`` ``(B, C, H, W)`` at per-sample ω ``(B, 2)``:
+    each crop blurred circularly by its own random kernel (strength uniform in
+    :data:`UNROLL_STRENGTHS`), then noise of σn = ``noise_max``·ω₁ (a ``quantize_share`` saved to
+    8 bits). Returns the blurred crops, the kernels ``(B, k, k)`` and σn ``(B,)``."""
+    import torch
+
+    from tunecli.degradations.blur import blur, kernel_batch
+    from tunecli.degradations.noise import awgn_batch
+
+    low, high = UNROLL_STRENGTHS
+    kernels = kernel_batch(low + (high - low) * torch.rand(clean.shape[0], generator=generator), generator)
+    noise = noise_max * omega[:, 1].to(clean.dtype)
+    quantize = torch.rand(clean.shape[0], generator=generator) < quantize_share
+    return awgn_batch(blur(clean, kernels, boundary="circular"), noise, generator, quantize), kernels, noise
 
 
 def degrade(clean: Tensor, omega: Tensor, generator: Generator, quantize_share: float = 0.5) -> Tensor:
@@ -94,7 +132,7 @@ class DenoiseTask(Task):
     example_alpha = "0.3"
     default_model = "denoise-unet-l4"
     default_arch = "unet"
-    train_options = (QUANTIZE_SHARE,)
+    train_options = (QUANTIZE_SHARE, UNROLL, UNROLL_NOISE)
     eval_options = (
         noise_levels_option([15.0, 25.0, 50.0]),
         TaskOption(
@@ -151,13 +189,36 @@ class DenoiseTask(Task):
             return None
         return space.omega_of_scalar(alpha_of_sigma(sigma))
 
+    def check_config(self, config: TrainSettings) -> None:
+        from tunecli.degradations.blur import default_kernel_size
+
+        size = default_kernel_size(UNROLL_STRENGTHS[1])
+        if config.task_options["unroll"] and config.patch < size:
+            raise UsageError(f"--unroll needs --patch of at least {size} (the largest training kernel)")
+
     def recipe(self, config: TrainSettings, device: torch.device) -> TrainingRecipe:
-        return degradation_recipe(config)
+        recipe = degradation_recipe(config)
+        iterations = config.task_options["unroll"]
+        if not iterations:
+            return recipe
+        from tunecli.pnp.unrolled import unrolled_hqs
+
+        def forward(network: Callable[[Tensor, Tensor], Tensor], batch: TrainBatch) -> Tensor:
+            return unrolled_hqs(network, batch.inputs, batch.extras["kernels"], batch.extras["noise"], iterations)
+
+        record = {"unrolled": {"iterations": iterations, "blur_strengths": list(UNROLL_STRENGTHS)}}
+        return replace(recipe, forward=forward, record={**recipe.record, **record})
 
     def make_batch(
         self, clean: Tensor, omega: Tensor, generator: Generator, config: TrainSettings, recipe: TrainingRecipe
     ) -> TrainBatch:
-        return TrainBatch(degrade(clean, omega, generator, config.task_options["quantize_share"]), clean, omega)
+        options = config.task_options
+        if options["unroll"]:
+            blurred, kernels, noise = blur_and_degrade(
+                clean, omega, generator, options["unroll_noise"], options["quantize_share"]
+            )
+            return TrainBatch(blurred, clean, omega, extras={"kernels": kernels, "noise": noise})
+        return TrainBatch(degrade(clean, omega, generator, options["quantize_share"]), clean, omega)
 
     def validation_cases(self, images: Sequence[np.ndarray], config: TrainSettings) -> list[ValidationCase]:
         """Centre crops (≤ 256 px) of each image, seeded 8-bit noise at σ 15, 25 and 50, each

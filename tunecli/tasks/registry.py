@@ -86,17 +86,21 @@ class TrainBatch:
     images); ``omega``: ``(B, p)``, each sample's tuning vector; ``references``: float32
     ``(B, 3, crop, crop)`` in [0, 1], the task's reference images (:meth:`Task.pairing`) cut at
     the same place, flipped and rotated as the clean crops ``make_batch`` got (the trainer sets
-    them after ``make_batch``); None when the task pairs none.
+    them after ``make_batch``); None when the task pairs none. ``extras``: tensors of the
+    degradation that a recipe's :attr:`TrainingRecipe.forward` reads (e.g. each sample's blur
+    kernel), by name, moved with the batch.
     """
 
     inputs: Tensor
     targets: Tensor
     omega: Tensor
     references: Tensor | None = None
+    extras: dict[str, Tensor] = field(default_factory=dict)
 
     def to(self, device: Any) -> TrainBatch:
         references = None if self.references is None else self.references.to(device)
-        return TrainBatch(self.inputs.to(device), self.targets.to(device), self.omega.to(device), references)
+        extras = {name: value.to(device) for name, value in self.extras.items()}
+        return TrainBatch(self.inputs.to(device), self.targets.to(device), self.omega.to(device), references, extras)
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,11 @@ class TrainingRecipe:
     paper's parametric multi-loss over p objectives ``weights`` is ω itself; a task whose ω picks
     the degradation instead (denoise, deblur) has one objective of weight 1. ``crop``: the side
     of the clean patches (``patch·scale`` for super-resolution). ``record``: facts the card keeps
-    (e.g. the feature network's sha256, the style files).
+    (e.g. the feature network's sha256, the style files). ``forward``: how the training output
+    is made when it is not one pass of the network over ``batch.inputs`` at ``batch.omega`` —
+    ``forward(network, batch)``, with ``network(x, omega)`` the network at per-sample ω ``(B, p)``
+    (in the run's precision and ω groups), e.g. several passes with a data step between them
+    (:func:`tunecli.pnp.unrolled.unrolled_hqs`); None: one pass.
     """
 
     objectives: tuple[Objective, ...]
@@ -134,6 +142,7 @@ class TrainingRecipe:
     #: keyword arguments of the :class:`~tunecli.losses.adversarial.PatchDiscriminator` of an
     #: adversarial recipe
     discriminator: dict[str, Any] = field(default_factory=dict)
+    forward: Callable[[Callable[[Tensor, Tensor], Tensor], TrainBatch], Tensor] | None = None
 
     @property
     def adversarial(self) -> bool:

@@ -233,15 +233,19 @@ def optimizer_step(
     adversary: Adversary | None = None,
 ) -> Tensor:
     """One optimizer step on a training batch on the training device, ``batch.omega`` in
-    ``groups`` equal runs (:func:`run_grouped`). The forward pass runs under
+    ``groups`` equal runs (:func:`run_grouped`), or the recipe's own
+    :attr:`~tunecli.tasks.TrainingRecipe.forward` over such passes. The network runs under
     ``config.precision``; the loss is :func:`multi_loss`, gradients are clipped to
     ``config.grad_clip``. With an ``adversary`` its discriminator then takes one step on the
     targets (real) and the detached outputs (fake, weighted by :func:`adversarial_share`; no
     step when no sample of the batch weighs an adversarial objective).
     Returns the generator loss, detached (reading it would wait for a GPU)."""
-    with torch.autocast(batch.inputs.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-        output = run_grouped(net, batch.inputs, batch.omega, groups)
-    output = output.float()
+
+    def network(x: Tensor, omega: Tensor) -> Tensor:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+            return run_grouped(net, x, omega, groups).float()
+
+    output = network(batch.inputs, batch.omega) if recipe.forward is None else recipe.forward(network, batch)
     # the objectives' own networks (a feature network, the discriminator) run in the same precision
     with torch.autocast(batch.inputs.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
         loss = multi_loss(recipe, output, batch, adversary)
