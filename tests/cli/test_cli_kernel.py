@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image as PILImage
 from typer.testing import Result
 
@@ -116,3 +117,20 @@ def test_kernel_image_is_normalised(
     result = run_cli("deblur", "--kernel", png, "--model", make_model(task="denoise"), photo, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["kernel"]["size"] == [5, 5]
+
+
+def test_kernel_run_without_model_takes_the_tasks_prior_model(
+    tmp_path: Path,
+    make_model: Callable[..., Path],
+    write_png: Callable[..., Path],
+    run_cli: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tunecli.tasks import get_task
+
+    prior = make_model(task="denoise", name="my-prior")
+    monkeypatch.setattr(type(get_task("deblur")), "kernel_prior_model", str(prior))
+    photo = write_png(tmp_path / "photo.png", height=40, width=40)
+    result = run_cli("deblur", "--kernel", kernel_file(tmp_path), photo, "-o", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model"] == "my-prior"

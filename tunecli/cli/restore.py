@@ -76,7 +76,8 @@ def resolve_choice(task: str, options: TaskOptions) -> Any:
         if options.kernel_index is not None:
             raise UsageError("--kernel-index picks one kernel of a --kernel file; pass --kernel FILE")
         return resolve_model(task, options.model, options.scale)
-    prior = get_task(task).kernel_prior
+    spec = get_task(task)
+    prior = spec.kernel_prior
     if not prior:
         raise UsageError(f"--kernel is an option of deblurring, not of {task}")
     if options.engine != "local":
@@ -86,7 +87,7 @@ def resolve_choice(task: str, options: TaskOptions) -> Any:
     from tunecli.pnp.deblur import load_kernel
 
     load_kernel(options.kernel, options.kernel_index)
-    return resolve_model(prior, options.model, None)
+    return resolve_model(prior, options.model or spec.kernel_prior_model or None, None)
 
 
 def resolve_model(task: str, model: str | None, scale: int | None = None) -> Any:

@@ -308,6 +308,9 @@ class Task:
     #: the task whose models are the plug-and-play prior of this task's ``--kernel FILE`` runs
     #: (deblur: denoise); empty: the command has no ``--kernel``
     kernel_prior: str = ""
+    #: the model of that task a ``--kernel`` run uses when ``--model`` names none (empty: that
+    #: task's default model)
+    kernel_prior_model: str = ""
     measured: tuple[MeasuredResults, ...] = ()
 
     # ---- description (no torch) ----------------------------------------------------------
