@@ -208,7 +208,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", type=Path, help="the shared data folder (holds test/CBSD68, kernels/KAIR, …)")
     parser.add_argument("--model", default="deblur-unet")
-    parser.add_argument("--denoiser", default="denoise-unet-l4")
+    parser.add_argument(
+        "--denoiser",
+        default=get_task("deblur").kernel_prior_name(),
+        help="the --kernel prior (default: the one deblur --kernel uses), also run alone as a baseline",
+    )
     parser.add_argument("--sets", default="CBSD68,McMaster")
     parser.add_argument("--limit", type=int, default=3, help="images per set")
     parser.add_argument("--crop", type=int, default=256, help="centre crop side (0: whole images)")

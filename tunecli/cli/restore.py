@@ -87,7 +87,7 @@ def resolve_choice(task: str, options: TaskOptions) -> Any:
     from tunecli.pnp.deblur import load_kernel
 
     load_kernel(options.kernel, options.kernel_index)
-    return resolve_model(prior, options.model or spec.kernel_prior_model or None, None)
+    return resolve_model(prior, options.model or spec.kernel_prior_name(), None)
 
 
 def resolve_model(task: str, model: str | None, scale: int | None = None) -> Any:
@@ -357,7 +357,8 @@ def register(app: typer.Typer, spec: Task) -> None:
             Path | None,
             typer.Option(
                 help="The blur kernel, when known (.npy, .mat or a gray image; normalised to sum 1): deblur "
-                "it by plug-and-play with the denoiser as prior (--model: a denoise model). Alpha is then one "
+                "it by plug-and-play with the denoiser as prior (--model: a denoise model, e.g. denoise-unet-l4-pnp, "
+                "trained for it). Alpha is then one "
                 "knob, 0 most detail … 1 smoothest; auto = the estimated noise level.",
                 rich_help_panel=MODEL,
                 hidden=not spec.kernel_prior,

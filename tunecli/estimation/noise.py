@@ -66,7 +66,11 @@ the GIL while it multiplies, and partly while it gathers: the gathering scales t
 on 2 threads, the whole sum to 1.6), cut into an even number of equal blocks and their sums
 added in the blocks' order whichever thread made them (the same result on any number of
 threads); the few patches of an iteration's changes (at most :data:`_INLINE_ROWS`) are one
-block summed on the calling thread. The column sums are a product with a row of ones (BLAS,
+block summed on the calling thread. The same threads run the estimate's independent steps at
+once: the gradient-energy maps of each channel and the level bins at the start, the colour patch
+set's construction while the pooled estimate iterates, and a clipped image's level histogram while
+the patch sums of the same selection run (on photo-sized images the larger gain; on 481×321
+the hand-offs cost about what they save). The column sums are a product with a row of ones (BLAS,
 2–4 times faster than numpy's reduction). The products and the gathering are most of the time,
 and the lattice is kept this dense on purpose: with fewer patches the Marchenko–Pastur edge
 widens and lets weak signal directions in (a third fewer colour patches read σ 0.01–0.2 higher
@@ -95,9 +99,9 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -209,26 +213,39 @@ def _estimate(planes: np.ndarray, pool: ThreadPoolExecutor | None) -> float:
     pooled_side = _patch_side(regions, 1)
     if pooled_side is None:
         raise ValueError(f"a {height}x{width} image is too small to estimate its noise level")
-    bins = [_level_bins(r) for r in regions] if clipped else None
+    joint_side = _patch_side(regions, channels) if channels > 1 else None
     # a dense lattice (a small image) reads its patches' gradient energy off maps of every
     # position; a sparse one (a large image) computes it from the patches it gathers
     dense = _lattice_step(regions, pooled_side) <= DENSE_STEP
-    maps = {pooled_side: [_channel_maps(r, pooled_side) for r in regions]} if dense else {}
+    sides = sorted({pooled_side, joint_side or pooled_side}) if dense else []
+    # the planes' maps and the level bins are independent: made on the pool's threads at once
+    jobs = [partial(_plane_maps, r[:, :, c], side) for side in sides for r in regions for c in range(channels)]
+    jobs += [partial(_level_bins, r) for r in regions] if clipped else []
+    made = _run(pool, jobs)
+    planes_maps = {
+        side: made[i * len(regions) * channels : (i + 1) * len(regions) * channels] for i, side in enumerate(sides)
+    }
+    bins = made[len(sides) * len(regions) * channels :] if clipped else None
+    joint = None
+    if joint_side is not None:
+        # built on a thread of the pool while the pooled estimate runs: it does not need its σ
+        joint_maps = (
+            [_joint_maps(planes_maps[joint_side][i * channels : (i + 1) * channels]) for i in range(len(regions))]
+            if dense
+            else None
+        )
+        joint = _submit(pool, partial(_PatchSet, regions, joint_side, joint_maps, bins, pool))
     pooled = _PatchSet(
         [r[:, :, c : c + 1] for r in regions for c in range(channels)],
         pooled_side,
-        [(t[c], m[c]) for t, m in maps[pooled_side] for c in range(channels)] if dense else None,
+        planes_maps[pooled_side] if dense else None,
         [b[:, :, c : c + 1] for b in bins for c in range(channels)] if bins is not None else None,
         pool,
     ).estimate()
-    joint_side = _patch_side(regions, channels) if channels > 1 else None
-    if joint_side is None:
+    if joint is None:
         return 255.0 * pooled
-    if dense and joint_side not in maps:
-        maps[joint_side] = [_channel_maps(r, joint_side) for r in regions]
-    joint_maps = [(t.sum(axis=0), m.min(axis=0)) for t, m in maps[joint_side]] if dense else None
     # from the pooled σ, which lies close: it saves the joint's costliest pass, over every patch
-    joint = _PatchSet(regions, joint_side, joint_maps, bins, pool).estimate(start=pooled)
+    joint = joint.result().estimate(start=pooled)
     # white noise: both measure σ and the joint one more closely; noise shared by the channels:
     # the joint one sees only its weakest colour direction and falls well below the pooled one
     return 255.0 * (joint if joint >= CHANNEL_AGREEMENT * pooled else pooled)
@@ -324,20 +341,39 @@ def _texture_and_margin(patches: np.ndarray, offset: float) -> tuple[np.ndarray,
     return texture.numpy(), torch.minimum(means, 1.0 - means).amin(dim=1).numpy()
 
 
-def _channel_maps(region: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per ``side × side`` patch position of ``region`` (float32 ``(h, w, c)``), channel by
-    channel: the gradient energy ξ, and how far the patch mean lies from 0 or 1; float32
-    ``(c, h', w')`` each (sums of a few dozen terms: ~1e-7 of their value, which only the
-    thresholds read; float64 took a tenth of the estimate's time). A patch of several channels
-    sums the first over them and takes the least of the second."""
-    textures, margins = [], []
-    for c in range(region.shape[2]):
-        plane = region[:, :, c]
-        horizontal, vertical = np.diff(plane, axis=1) ** 2, np.diff(plane, axis=0) ** 2
-        textures.append(_box_sum(horizontal, side, side - 1) + _box_sum(vertical, side - 1, side))
-        means = _box_sum(plane, side, side) / (side * side)
-        margins.append(np.minimum(means, 1.0 - means))
-    return np.stack(textures), np.stack(margins)
+def _plane_maps(plane: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per ``side × side`` patch position of ``plane`` (float32 ``(h, w)``, one channel of a
+    region): the gradient energy ξ, and how far the patch mean lies from 0 or 1; float32
+    ``(h', w')`` each (sums of a few dozen terms: ~1e-7 of their value, which only the
+    thresholds read; float64 took a tenth of the estimate's time)."""
+    horizontal, vertical = np.diff(plane, axis=1) ** 2, np.diff(plane, axis=0) ** 2
+    texture = _box_sum(horizontal, side, side - 1) + _box_sum(vertical, side - 1, side)
+    means = _box_sum(plane, side, side) / (side * side)
+    return texture, np.minimum(means, 1.0 - means)
+
+
+def _joint_maps(planes: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The maps of patches of all the channels from their planes' (:func:`_plane_maps`): the
+    gradient energy summed over the channels, the least distance of a channel's mean from a bound."""
+    textures, margins = zip(*planes, strict=True)
+    return np.stack(textures).sum(axis=0), np.stack(margins).min(axis=0)
+
+
+def _run(pool: ThreadPoolExecutor | None, jobs: list[Callable[[], Any]]) -> list[Any]:
+    """Each job's result, in order: run on the pool's threads (numpy releases the GIL in its
+    array loops), or on this one without a pool."""
+    if pool is None or len(jobs) < 2:
+        return [job() for job in jobs]
+    return [future.result() for future in [pool.submit(job) for job in jobs]]
+
+
+def _submit(pool: ThreadPoolExecutor | None, job: Callable[[], Any]) -> Future[Any]:
+    """``job`` started on the pool (or run here at once without one): its future."""
+    if pool is not None:
+        return pool.submit(job)
+    done: Future[Any] = Future()
+    done.set_result(job())
+    return done
 
 
 def _level_bins(stack: np.ndarray) -> np.ndarray:
@@ -622,10 +658,16 @@ class _PatchSet:
 
     def sigma(self, selected: np.ndarray) -> float:
         """σ (0–1 scale) of the selected patches, clipping undone on a clipped image."""
+        # the level histogram does not depend on the variance: made meanwhile on the pool's threads
+        histogram = None
+        if self.clipped:
+            histogram = _submit(self.pool, partial(self._additive, "levels", selected, self._level_counts))
         measured = self.variance(selected)
-        if not self.clipped or measured <= 0:
+        if histogram is None:
             return math.sqrt(max(measured, 0.0))
-        (counts,) = self._additive("levels", selected, self._level_counts)
+        (counts,) = histogram.result()  # waited for even when unused: the next call updates it
+        if measured <= 0:
+            return 0.0
         levels = (np.arange(_HISTOGRAM_BINS) + 0.5) / _HISTOGRAM_BINS
         floor = math.sqrt(measured)
         guess = None if self._unclipping is None else self._unclipping * floor

@@ -164,6 +164,39 @@ class DenoiseTask(Task):
             ("bench/results/denoise_baselines.md",),
         ),
         MeasuredResults(
+            "92ad5a37b35da31d13e4cff111ad4df64e2ba23ff02cbdbe0330b7a477ce3d85",  # weights/denoise-unet-l4-pnp
+            (
+                ("use", "the prior of deblur --kernel (--model denoise-unet-l4-pnp); not a plain denoiser"),
+                (
+                    "deblur_kernel",
+                    "Levin09 shakes: PSNR 30.57 / 27.99 / 26.20 dB at σ 2.55 / 7.65 / 15 (with denoise-unet-l4 "
+                    "as prior 30.55 / 27.78 / 25.88; best of Wiener, R-L given the kernel 26.23 / 24.29 / 23.33)",
+                ),
+                (
+                    "deblur_kernel_motion",
+                    "kernels_12 motion: 30.19 / 27.61 / 25.86 dB (with denoise-unet-l4 30.06 / 27.32 / 25.41; "
+                    "best of Wiener, R-L 25.27 / 23.69 / 22.50)",
+                ),
+                (
+                    "denoise",
+                    "CBSD68 8-bit: PSNR 33.66 / 30.76 / 24.55 dB at σ 15 / 25 / 50 (denoise-unet-l4 34.05 / 31.38 / 28.12)",
+                ),
+                (
+                    "protocol",
+                    "deblur: first 3 images of CBSD68 and McMaster, 256-px crops blurred by 'valid' convolution, "
+                    "8-bit noise, default alpha 0.15 with the true σ; denoise: all 68, matching alpha",
+                ),
+            ),
+            (
+                "python bench/deblur_baselines.py DATA_DIR --model weights/deblur-unet.safetensors "
+                "--denoiser denoise-unet-l4-pnp --sets CBSD68,McMaster --limit 3 --crop 256 --sigmas 2.55,7.65,15 "
+                "--kernel-sets levin,motion --kernel-alphas 0,0.15,0.3 "
+                "--json bench/results/deblur_kernel_pnp_prior.json",
+                "tunecli eval denoise-unet-l4-pnp --data DATA_DIR/test/CBSD68 --sigma 15,25,50 --noise 8bit",
+            ),
+            ("bench/results/deblur_kernel_pnp_prior.md", "bench/results/denoise_pnp_prior_eval.md"),
+        ),
+        MeasuredResults(
             "60e0dde496ce5dc28713c694854f5053afb29ab8c33ea006e3b870e3ee11f73b",  # weights/denoise-unet
             (
                 ("CBSD68", "PSNR 33.96 / 31.27 / 27.98 dB at σ 15 / 25 / 50 (FFDNet 33.49 / 30.59 / 26.34)"),

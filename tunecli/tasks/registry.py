@@ -334,6 +334,11 @@ class Task:
         digest = sha256()
         return next((entry for entry in self.measured if entry.sha256 == digest), None)
 
+    def kernel_prior_name(self) -> str:
+        """The model a ``--kernel`` run uses when ``--model`` names none:
+        :attr:`kernel_prior_model`, else the default model of the :attr:`kernel_prior` task."""
+        return self.kernel_prior_model or get_task(self.kernel_prior).default_model
+
     def model_for_scale(self, scale: int | None) -> str:
         """The default model for ``--scale`` (None: :attr:`default_model`)."""
         return self.default_model
