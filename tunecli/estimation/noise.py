@@ -362,9 +362,7 @@ def _joint_maps(planes: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray
 def _run(pool: ThreadPoolExecutor | None, jobs: list[Callable[[], Any]]) -> list[Any]:
     """Each job's result, in order: run on the pool's threads (numpy releases the GIL in its
     array loops), or on this one without a pool."""
-    if pool is None or len(jobs) < 2:
-        return [job() for job in jobs]
-    return [future.result() for future in [pool.submit(job) for job in jobs]]
+    return [future.result() for future in [_submit(pool, job) for job in jobs]]
 
 
 def _submit(pool: ThreadPoolExecutor | None, job: Callable[[], Any]) -> Future[Any]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 import torch
 from torch import Tensor
 
-from tunecli.degradations.noise import SIGMA_MAX, SIGMA_MIN, alpha_of_sigma
+from tunecli.degradations.noise import alpha_of_sigma, sigma_of_alpha
 from tunecli.errors import UsageError
 from tunecli.imageio import Image, ImageMeta
 
@@ -70,7 +70,7 @@ class DenoiserPrior:
         if x.ndim != 3 or x.shape[0] not in _MODES:
             raise UsageError(f"the prior takes (C, H, W) tensors with C = 1 or 3, got {tuple(x.shape)}")
         alpha = prior_alpha(sigma)
-        self.sigmas.append(SIGMA_MIN + (SIGMA_MAX - SIGMA_MIN) * alpha)
+        self.sigmas.append(sigma_of_alpha(alpha))
         # one (H, W, C) copy, clipped on the way (a 24 MP photo: 300 MB)
         pixels = torch.clamp(x.permute(1, 2, 0), 0.0, 1.0, out=torch.empty(x.shape[1:] + x.shape[:1])).numpy()
         meta = ImageMeta(format="array", dtype="float32", mode=_MODES[x.shape[0]])
